@@ -1,0 +1,132 @@
+"""Typed errors: every failure soraflow reports falls into one of these families.
+
+The families decide what happens next (DESIGN.md rule 5):
+- ``StoryboardError``: the input is wrong; nothing was spent; the message names the field.
+- ``TransientProviderError``: worth retrying with backoff (429, 5xx, resets, stalls).
+- ``PermanentProviderError``: retrying cannot help (moderation, invalid parameters,
+  a retired model); the shot and the provider's message are named.
+- ``BudgetExceededError``: the estimate is above the budget; nothing was spent.
+- ``MediaError`` / ``StorageError``: a clip or film could not be validated or stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SoraflowError(Exception):
+    """Base of every error soraflow raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a storyboard: where, what was found, what is allowed."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class StoryboardError(SoraflowError):
+    """The storyboard is invalid. Carries every problem found, each naming its field path."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        head = f"invalid storyboard {source}" if source else "invalid storyboard"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{head}:\n{lines}")
+
+
+class CatalogError(SoraflowError):
+    """A model, size or clip length that the catalog does not offer."""
+
+
+class ProviderError(SoraflowError):
+    """A failure reported by (or while talking to) the video provider."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        shot_id: str | None = None,
+        retry_after: float | None = None,
+    ):
+        self.provider_message = message
+        self.code = code
+        self.status = status
+        self.shot_id = shot_id
+        self.retry_after = retry_after
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"shot {self.shot_id!r}: " if self.shot_id else ""
+        code = f" [{self.code}]" if self.code else ""
+        status = f" (HTTP {self.status})" if self.status else ""
+        return f"{where}{self.provider_message}{code}{status}"
+
+    def for_shot(self, shot_id: str) -> "ProviderError":
+        """The same error, naming the shot it happened to."""
+        self.shot_id = shot_id
+        self.args = (self._render(),)
+        return self
+
+
+class TransientProviderError(ProviderError):
+    """Retrying later may succeed: rate limits, server errors, resets, stalls."""
+
+
+class AmbiguousCreateError(TransientProviderError):
+    """A create request was sent but its answer was lost: the job may exist.
+
+    Never answered by a blind retry: the ledger reconciles against the provider's job list.
+    """
+
+
+class PermanentProviderError(ProviderError):
+    """Retrying cannot help: the request or its content is refused."""
+
+
+class ModerationBlockedError(PermanentProviderError):
+    """The provider refused the prompt or the generated content."""
+
+
+class ModelUnavailableError(PermanentProviderError):
+    """The model is retired or not offered by this endpoint."""
+
+    def __init__(self, model: str, message: str, *, shutdown_date: str | None = None, **kw):
+        self.model = model
+        self.shutdown_date = shutdown_date
+        super().__init__(message, **kw)
+
+
+class JobLostError(PermanentProviderError):
+    """A job the ledger knows is gone at the provider (expired or deleted)."""
+
+
+class ClipTimeoutError(PermanentProviderError):
+    """A clip did not reach a terminal state before its deadline."""
+
+
+class BudgetExceededError(SoraflowError):
+    """The estimated cost exceeds the budget; nothing has been created."""
+
+    def __init__(self, estimate_usd: float, budget_usd: float):
+        self.estimate_usd = estimate_usd
+        self.budget_usd = budget_usd
+        super().__init__(
+            f"estimated cost ${estimate_usd:.2f} exceeds the budget ${budget_usd:.2f}; "
+            "nothing was created (raise --budget or shorten the storyboard)"
+        )
+
+
+class MediaError(SoraflowError):
+    """A clip or film failed validation or assembly; names the file and ffmpeg's message."""
+
+
+class StorageError(SoraflowError):
+    """An object could not be stored or verified."""

@@ -1,0 +1,97 @@
+"""Configuration, read from the environment (and a ``.env`` file) by pydantic-settings.
+
+The OpenAI variables keep the names the openai SDK reads (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``); everything else is ``SORAFLOW_*``. The API key is a ``SecretStr``: it
+prints as ``**********`` and never reaches logs, results, manifests or cache keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SORAFLOW_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- the endpoint -------------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "SORAFLOW_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "SORAFLOW_OPENAI_BASE_URL")
+    )
+    endpoint_id: str | None = Field(
+        default=None,
+        description="Identity of the endpoint in clip keys; defaults to the base URL. Set it when "
+        "the same service is reached through several URLs (the embedded simulator sets it).",
+    )
+    request_timeout_seconds: float = 60.0
+    # The SDK's own retries are off: soraflow classifies failures and retries itself, and a
+    # blind SDK retry of a create could pay twice (DESIGN.md rule 3).
+    sdk_max_retries: int = 0
+
+    # --- generation ---------------------------------------------------------------------
+    allow_beyond_spec: bool = Field(
+        default=False, description="Plan 16/20 s clips and 1080p sizes the live service accepted."
+    )
+    clip_deadline_seconds: float = Field(default=3600.0, gt=0)
+    poll_min_interval_seconds: float = Field(default=0.5, gt=0)
+    poll_max_interval_seconds: float = Field(default=30.0, gt=0)
+    max_concurrent_submissions: int = Field(default=4, ge=1)
+    requests_per_minute: int = Field(default=60, ge=1)
+    concurrency_limit_name: str = "soraflow-submit"
+    rate_limit_name: str = "soraflow-requests"
+    transient_retries: int = Field(default=6, ge=0)
+    retry_base_delay_seconds: float = Field(default=2.0, ge=0)
+    retry_max_delay_seconds: float = Field(default=60.0, ge=0)
+
+    # --- where things live --------------------------------------------------------------
+    storage: str | None = Field(
+        default=None, description="file:///path or s3://bucket/prefix; default: the output dir."
+    )
+    state_dir: Path = Field(default=Path.home() / ".soraflow")
+    ledger_path: Path | None = None
+    s3_checksum_mode: Literal["when_supported", "when_required"] = "when_supported"
+    aws_credentials_block: str | None = None
+    presign_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=7 * 24 * 3600)
+    result_storage: str | None = Field(
+        default=None, description="Where Prefect persists task results (a path or s3:// URL)."
+    )
+
+    # --- assembly -----------------------------------------------------------------------
+    transition_seconds: float = Field(default=0.5, ge=0)
+    burn_subtitles: bool = False
+
+    @property
+    def base_url(self) -> str:
+        return (self.openai_base_url or OPENAI_DEFAULT_BASE_URL).rstrip("/")
+
+    @property
+    def endpoint_identity(self) -> str:
+        """What identifies the endpoint in a clip key: never the key, never a query string."""
+        if self.endpoint_id:
+            return self.endpoint_id
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+    @property
+    def resolved_ledger_path(self) -> Path:
+        return self.ledger_path or (self.state_dir / "ledger.sqlite")
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.openai_api_key and self.openai_api_key.get_secret_value())
+
+
+def get_settings(**overrides) -> Settings:
+    """Fresh settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)
