@@ -1,0 +1,159 @@
+"""The plan: one ClipSpec per generated clip, with its clip key and price.
+
+The clip key (DESIGN.md rule 2) hashes everything that changes the paid output and nothing
+else: endpoint identity, model, size, seconds, final prompt text, reference image bytes and
+remix source. It keys the ledger, the Prefect cache and the storage path. It never contains
+a secret: the endpoint identity is a URL without credentials or query string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from .catalog import get_model, split_seconds
+from .prompts import build_prompt, dialogue_for_part
+from .storyboard import Storyboard
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def clip_key(
+    *,
+    endpoint: str,
+    model: str,
+    size: str,
+    seconds: int,
+    prompt: str,
+    reference_sha256: str | None = None,
+    remix_of: str | None = None,
+) -> str:
+    material = json.dumps(
+        {
+            "v": 1,
+            "endpoint": endpoint,
+            "model": model,
+            "size": size,
+            "seconds": seconds,
+            "prompt": prompt,
+            "reference_sha256": reference_sha256,
+            "remix_of": remix_of,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+class DialogueCue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    speaker: str
+    line: str
+
+
+class ClipSpec(BaseModel):
+    """One clip to generate. Plain data: safe as a Prefect task parameter and in results."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shot_id: str
+    shot_index: int
+    part: int
+    parts: int
+    model: str
+    size: str
+    seconds: int
+    prompt: str
+    reference_path: str | None = None
+    reference_sha256: str | None = None
+    transition: str = "cut"  # into this clip; parts after the first always join by cut
+    dialogue: tuple[DialogueCue, ...] = ()
+    clip_key: str
+    price_usd: Decimal
+
+    @property
+    def label(self) -> str:
+        return f"{self.shot_id} {self.part}/{self.parts}" if self.parts > 1 else self.shot_id
+
+    @property
+    def prompt_sha256(self) -> str:
+        return sha256_text(self.prompt)
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    endpoint: str
+    clips: tuple[ClipSpec, ...]
+
+    @property
+    def total_usd(self) -> Decimal:
+        return sum((c.price_usd for c in self.clips), Decimal("0"))
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(c.seconds for c in self.clips)
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({c.model for c in self.clips})
+
+
+def plan_storyboard(sb: Storyboard, *, endpoint: str, allow_beyond_spec: bool = False) -> Plan:
+    """Split shots into clips of allowed lengths and price them. Pure: no I/O but hashing refs."""
+    clips: list[ClipSpec] = []
+    for index, shot in enumerate(sb.shots):
+        model = sb.model_of(shot)
+        spec = get_model(model)
+        size = sb.size_of(shot)
+        parts_seconds = split_seconds(shot.seconds, spec.clip_seconds(allow_beyond_spec))
+        assert parts_seconds is not None, "storyboard validation guarantees a split"
+        ref = sb.reference_path(shot)
+        ref_sha = sha256_file(ref) if ref is not None else None
+        n = len(parts_seconds)
+        for part, seconds in enumerate(parts_seconds, start=1):
+            prompt = build_prompt(sb, shot, part=part, parts=n, part_seconds=seconds)
+            # The reference image anchors the first part; later parts continue from it in text.
+            part_ref = ref if part == 1 else None
+            part_ref_sha = ref_sha if part == 1 else None
+            clips.append(
+                ClipSpec(
+                    shot_id=shot.id,
+                    shot_index=index,
+                    part=part,
+                    parts=n,
+                    model=model,
+                    size=size,
+                    seconds=seconds,
+                    prompt=prompt,
+                    reference_path=str(part_ref) if part_ref else None,
+                    reference_sha256=part_ref_sha,
+                    transition=sb.transition_of(shot) if part == 1 else "cut",
+                    dialogue=tuple(DialogueCue(speaker=d.speaker, line=d.line) for d in dialogue_for_part(shot, part, n)),
+                    clip_key=clip_key(
+                        endpoint=endpoint,
+                        model=model,
+                        size=size,
+                        seconds=seconds,
+                        prompt=prompt,
+                        reference_sha256=part_ref_sha,
+                    ),
+                    price_usd=spec.price(size, seconds),
+                )
+            )
+    return Plan(title=sb.title, endpoint=endpoint, clips=tuple(clips))

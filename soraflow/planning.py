@@ -1,0 +1,59 @@
+"""From a storyboard to a priced plan, and the guards that run before anything is spent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from .errors import BudgetExceededError, Problem, StoryboardError
+from .ledger import Ledger
+from .plan import ClipSpec, Plan, plan_storyboard
+from .settings import Settings
+from .storyboard import load_storyboard, parse_storyboard
+
+
+def load_plan(storyboard_path: str | None, storyboard_inline: dict | None, *, settings: Settings) -> Plan:
+    if (storyboard_path is None) == (storyboard_inline is None):
+        raise StoryboardError([Problem("", "give exactly one of a storyboard path or an inline storyboard")])
+    if storyboard_path is not None:
+        sb = load_storyboard(storyboard_path, allow_beyond_spec=settings.allow_beyond_spec)
+    else:
+        sb = parse_storyboard(storyboard_inline, source="(inline)", allow_beyond_spec=settings.allow_beyond_spec)
+    return plan_storyboard(sb, endpoint=settings.endpoint_identity, allow_beyond_spec=settings.allow_beyond_spec)
+
+
+def check_budget(plan: Plan, budget_usd: float | None) -> None:
+    if budget_usd is not None and plan.total_usd > Decimal(str(budget_usd)):
+        raise BudgetExceededError(float(plan.total_usd), float(budget_usd))
+
+
+def clips_to_create(plan: Plan, ledger: Ledger) -> list[ClipSpec]:
+    """Clips with no live job in the ledger: the only ones that can cost money now."""
+    entries = ledger.entries([c.clip_key for c in plan.clips])
+    return [
+        c
+        for c in plan.clips
+        if not ((e := entries.get(c.clip_key)) and e.job_id and e.state in ("submitted", "completed"))
+    ]
+
+
+def estimate_rows(plan: Plan) -> list[dict]:
+    return [
+        {
+            "shot": c.shot_id,
+            "part": f"{c.part}/{c.parts}",
+            "model": c.model,
+            "size": c.size,
+            "seconds": c.seconds,
+            "usd": f"{c.price_usd:.2f}",
+            "clip_key": c.clip_key[:16],
+        }
+        for c in plan.clips
+    ]
+
+
+def resolve_paths(out_dir: str | Path, storage: str | None, settings: Settings) -> tuple[Path, str]:
+    """The output directory (absolute) and the storage URL (default: the output directory)."""
+    out = Path(out_dir).expanduser().resolve()
+    url = storage or settings.storage or out.as_uri()
+    return out, url

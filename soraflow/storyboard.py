@@ -1,0 +1,288 @@
+"""The storyboard: what the user writes (YAML or JSON), validated before anything is spent.
+
+Every problem is reported with its field path (``shots[2].seconds``), the value found and
+what is allowed, and all problems are reported at once rather than the first one only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .catalog import get_model, model_names, split_seconds
+from .errors import CatalogError, Problem, StoryboardError
+
+Transition = Literal["cut", "crossfade", "fade"]
+Movement = Literal["static", "pan_left", "pan_right", "zoom_in", "zoom_out", "track"]
+Speed = Literal["slow", "medium", "fast"]
+Framing = Literal["wide", "medium", "close-up", "extreme_close-up"]
+
+_SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_SIZE = re.compile(r"^\d{2,5}x\d{2,5}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Camera(_Strict):
+    movement: Movement = "static"
+    speed: Speed = "medium"
+    framing: Framing = "medium"
+
+
+class DialogueLine(_Strict):
+    speaker: Annotated[str, Field(min_length=1, max_length=80)]
+    line: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Shot(_Strict):
+    id: str
+    seconds: int = Field(gt=0, le=600)
+    visual: Annotated[str, Field(min_length=1, max_length=4000)]
+    camera: Camera | None = None
+    lighting: str | None = None
+    audio: str | None = None
+    dialogue: list[DialogueLine] = Field(default_factory=list)
+    input_reference: str | None = None
+    model: str | None = None
+    size: str | None = None
+    style: str | None = None
+    transition: Transition | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not _SHOT_ID.match(v):
+            raise ValueError(
+                "must be 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+            )
+        return v
+
+
+class Storyboard(_Strict):
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    model: str = "sora-2"
+    size: str = "1280x720"
+    style: str | None = None
+    identity_anchors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list
+    )
+    palette: list[str] = Field(default_factory=list)
+    transition: Transition = "cut"
+    shots: list[Shot] = Field(min_length=1)
+
+    # Where relative paths (input_reference) resolve; not part of the user's format.
+    base_dir: Path = Field(default=Path("."), exclude=True, repr=False)
+
+    @field_validator("palette")
+    @classmethod
+    def _palette_hex(cls, v: list[str]) -> list[str]:
+        for i, c in enumerate(v):
+            if not _HEX_COLOR.match(c):
+                raise ValueError(f"[{i}] {c!r} is not a colour like '#1a2b3c'")
+        return v
+
+    # --- effective values of a shot (shot override, else storyboard default) ---------------
+    def model_of(self, shot: Shot) -> str:
+        return shot.model or self.model
+
+    def size_of(self, shot: Shot) -> str:
+        return shot.size or self.size
+
+    def style_of(self, shot: Shot) -> str | None:
+        return shot.style or self.style
+
+    def transition_of(self, shot: Shot) -> Transition:
+        return shot.transition or self.transition
+
+    def reference_path(self, shot: Shot) -> Path | None:
+        if not shot.input_reference:
+            return None
+        p = Path(shot.input_reference)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(s.seconds for s in self.shots)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------------
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Storyboard
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        candidates = [ann, *(inner or ())]
+        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            break
+        model = nxt
+    return sorted(k for k in model.model_fields if k != "base_dir")
+
+
+def _loc_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _problems_from_validation(err: ValidationError) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = _loc_path(loc)
+        value = e.get("input")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key; allowed keys: {', '.join(_allowed_keys(loc))}"
+        elif e["type"] == "missing":
+            msg = "is required"
+        elif e["type"] == "too_short" and loc == ("shots",):
+            msg = "no shots: a storyboard needs at least one shot"
+        else:
+            shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+            msg = f"{shown} is not allowed: {e['msg']}"
+            if e["type"] == "greater_than" and loc[-1] == "seconds":
+                msg += " (a whole number of seconds)"
+        problems.append(Problem(path, msg))
+    return problems
+
+
+def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool) -> list[Problem]:
+    """Checks that need the catalog or the file system, run after the shape is valid."""
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, shot in enumerate(sb.shots):
+        where = f"shots[{i}]"
+        if shot.id in seen:
+            problems.append(
+                Problem(f"{where}.id", f"{shot.id!r} is already used by shots[{seen[shot.id]}]; shot ids must be unique")
+            )
+        seen.setdefault(shot.id, i)
+
+        ref = sb.reference_path(shot)
+        if ref is not None:
+            if not ref.is_file():
+                problems.append(
+                    Problem(f"{where}.input_reference", f"{shot.input_reference!r}: no such file (looked in {ref.parent})")
+                )
+            elif ref.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+                problems.append(
+                    Problem(f"{where}.input_reference", f"{shot.input_reference!r}: must be a .png, .jpg, .jpeg or .webp image")
+                )
+
+        model_field = f"{where}.model" if shot.model else "model"
+        try:
+            spec = get_model(sb.model_of(shot))
+        except CatalogError:
+            problems.append(
+                Problem(model_field, f"{sb.model_of(shot)!r} is not a known model; allowed: {', '.join(model_names())}")
+            )
+            continue
+
+        size = sb.size_of(shot)
+        size_field = f"{where}.size" if shot.size else "size"
+        allowed_sizes = spec.size_names(allow_beyond_spec)
+        if size not in allowed_sizes:
+            problems.append(
+                Problem(size_field, f"{size!r} is not offered by {spec.name}; allowed: {', '.join(allowed_sizes)}")
+            )
+
+        lengths = spec.clip_seconds(allow_beyond_spec)
+        if split_seconds(shot.seconds, lengths) is None:
+            problems.append(
+                Problem(
+                    f"{where}.seconds",
+                    f"{shot.seconds} cannot be made from {spec.name} clip lengths "
+                    f"{', '.join(map(str, lengths))} s; use a sum of those (e.g. "
+                    f"{_nearest_reachable(shot.seconds, lengths)})",
+                )
+            )
+
+    return problems
+
+
+def _nearest_reachable(seconds: int, lengths: tuple[int, ...]) -> str:
+    for delta in range(1, 61):
+        for cand in (seconds - delta, seconds + delta):
+            if cand > 0 and split_seconds(cand, lengths) is not None:
+                return str(cand)
+    return str(min(lengths))
+
+
+def parse_storyboard(
+    data: Any, *, base_dir: Path = Path("."), source: str | None = None, allow_beyond_spec: bool = False
+) -> Storyboard:
+    """Validate already-parsed data (a dict) into a Storyboard, or raise StoryboardError."""
+    if not isinstance(data, dict):
+        raise StoryboardError(
+            [Problem("", f"the top level must be a mapping with title and shots, not {type(data).__name__}")],
+            source,
+        )
+    if "base_dir" in data:
+        raise StoryboardError([Problem("base_dir", "unknown key; allowed keys: " + ", ".join(_allowed_keys(("x",))))], source)
+    try:
+        sb = Storyboard.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as err:
+        raise StoryboardError(_problems_from_validation(err), source) from None
+    problems = _semantic_problems(sb, allow_beyond_spec)
+    if problems:
+        raise StoryboardError(problems, source)
+    return sb
+
+
+def load_storyboard(path: str | Path, *, allow_beyond_spec: bool = False) -> Storyboard:
+    """Read a YAML or JSON storyboard file; relative references resolve next to it."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise StoryboardError([Problem("", f"no such file: {path}")], source) from None
+    except IsADirectoryError:
+        raise StoryboardError([Problem("", f"{path} is a directory, not a storyboard file")], source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise StoryboardError(
+            [Problem("", f"the file is not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r}); save it as UTF-8")],
+            source,
+        ) from None
+    data = _parse_text(text, suffix=path.suffix.lower(), source=source)
+    return parse_storyboard(data, base_dir=path.parent.resolve(), source=source, allow_beyond_spec=allow_beyond_spec)
+
+
+def _parse_text(text: str, *, suffix: str, source: str) -> Any:
+    if suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise StoryboardError(
+                [Problem("", f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}")], source
+            ) from None
+    try:
+        # YAML is a superset of JSON, so other suffixes (and none) go through YAML.
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise StoryboardError([Problem("", f"not valid YAML{where}: {problem}")], source) from None
