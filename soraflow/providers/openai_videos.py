@@ -1,0 +1,212 @@
+"""The Videos API on the openai SDK (``client.videos``, ``client.models``).
+
+Retries are split by what is safe:
+- reads (retrieve, list, download, models) use the SDK's own retries, which honour
+  ``retry-after`` and back off with jitter;
+- ``create`` is sent with ``max_retries=0``: a blind retry after a lost answer could pay twice.
+  Its failures are classified here, and a lost answer becomes ``AmbiguousCreateError`` for the
+  ledger to reconcile against the job list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+from pathlib import Path
+from typing import Iterator, Literal
+
+import openai
+
+from ..errors import (
+    AmbiguousCreateError,
+    JobLostError,
+    ModelUnavailableError,
+    ModerationBlockedError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
+from ..settings import Settings
+from .base import Download, ModelInfo, VideoJob
+
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+_CHUNK = 1 << 20
+_MODEL_GONE_CODES = {"model_not_found", "model_unavailable", "model_deprecated", "model_retired"}
+
+
+def _retry_after(headers) -> float | None:
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _error_fields(err: openai.APIStatusError) -> tuple[str, str | None]:
+    body = err.body if isinstance(err.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    message = (inner or {}).get("message") or str(err.message)
+    code = (inner or {}).get("code") or getattr(err, "code", None)
+    return message, code
+
+
+def classify(err: Exception, *, model: str | None = None, creating: bool = False) -> ProviderError:
+    """Map an SDK exception to soraflow's typed errors (DESIGN.md rule 5)."""
+    if isinstance(err, ProviderError):
+        return err
+    if isinstance(err, openai.APITimeoutError):
+        if creating:
+            return AmbiguousCreateError("create timed out after the request was sent", code="timeout")
+        return TransientProviderError("request timed out", code="timeout")
+    if isinstance(err, openai.APIConnectionError):
+        never_sent = type(err.__cause__).__name__ in {"ConnectError", "ConnectTimeout"}
+        if creating and not never_sent:
+            return AmbiguousCreateError(f"connection lost during create: {err.__cause__ or err}", code="connection")
+        return TransientProviderError(f"connection error: {err.__cause__ or err}", code="connection")
+    if isinstance(err, openai.APIStatusError):
+        message, code = _error_fields(err)
+        status = err.status_code
+        if status == 429:
+            return TransientProviderError(message, code=code or "rate_limited", status=status, retry_after=_retry_after(err.response.headers))
+        if status >= 500 or status in (408, 409):
+            if creating:
+                # A 5xx may be answered after the job was accepted; never assume it was not.
+                return AmbiguousCreateError(message, code=code or "server_error", status=status)
+            return TransientProviderError(message, code=code or "server_error", status=status)
+        if code in _MODEL_GONE_CODES or (status == 404 and model and model in message):
+            return ModelUnavailableError(model or "?", message, code=code or "model_not_found", status=status)
+        if code == "moderation_blocked":
+            return ModerationBlockedError(message, code=code, status=status)
+        if status == 404:
+            return JobLostError(message, code=code or "not_found", status=status)
+        return PermanentProviderError(message, code=code, status=status)
+    if isinstance(err, openai.OpenAIError):
+        return PermanentProviderError(str(err))
+    raise err
+
+
+def _job(video) -> VideoJob:
+    error = getattr(video, "error", None)
+    return VideoJob(
+        id=video.id,
+        status=str(video.status),
+        progress=int(video.progress or 0),
+        model=str(video.model) if video.model else None,
+        size=str(video.size) if video.size else None,
+        seconds=str(video.seconds) if video.seconds else None,
+        prompt=getattr(video, "prompt", None),
+        created_at=video.created_at,
+        completed_at=video.completed_at,
+        expires_at=video.expires_at,
+        error_code=getattr(error, "code", None) if error else None,
+        error_message=getattr(error, "message", None) if error else None,
+    )
+
+
+class OpenAIVideosProvider:
+    """The Videos API through ``openai.OpenAI``; the endpoint comes from settings."""
+
+    def __init__(self, settings: Settings, *, client: openai.OpenAI | None = None):
+        self.settings = settings
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        self._client = client or openai.OpenAI(
+            api_key=key,
+            base_url=settings.base_url,
+            timeout=settings.request_timeout_seconds,
+            max_retries=settings.transient_retries,
+        )
+        self._create_client = self._client.with_options(max_retries=0)
+
+    # --- writes ---------------------------------------------------------------------------
+    def create(self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None) -> VideoJob:
+        kwargs = dict(model=model, size=size, seconds=str(seconds), prompt=prompt)
+        try:
+            if reference is not None:
+                mime = mimetypes.guess_type(reference.name)[0] or "image/png"
+                with open(reference, "rb") as fh:
+                    video = self._create_client.videos.create(input_reference=(reference.name, fh, mime), **kwargs)
+            else:
+                video = self._create_client.videos.create(**kwargs)
+        except Exception as err:  # noqa: BLE001 - classified, never swallowed
+            raise classify(err, model=model, creating=True) from err
+        return _job(video)
+
+    # --- reads ----------------------------------------------------------------------------
+    def retrieve(self, job_id: str) -> tuple[VideoJob, float | None]:
+        try:
+            raw = self._client.videos.with_raw_response.retrieve(job_id)
+            video = raw.parse()
+        except Exception as err:  # noqa: BLE001
+            raise classify(err) from err
+        hint = raw.headers.get(POLL_AFTER_HEADER)
+        try:
+            poll_after = float(hint) / 1000.0 if hint else None
+        except ValueError:
+            poll_after = None
+        return _job(video), poll_after
+
+    def list_jobs(self, *, created_after: int | None = None) -> Iterator[VideoJob]:
+        """Newest first; stops paging once jobs are older than ``created_after``."""
+        try:
+            for video in self._client.videos.list(order="desc", limit=100):
+                if created_after is not None and video.created_at is not None and video.created_at < created_after:
+                    return
+                yield _job(video)
+        except Exception as err:  # noqa: BLE001
+            raise classify(err) from err
+
+    def download(
+        self, job_id: str, dest: Path, *, variant: Literal["video", "thumbnail", "spritesheet"] = "video"
+    ) -> Download:
+        """Stream the content to ``dest`` (via a temp file); never holds the clip in memory."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self._client.videos.with_streaming_response.download_content(job_id, variant=variant) as resp:
+                expected = resp.headers.get("content-length")
+                with open(tmp, "wb") as out:
+                    for chunk in resp.iter_bytes(_CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+            if expected is not None and int(expected) != size:
+                raise TransientProviderError(
+                    f"download of {job_id} ({variant}) was truncated: {size} of {expected} bytes", code="truncated"
+                )
+            os.replace(tmp, dest)
+        except Exception as err:  # noqa: BLE001
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, ProviderError):
+                raise
+            if type(err).__name__ in {"RemoteProtocolError", "ReadError", "ReadTimeout"}:
+                raise TransientProviderError(f"download of {job_id} ({variant}) broke off: {err}", code="truncated") from err
+            raise classify(err) from err
+        return Download(path=dest, size=size, sha256=digest.hexdigest())
+
+    def list_models(self) -> list[ModelInfo]:
+        try:
+            models = list(self._client.models.list())
+        except Exception as err:  # noqa: BLE001
+            raise classify(err) from err
+        return [
+            ModelInfo(
+                id=m.id,
+                shutdown_date=str(getattr(m, "shutdown_date", None) or (m.model_extra or {}).get("shutdown_date") or "") or None,
+                owned_by=getattr(m, "owned_by", None),
+            )
+            for m in models
+        ]
+
+
+def make_provider(settings: Settings) -> OpenAIVideosProvider:
+    return OpenAIVideosProvider(settings)
+
+
