@@ -1,0 +1,129 @@
+"""render-storyboard: the journey of one storyboard, from YAML to film."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.futures import wait
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, Field
+
+from soraflow import assembly, planning
+from soraflow.errors import SoraflowError
+from soraflow.ledger import Ledger
+from soraflow.settings import Settings
+from tasks.download import download_clip
+from tasks.generate import generate_clip
+from tasks.limits import ensure_limits
+from tasks.prepare import check_availability, check_budget, prepare_plan
+from tasks.report import publish_estimate, publish_failures, publish_results
+from tasks.stitch import stitch_film, write_manifest
+from tasks.store import store_clip, store_outputs
+
+
+class RenderRequest(BaseModel):
+    """What to render. A pydantic model, so the Prefect UI shows it as a form."""
+
+    storyboard_path: str | None = Field(default=None, description="Path to a storyboard YAML/JSON file on the worker")
+    storyboard: dict | None = Field(default=None, description="An inline storyboard (same format as the file)")
+    out_dir: str = Field(default="out", description="Where film.mp4, manifest.json and contact_sheet.png go")
+    storage: str | None = Field(default=None, description="file:///path or s3://bucket/prefix (default: out_dir)")
+    budget_usd: float | None = Field(default=None, ge=0, description="Refuse before the first create above this")
+    dry_run: bool = Field(default=False, description="Price the plan and stop: nothing is created")
+
+
+class RenderResult(BaseModel):
+    title: str
+    estimated_usd: str
+    dry_run: bool = False
+    film: str | None = None
+    manifest: str | None = None
+    contact_sheet: str | None = None
+    duration_seconds: float | None = None
+    billed_usd_this_run: str | None = None
+
+
+class ShotsFailed(SoraflowError):
+    """Some shots failed; the others were generated and are kept for the rerun."""
+
+
+@flow(name="render-storyboard", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=True)
+def render_storyboard(request: RenderRequest) -> RenderResult:
+    log = get_run_logger()
+    settings = Settings()
+
+    # 1. storyboard → priced plan; nothing is spent before these pass
+    plan = prepare_plan(request.storyboard_path, request.storyboard)
+    publish_estimate(plan)
+    check_budget(plan, request.budget_usd)
+    log.info("%r: %d clips, %d s, estimated $%.2f", plan.title, len(plan.clips), plan.total_seconds, plan.total_usd)
+    if request.dry_run:
+        return RenderResult(title=plan.title, estimated_usd=f"{plan.total_usd:.2f}", dry_run=True)
+
+    ensure_limits()
+    to_create = planning.clips_to_create(plan, Ledger(settings.resolved_ledger_path))
+    if to_create:
+        check_availability(sorted({c.model for c in to_create}))
+
+    # 2. every clip, concurrently: generate (create once + poll) → download → store
+    out_dir, storage_url = planning.resolve_paths(request.out_dir, request.storage, settings)
+    work_dir = str(out_dir / ".work")
+    chains = []
+    for spec in plan.clips:
+        generated = generate_clip.submit(spec, work_dir)
+        downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
+        stored = store_clip.submit(spec, downloaded, storage_url, plan.title)
+        chains.append((spec, generated, stored))
+    wait([f for _, g, s in chains for f in (g, s)])
+
+    stored_clips, created_here, failures = [], {}, []
+    for spec, generated, stored in chains:
+        try:
+            stored_clips.append(stored.result())
+            created_here[spec.clip_key] = generated.result().created_here
+        except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
+            cause = _root_error(generated, stored, err)
+            failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": str(cause)})
+    if failures:
+        publish_failures(plan.title, failures)
+        summary = "; ".join(f"shot {f['shot_id']!r} part {f['part']}: {f['error']}" for f in failures)
+        return Failed(message=f"{len(failures)} of {len(plan.clips)} clips failed: {summary}", data=ShotsFailed(summary))
+
+    # 3. assemble in storyboard order, then store and report the outputs
+    film = stitch_film(plan, stored_clips, str(out_dir))
+    outputs = store_outputs(str(out_dir), storage_url, plan.title, [assembly.FILM_NAME, assembly.CONTACT_SHEET_NAME])
+    manifest = assembly.build_manifest(
+        plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs
+    )
+    manifest_path = write_manifest(manifest, str(out_dir))
+    outputs.update(store_outputs(str(out_dir), storage_url, plan.title, [assembly.MANIFEST_NAME]))
+    publish_results(manifest)
+    return RenderResult(
+        title=plan.title,
+        estimated_usd=f"{plan.total_usd:.2f}",
+        film=film.film,
+        manifest=manifest_path,
+        contact_sheet=film.contact_sheet,
+        duration_seconds=film.duration,
+        billed_usd_this_run=manifest["totals"]["billed_usd_this_run"],
+    )
+
+
+def _root_error(generated, stored, err: Exception) -> Exception:
+    """The first failure in a clip's chain (a failed generate makes later stages 'not ready')."""
+    for future in (generated, stored):
+        state = future.state
+        if state.is_failed() or state.is_crashed():
+            try:
+                future.result()
+            except Exception as inner:  # noqa: BLE001
+                return inner
+    return err
+
+
+def render(request: RenderRequest) -> RenderResult:
+    """Run the flow in this process (the CLI's entry point)."""
+    return render_storyboard(request)
+
+
+__all__ = ["RenderRequest", "RenderResult", "render", "render_storyboard"]

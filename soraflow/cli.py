@@ -1,0 +1,185 @@
+"""The ``soraflow`` command line (typer + rich).
+
+Prefect is imported lazily inside the commands that run flows, so ``estimate`` and
+``render --dry-run`` answer in well under a second and the core stays Prefect-free.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import planning
+from .errors import SoraflowError
+from .ledger import Ledger
+from .plan import Plan
+from .settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with Sora video models.")
+console = Console(stderr=True)
+out = Console()
+
+SIMULATOR_ENDPOINT_ID = "soraflow-simulator"
+
+
+def _fail(err: Exception, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {err}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _plan(storyboard: Path, settings: Settings) -> Plan:
+    try:
+        return planning.load_plan(str(storyboard), None, settings=settings)
+    except SoraflowError as err:
+        _fail(err)
+
+
+def _estimate_table(plan: Plan) -> Table:
+    table = Table(title=f"{plan.title} — estimate", title_justify="left")
+    for col, justify in (("shot", "left"), ("part", "right"), ("model", "left"), ("size", "left"), ("seconds", "right"), ("USD", "right")):
+        table.add_column(col, justify=justify)
+    for row in planning.estimate_rows(plan):
+        table.add_row(row["shot"], row["part"], row["model"], row["size"], str(row["seconds"]), f"${row['usd']}")
+    table.add_section()
+    table.add_row("total", "", "", "", str(plan.total_seconds), f"[bold]${plan.total_usd:.2f}[/]")
+    return table
+
+
+@app.command()
+def estimate(storyboard: Path = typer.Argument(..., help="Storyboard YAML or JSON")) -> None:
+    """Print the cost of every clip and the total, to the cent. Creates nothing."""
+    settings = Settings()
+    out.print(_estimate_table(_plan(storyboard, settings)))
+
+
+@contextmanager
+def _backend(settings: Settings) -> Iterator[Settings]:
+    """The configured endpoint, or the embedded simulator when no API key is set."""
+    if settings.has_api_key:
+        yield settings
+        return
+    from .simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(latency=float(os.environ.get("SORAFLOW_SIMULATOR_LATENCY", "2")))) as sim:
+        console.print(
+            f"[yellow]No OPENAI_API_KEY: this film is simulated[/] by soraflow's built-in simulator at {sim.base_url} "
+            "(no Sora model is called)."
+        )
+        env = {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": sim.api_key, "SORAFLOW_ENDPOINT_ID": SIMULATOR_ENDPOINT_ID}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield Settings()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _watch_progress(plan: Plan, ledger: Ledger, stop: threading.Event) -> None:
+    """Show each clip's progress from the ledger, which every stage updates."""
+    keys = [c.clip_key for c in plan.clips]
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:
+        bars = {c.clip_key: progress.add_task(f"{c.label:<18}", total=100, state="waiting") for c in plan.clips}
+        while True:
+            entries = ledger.entries(keys)
+            for key, bar in bars.items():
+                e = entries.get(key)
+                if e is None:
+                    continue
+                state = "stored" if e.storage_uri else ("downloaded" if e.local_path else (e.job_status or e.state))
+                progress.update(bar, completed=100 if e.state == "completed" else e.progress, state=state)
+            if stop.wait(0.5):
+                break
+
+
+@app.command()
+def render(
+    storyboard: Path = typer.Argument(..., help="Storyboard YAML or JSON"),
+    out_dir: Path = typer.Option(Path("out"), "--out", help="Output directory"),
+    storage: Optional[str] = typer.Option(None, "--storage", help="file:///path or s3://bucket/prefix (env SORAFLOW_STORAGE)"),
+    budget: Optional[float] = typer.Option(None, "--budget", help="Refuse to start if the estimate exceeds this many USD"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the cost and stop; nothing is created"),
+) -> None:
+    """Render STORYBOARD into OUT/film.mp4, OUT/manifest.json and OUT/contact_sheet.png."""
+    settings = Settings()
+    plan = _plan(storyboard, settings)
+    out.print(_estimate_table(plan))
+    try:
+        planning.check_budget(plan, budget)
+    except SoraflowError as err:
+        _fail(err)
+    if dry_run:
+        console.print("dry run: nothing was created")
+        return
+
+    from flows.render import RenderRequest, render_storyboard  # Prefect starts here
+
+    with _backend(settings) as live:
+        plan = _plan(storyboard, live)  # clip keys depend on the endpoint
+        ledger = Ledger(live.resolved_ledger_path)
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch_progress, args=(plan, ledger, stop), daemon=True)
+        watcher.start()
+        try:
+            state = render_storyboard(
+                RenderRequest(storyboard_path=str(storyboard), out_dir=str(out_dir), storage=storage, budget_usd=budget),
+                return_state=True,
+            )
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
+    if not state.is_completed():
+        console.print(f"[bold red]render failed:[/] {state.message}", highlight=False)
+        try:
+            state.result()
+        except Exception as err:  # noqa: BLE001 - the typed cause, for the user
+            if str(err) not in (state.message or ""):
+                console.print(f"  {err}", highlight=False)
+        raise typer.Exit(1)
+    result = state.result()
+    out.print(
+        f"[bold green]film:[/] {result.film}  ({result.duration_seconds:.2f} s, billed this run ${result.billed_usd_this_run}, "
+        f"estimate ${result.estimated_usd})\n[bold]manifest:[/] {result.manifest}\n[bold]contact sheet:[/] {result.contact_sheet}"
+    )
+
+
+@app.command()
+def simulator(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    port: int = typer.Option(8765, help="Port (0: any free port)"),
+    latency: float = typer.Option(5.0, help="Seconds from create to completed"),
+    faults: str = typer.Option("", help='Fault probabilities, e.g. "429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"'),
+    seed: Optional[int] = typer.Option(None, help="Seed that makes faults repeatable"),
+    shutdown: bool = typer.Option(False, "--shutdown", help="Answer as a retired model does"),
+) -> None:
+    """Serve the Sora Videos API simulator (the same one `render` embeds without a key)."""
+    from .simulator import SimulatorConfig, serve
+
+    try:
+        cfg = SimulatorConfig(host=host, port=port, latency=latency, faults=faults, seed=seed, shutdown=shutdown)
+    except (ValueError, SoraflowError) as err:
+        _fail(err)
+    serve(cfg)
+
+
+def main() -> None:  # pragma: no cover - console script shim
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

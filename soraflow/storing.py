@@ -1,0 +1,96 @@
+"""Where clips and outputs land: the pipeline's use of ``soraflow.storage``.
+
+Object keys derive from the storyboard title and the clip key, so the same clip always lands
+at the same key and a rerun finds it. Metadata says what the object is, and that it is
+AI-generated; it never carries a secret.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from .generation import DownloadedClip
+from .ledger import Ledger
+from .plan import ClipSpec
+from .settings import Settings
+from .storage import clip_object_key, film_object_key, open_storage
+
+
+class StoredClip(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    clip_key: str
+    job_id: str
+    local_path: str
+    sha256: str
+    size: int
+    duration: float
+    uri: str
+    key: str
+    uploaded: bool
+    presigned_url: str | None = None
+
+
+def open_for(storage_url: str, settings: Settings, session=None):
+    return open_storage(storage_url, settings, session=session)
+
+
+def clip_storage_key(title: str, spec: ClipSpec) -> str:
+    return clip_object_key(title, spec.shot_id, spec.part, spec.clip_key)
+
+
+def store_clip(
+    spec: ClipSpec, downloaded: DownloadedClip, *, storage_url: str, title: str, settings: Settings, ledger: Ledger, session=None
+) -> StoredClip:
+    storage = open_for(storage_url, settings, session)
+    key = clip_storage_key(title, spec)
+    obj = storage.put_file(
+        Path(downloaded.path),
+        key,
+        content_type="video/mp4",
+        metadata={
+            "clip-key": spec.clip_key,
+            "shot-id": spec.shot_id,
+            "part": str(spec.part),
+            "model": spec.model,
+            "size": spec.size,
+            "seconds": str(spec.seconds),
+            "prompt-sha256": spec.prompt_sha256,
+            "job-id": downloaded.job_id,
+            "ai-generated": "true",
+        },
+        sha256=downloaded.sha256,
+    )
+    ledger.record_stored(spec.clip_key, obj.uri)
+    return StoredClip(
+        clip_key=spec.clip_key,
+        job_id=downloaded.job_id,
+        local_path=downloaded.path,
+        sha256=obj.sha256,
+        size=obj.size,
+        duration=downloaded.duration,
+        uri=obj.uri,
+        key=key,
+        uploaded=obj.uploaded,
+        presigned_url=obj.presigned_url,
+    )
+
+
+def store_outputs(out_dir: Path, names: list[str], *, storage_url: str, title: str, settings: Settings, session=None) -> dict[str, dict]:
+    """Store the film's outputs (film.mp4, manifest.json, contact_sheet.png)."""
+    storage = open_for(storage_url, settings, session)
+    stored = {}
+    for name in names:
+        path = out_dir / name
+        obj = storage.put_file(
+            path,
+            film_object_key(title, name),
+            content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+            metadata={"ai-generated": "true"},
+        )
+        stored[name] = {"uri": obj.uri, "sha256": obj.sha256, "presigned_url": obj.presigned_url, "uploaded": obj.uploaded}
+    return stored
+

@@ -1,0 +1,32 @@
+"""Download: stream the clip and thumbnail, validate with ffprobe (or restore it from storage)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from soraflow import generation, storing
+from soraflow.generation import DownloadedClip, GeneratedClip
+from soraflow.plan import ClipSpec
+
+from . import runtime
+
+
+@task(
+    name="download-clip",
+    task_run_name="download {spec.shot_id} part {spec.part}",
+    cache_policy=runtime.NO_CACHE,
+    **runtime.RETRY_OPTIONS,
+)
+def download_clip(spec: ClipSpec, generated: GeneratedClip, work_dir: str, storage_url: str, title: str) -> DownloadedClip:
+    s = runtime.settings()
+    return generation.download_clip(
+        spec,
+        generated.job_id,
+        provider=runtime.provider(),
+        ledger=runtime.ledger(),
+        work_dir=Path(work_dir),
+        storage=storing.open_for(storage_url, s),
+        storage_key=storing.clip_storage_key(title, spec),
+    )

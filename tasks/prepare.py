@@ -1,0 +1,29 @@
+"""Prepare: storyboard → validated plan, priced, checked against budget and availability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from soraflow import availability, planning
+from soraflow.plan import Plan
+
+from . import runtime
+
+
+@task(name="prepare-plan", cache_policy=runtime.NO_CACHE)
+def prepare_plan(storyboard_path: str | None, storyboard_inline: dict | None) -> Plan:
+    s = runtime.settings()
+    return planning.load_plan(storyboard_path, storyboard_inline, settings=s)
+
+
+@task(name="check-budget", cache_policy=runtime.NO_CACHE)
+def check_budget(plan: Plan, budget_usd: float | None) -> None:
+    planning.check_budget(plan, budget_usd)
+
+
+@task(name="check-availability", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+def check_availability(models: list[str]) -> None:
+    """Refuse retired models before anything is spent (the live answer, or the watch's last)."""
+    availability.ensure_available(models, runtime.provider(), known=availability.last_watch_report())

@@ -1,0 +1,58 @@
+"""Prefect artifacts: the cost table, links to outputs, and a failure summary."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+from soraflow import planning
+from soraflow.plan import Plan
+
+from . import runtime
+
+
+def _key(title: str, what: str) -> str:
+    # Artifact keys allow lowercase letters, digits and dashes only.
+    slug = "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return f"soraflow-{what}-{slug[:40] or 'film'}".rstrip("-")
+
+
+@task(name="publish-estimate", cache_policy=runtime.NO_CACHE)
+def publish_estimate(plan: Plan) -> None:
+    rows = planning.estimate_rows(plan)
+    rows.append({"shot": "TOTAL", "part": "", "model": "", "size": "", "seconds": plan.total_seconds, "usd": f"{plan.total_usd:.2f}", "clip_key": ""})
+    create_table_artifact(key=_key(plan.title, "estimate"), table=rows, description=f"Estimated cost of {plan.title!r}")
+
+
+@task(name="publish-results", cache_policy=runtime.NO_CACHE)
+def publish_results(manifest: dict) -> None:
+    title = manifest["title"]
+    rows = [
+        {
+            "shot": c["shot_id"],
+            "part": c["part"],
+            "job": c["job_id"],
+            "seconds": c["seconds"],
+            "usd": c["price_usd"],
+            "new": "yes" if c["generated_this_run"] else "reused",
+            "stored": c["storage_uri"],
+        }
+        for c in manifest["clips"]
+    ]
+    t = manifest["totals"]
+    rows.append({"shot": "TOTAL", "part": "", "job": "", "seconds": t["planned_seconds"], "usd": t["estimated_usd"], "new": f"billed ${t['billed_usd_this_run']}", "stored": ""})
+    create_table_artifact(key=_key(title, "cost"), table=rows, description=f"Cost ledger of {title!r}: estimated and billed this run")
+    for name, out in (manifest.get("outputs") or {}).items():
+        link = out.get("presigned_url") or out.get("uri")
+        if link:
+            create_link_artifact(link=link, link_text=name, key=_key(title, name.split(".")[0].replace("_", "-")))
+
+
+@task(name="publish-failures", cache_policy=runtime.NO_CACHE)
+def publish_failures(title: str, failures: list[dict]) -> None:
+    lines = [f"# {len(failures)} shot(s) of {title!r} failed", "", "| shot | part | error |", "|---|---|---|"]
+    lines += [f"| {f['shot_id']} | {f['part']} | {f['error'].replace('|', '/')} |" for f in failures]
+    lines += ["", "A rerun regenerates only what failed or changed."]
+    create_markdown_artifact(markdown="\n".join(lines), key=_key(title, "failures"))

@@ -1,0 +1,30 @@
+"""Store: put clips and the film's outputs where the user keeps media (file:// or s3://)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from soraflow import storing
+from soraflow.generation import DownloadedClip
+from soraflow.plan import ClipSpec
+from soraflow.storing import StoredClip
+
+from . import runtime
+
+
+@task(
+    name="store-clip",
+    task_run_name="store {spec.shot_id} part {spec.part}",
+    cache_key_fn=runtime.clip_cache_key("store"),
+    persist_result=True,
+    **runtime.RETRY_OPTIONS,
+)
+def store_clip(spec: ClipSpec, downloaded: DownloadedClip, storage_url: str, title: str) -> StoredClip:
+    return storing.store_clip(spec, downloaded, storage_url=storage_url, title=title, settings=runtime.settings(), ledger=runtime.ledger())
+
+
+@task(name="store-outputs", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+def store_outputs(out_dir: str, storage_url: str, title: str, names: list[str]) -> dict[str, dict]:
+    return storing.store_outputs(Path(out_dir), names, storage_url=storage_url, title=title, settings=runtime.settings())
