@@ -16,6 +16,7 @@ from tasks.download import download_clip
 from tasks.generate import generate_clip
 from tasks.limits import ensure_limits
 from tasks.prepare import check_availability, check_budget, prepare_plan
+from tasks.runtime import result_storage
 from tasks.report import publish_estimate, publish_failures, publish_results
 from tasks.stitch import stitch_film, write_manifest
 from tasks.store import store_clip, store_outputs
@@ -68,11 +69,13 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     # 2. every clip, concurrently: generate (create once + poll) → download → store
     out_dir, storage_url = planning.resolve_paths(request.out_dir, request.storage, settings)
     work_dir = str(out_dir / ".work")
+    results = result_storage()
+    generate, store = generate_clip.with_options(result_storage=results), store_clip.with_options(result_storage=results)
     chains = []
     for spec in plan.clips:
-        generated = generate_clip.submit(spec, work_dir)
+        generated = generate.submit(spec, work_dir)
         downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
-        stored = store_clip.submit(spec, downloaded, storage_url, plan.title)
+        stored = store.submit(spec, downloaded, storage_url, plan.title)
         chains.append((spec, generated, stored))
     wait([f for _, g, s in chains for f in (g, s)])
 

@@ -35,6 +35,22 @@ def provider() -> OpenAIVideosProvider:
     return OpenAIVideosProvider(settings())
 
 
+def result_storage():
+    """Where cached task results persist: under the state dir by default, or an s3:// URL."""
+    s = settings()
+    target = s.result_storage or str(s.state_dir / "results")
+    if target.startswith("s3://"):
+        try:
+            from prefect_aws.s3 import S3Bucket
+        except ImportError as err:  # pragma: no cover - optional dependency
+            raise RuntimeError("SORAFLOW_RESULT_STORAGE=s3://... needs prefect-aws: pip install 'soraflow[aws]'") from err
+        bucket, _, prefix = target[5:].partition("/")
+        return S3Bucket(bucket_name=bucket, bucket_folder=prefix)
+    from prefect.filesystems import LocalFileSystem
+
+    return LocalFileSystem(basepath=target)
+
+
 def retry_transient(task, task_run, state) -> bool:
     """Prefect retry condition: retry transient failures only, never permanent ones."""
     try:
@@ -59,9 +75,11 @@ def clip_cache_key(stage: str):
     return key
 
 
+# Read once at import: Prefect fixes a task's retry policy when the task is defined.
+_RETRY = Settings()
 RETRY_OPTIONS = dict(
-    retries=Settings().transient_retries,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retries=_RETRY.transient_retries,
+    retry_delay_seconds=exponential_backoff(backoff_factor=_RETRY.retry_base_delay_seconds),
     retry_jitter_factor=0.5,
     retry_condition_fn=retry_transient,
 )

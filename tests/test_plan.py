@@ -1,0 +1,53 @@
+"""Prompts and plans: deterministic text, split shots carry anchors, stable clip keys."""
+
+from decimal import Decimal
+
+from soraflow.plan import clip_key, plan_storyboard
+from soraflow.storyboard import load_storyboard
+
+ENDPOINT = "http://127.0.0.1:1/v1"
+
+
+def test_plan_of_example(lighthouse):
+    plan = plan_storyboard(load_storyboard(lighthouse), endpoint=ENDPOINT)
+    assert [(c.shot_id, c.part, c.parts, c.seconds) for c in plan.clips] == [
+        ("dawn", 1, 1, 8), ("keeper", 1, 2, 8), ("keeper", 2, 2, 8), ("lamp", 1, 1, 4),
+    ]
+    assert plan.total_usd == Decimal("2.80")
+    assert plan.clips[1].transition == "fade" and plan.clips[2].transition == "cut"
+    # the reference anchors the first part only; its hash is part of that clip's key
+    assert plan.clips[1].reference_sha256 and plan.clips[2].reference_sha256 is None
+
+
+def test_prompts_are_deterministic_and_carry_anchors(lighthouse):
+    a = plan_storyboard(load_storyboard(lighthouse), endpoint=ENDPOINT)
+    b = plan_storyboard(load_storyboard(lighthouse), endpoint=ENDPOINT)
+    assert [c.prompt for c in a.clips] == [c.prompt for c in b.clips]
+    assert [c.clip_key for c in a.clips] == [c.clip_key for c in b.clips]
+    for c in a.clips:
+        assert "navy wool coat; short grey beard; round glasses" in c.prompt
+        assert "#1a2b3c" in c.prompt and "Style: cinematic" in c.prompt
+    p1, p2 = a.clips[1].prompt, a.clips[2].prompt
+    assert p1.startswith("Shot keeper — part 1 of 2") and p2.startswith("Shot keeper — part 2 of 2")
+    assert "Continue seamlessly from the end of part 1" in p2
+    assert 'Keeper: "Another storm is coming."' in p1 and 'Keeper: "The light must not go out."' in p2
+    assert "Camera: wide shot, camera pans right, slow speed." in a.clips[0].prompt
+
+
+def test_clip_key_covers_paid_inputs_only():
+    base = dict(endpoint=ENDPOINT, model="sora-2", size="1280x720", seconds=8, prompt="p")
+    k = clip_key(**base)
+    assert k == clip_key(**base)
+    for change in (dict(endpoint="https://other/v1"), dict(model="sora-2-pro"), dict(size="720x1280"),
+                   dict(seconds=4), dict(prompt="q"), dict(reference_sha256="ab"), dict(remix_of="video_1")):
+        assert clip_key(**{**base, **change}) != k
+
+
+def test_endpoint_identity_never_holds_the_key(monkeypatch):
+    from soraflow.settings import Settings
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://user:pw@gw.example.com:8443/v1?api-key=zzz")
+    s = Settings()
+    assert s.endpoint_identity == "https://gw.example.com:8443/v1"
+    assert "sk-secret-123" not in repr(s) and "sk-secret-123" not in s.model_dump_json()
