@@ -1,0 +1,38 @@
+"""The Sora Videos API simulator: soraflow's default backend without an OpenAI key, and the
+test bed for every failure.
+
+It speaks the Videos and Models API of the reference description (reference/, server base
+``/v1``) over HTTP, so the unchanged openai SDK works against it::
+
+    from soraflow.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(latency=1.0, faults="429=0.1", seed=3)) as sim:
+        client = openai.OpenAI(base_url=sim.base_url, api_key=sim.api_key)
+        video = client.videos.create_and_poll(prompt="Shot dawn", seconds="4", size="1280x720")
+
+Behaviour, where the service had to be imitated:
+- Jobs: queued for the first 10 % of ``latency``, then in_progress (progress rises with time,
+  capped at 99 until the render is on disk), then completed; all jobs age at once, so N jobs
+  of latency L finish at about L. ``expires_at`` = completed_at + ``ttl_seconds``; after it
+  the content answers 404 (code ``video_expired``).
+- ``openai-poll-after-ms`` on retrieve of an unfinished job: remaining time + 50 ms, clamped to
+  [250 ms, 5 s]: the next poll lands just after completion, long jobs still report progress.
+- Content of an unfinished job: 404 "Video is not ready yet" (as the live service answered).
+- Validation: model, seconds and size per soraflow.catalog, including the values the live
+  service accepted beyond the published spec (16 and 20 s, 1080p on sora-2-pro); prompt
+  1..32000 characters; ``input_reference`` must be a PNG/JPEG/WebP of exactly the requested size.
+- Faults (``faults="429=0.1,500=0.05,502=0.01,503=0.01,reset=0.05,stall=0.02,truncate=0.05,
+  moderation=0.1"``): see gate.py (wire faults) and faults.py (seeded, in arrival order).
+- ``shutdown=True``: creates answer 404 ``model_not_found`` naming the model and
+  catalog.OPENAI_SORA_SHUTDOWN_DATE; /v1/models shows the past ``shutdown_date``
+  (``shutdown_listing="omit"`` leaves the models out). ``model_shutdown_dates`` sets one
+  model's date: a future date marks it retiring, a past one retires it.
+- Admin routes (never faulted or counted): ``GET /_sim/stats``, ``GET /_sim/jobs``,
+  ``POST /_sim/reset``, ``POST /_sim/faults`` with ``{"faults": SPEC, "seed": N}``.
+"""
+
+from .config import SimulatorConfig
+from .faults import FaultSpecError
+from .server import Simulator, serve
+
+__all__ = ["Simulator", "SimulatorConfig", "FaultSpecError", "serve"]

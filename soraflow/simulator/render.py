@@ -1,0 +1,252 @@
+"""Media for simulated jobs: a real H.264 + AAC MP4 with the prompt drawn on it, a WebP
+thumbnail and a JPEG spritesheet, made by one ffmpeg run (an ffmpeg-python graph).
+
+Rendering starts when a job is created, on a thread pool sized to the cores, so it overlaps
+the job's simulated latency instead of adding to it. Renders are cached on disk by everything
+that shows in them (size, seconds, drawn text), and a render already running is shared: twelve
+jobs with one prompt cost one ffmpeg run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import colorsys
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+# Bump when the picture or the encoding changes, so old cache entries are not reused.
+RENDER_VERSION = "1"
+FPS = 24
+AUDIO_RATE = 48000
+SPRITE_COLUMNS, SPRITE_ROWS = 4, 2
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+# Renders yield the CPU to the API: a busy encoder must not make requests time out.
+_NICE = ["nice", "-n", "5"] if shutil.which("nice") else []
+VARIANT_FILES = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg"}
+MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """Everything that shows in a render; its ``key`` names the cache entry."""
+
+    width: int
+    height: int
+    seconds: int
+    lines: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        text = "\x1f".join(self.lines)
+        return hashlib.sha256(f"{RENDER_VERSION}|{self.width}x{self.height}|{self.seconds}|{text}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class RenderedMedia:
+    folder: Path
+
+    def path(self, variant: str) -> Path:
+        return self.folder / VARIANT_FILES[variant]
+
+
+def render_spec(
+    *,
+    prompt: str,
+    model: str,
+    size: str,
+    seconds: int,
+    reference: bytes | None = None,
+    remixed_from: str | None = None,
+) -> RenderSpec:
+    """What a job's clip shows: the prompt's first lines, the request and a short hash of it.
+
+    soraflow prompts open with ``Shot dawn — part 1 of 2``; drawing that line makes every clip
+    of a film traceable to its shot. The hash covers the whole prompt and the reference image,
+    so different requests never share a render.
+    """
+    width, height = (int(v) for v in size.split("x"))
+    digest = hashlib.sha256(prompt.encode())
+    if reference:
+        digest.update(hashlib.sha256(reference).digest())
+    if remixed_from:
+        digest.update(remixed_from.encode())
+    body = [line.strip() for line in prompt.splitlines() if line.strip()]
+    head = body[0] if body else ""
+    chars = max(12, int(width / (_font_size(width, height) * 0.62)))
+    detail = textwrap.wrap(body[1], width=int(chars * 1.5), max_lines=2, placeholder=" …") if len(body) > 1 else []
+    meta = f"{model} · {size} · {seconds} s · #{digest.hexdigest()[:10]}"
+    if remixed_from:
+        meta += f" · remix of {remixed_from}"
+    return RenderSpec(width, height, seconds, (textwrap.shorten(head, chars, placeholder=" …"), *detail, meta))
+
+
+def _font_size(width: int, height: int) -> int:
+    return max(14, min(width, height) // 16)
+
+
+def _tint(spec: RenderSpec) -> str:
+    """A dark colour picked by the text, so neighbouring shots differ and white text reads."""
+    hue = int(spec.key[:4], 16) / 0xFFFF
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.55, 0.32)
+    return f"0x{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def _font(name: str) -> dict:
+    path = FONT_DIR / name
+    return {"fontfile": str(path)} if path.exists() else {"font": "Sans"}
+
+
+def _graph(spec: RenderSpec, workdir: Path):
+    """The ffmpeg-python graph: one colour source, drawn text, three outputs."""
+    w, h, secs = spec.width, spec.height, spec.seconds
+    fs = _font_size(w, h)
+    margin = fs
+    video = ffmpeg.input(f"color=c={_tint(spec)}:s={w}x{h}:r={FPS}:d={secs}", f="lavfi")
+    tone = 196 + int(spec.key[4:8], 16) % 400
+    audio = ffmpeg.input(f"sine=frequency={tone}:sample_rate={AUDIO_RATE}:duration={secs}", f="lavfi").filter("volume", 0.3)
+
+    # Text goes through files: prompts hold characters (: , ' % [) that filter syntax would eat.
+    y = margin
+    for i, line in enumerate(spec.lines):
+        is_head, is_meta = i == 0, i == len(spec.lines) - 1
+        size = fs if is_head else int(fs * (0.5 if is_meta else 0.6))
+        (workdir / f"line{i}.txt").write_text(line, encoding="utf-8")
+        font = "DejaVuSans-Bold.ttf" if is_head else ("DejaVuSansMono.ttf" if is_meta else "DejaVuSans.ttf")
+        video = video.drawtext(
+            textfile=f"line{i}.txt", expansion="none", fontsize=size, fontcolor="white", x=margin, y=y, **_font(font)
+        )
+        y += int(size * 1.5)
+    (workdir / "clock.txt").write_text("%{pts:hms}", encoding="utf-8")
+    video = video.drawtext(
+        textfile="clock.txt", fontsize=int(fs * 0.6), fontcolor="white", x=margin, y=h - margin - fs, **_font("DejaVuSansMono.ttf")
+    )
+    # A dot that crosses the frame once per clip, so the picture visibly moves.
+    video = video.drawtext(text="●", fontsize=fs, fontcolor="0xe0c080", x=f"(w-tw)*t/{secs}", y=h - 2 * margin - 2 * fs, **_font("DejaVuSans.ttf"))
+
+    copies = video.split()
+    main, thumb, sprite = copies[0], copies[1], copies[2]
+    frame = min(FPS, FPS * secs // 2)
+    thumb = thumb.trim(start_frame=frame, end_frame=frame + 1)
+    tiles = SPRITE_COLUMNS * SPRITE_ROWS
+    sprite = (
+        sprite.filter("fps", fps=f"{tiles}/{secs}")
+        .filter("scale", "trunc(iw/10)*2", "trunc(ih/10)*2")
+        .filter("tile", f"{SPRITE_COLUMNS}x{SPRITE_ROWS}")
+    )
+    outputs = [
+        ffmpeg.output(
+            main, audio, VARIANT_FILES["video"], vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p", r=FPS,
+            acodec="aac", ar=AUDIO_RATE, ac=2, movflags="+faststart", t=secs,
+        ),
+        ffmpeg.output(thumb, VARIANT_FILES["thumbnail"], vcodec="libwebp", vframes=1),
+        ffmpeg.output(sprite, VARIANT_FILES["spritesheet"], vframes=1, **{"q:v": 4}),
+    ]
+    return ffmpeg.merge_outputs(*outputs).global_args("-hide_banner", "-loglevel", "error", "-nostdin").overwrite_output()
+
+
+_default_cache: Path | None = None
+_default_cache_lock = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    """One temp dir per process, shared by every simulator in it, removed at exit."""
+    global _default_cache
+    with _default_cache_lock:
+        if _default_cache is None:
+            _default_cache = Path(tempfile.mkdtemp(prefix="soraflow-sim-renders-"))
+            atexit.register(shutil.rmtree, _default_cache, ignore_errors=True)
+        return _default_cache
+
+
+class RenderError(RuntimeError):
+    """ffmpeg could not render a clip; carries ffmpeg's message."""
+
+
+class Renderer:
+    """Renders on a thread pool, caches on disk, shares renders already under way."""
+
+    def __init__(self, cache_dir: str | Path | None = None, workers: int | None = None):
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="sim-render")
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self.rendered = 0
+        self.cache_hits = 0
+        self.render_seconds = 0.0
+
+    def submit(self, spec: RenderSpec) -> Future:
+        """A future of ``RenderedMedia``; already done when the render is cached."""
+        folder = self.cache_dir / spec.key
+        with self._lock:
+            running = self._inflight.get(spec.key)
+            if running is not None:
+                self.cache_hits += 1
+                return running
+            if _complete(folder):
+                self.cache_hits += 1
+                done: Future = Future()
+                done.set_result(RenderedMedia(folder))
+                return done
+            future = self._pool.submit(self._render, spec, folder)
+            self._inflight[spec.key] = future
+        future.add_done_callback(lambda _f, key=spec.key: self._forget(key))
+        return future
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._inflight.pop(key, None)
+
+    def _render(self, spec: RenderSpec, folder: Path) -> RenderedMedia:
+        if _complete(folder):  # another process sharing the cache got there first
+            return RenderedMedia(folder)
+        work = self.cache_dir / f".tmp-{spec.key}-{uuid.uuid4().hex[:8]}"
+        work.mkdir()
+        started = time.perf_counter()
+        try:
+            args = _NICE + _graph(spec, work).compile()
+            proc = subprocess.run(args, cwd=work, capture_output=True, text=True)
+            if proc.returncode != 0 or not _complete(work):
+                raise RenderError(f"ffmpeg failed to render {spec.width}x{spec.height} {spec.seconds}s: {proc.stderr.strip()[-800:]}")
+            for name in ("clock.txt", *(p.name for p in work.glob("line*.txt"))):
+                (work / name).unlink(missing_ok=True)
+            try:
+                work.rename(folder)  # atomic: readers never see a half-written entry
+            except OSError:
+                if not _complete(folder):
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        with self._lock:
+            self.rendered += 1
+            self.render_seconds += time.perf_counter() - started
+        return RenderedMedia(folder)
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {
+                "rendered": self.rendered,
+                "cache_hits": self.cache_hits,
+                "render_seconds": round(self.render_seconds, 3),
+                "in_flight": len(self._inflight),
+                "cache_dir": str(self.cache_dir),
+            }
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in VARIANT_FILES.values())

@@ -1,0 +1,94 @@
+"""One simulator's state: its jobs, faults, renders and counters, shared by the HTTP app and
+the in-process ``Simulator`` object (both may touch it from different threads)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .config import SimulatorConfig
+from .contract import reference_openapi
+from .faults import FaultInjector
+from .jobs import Job, JobStore
+from .render import Renderer, render_spec
+from .stats import Stats
+
+
+class SimulatorState:
+    def __init__(self, config: SimulatorConfig):
+        self.config = config
+        self.jobs = JobStore()
+        self.faults = FaultInjector(config.faults, config.seed)
+        self.renderer = Renderer(config.cache_dir, config.render_workers)
+        self.stats = Stats()
+        self.validate_requests = config.validate_requests
+        if self.validate_requests:
+            reference_openapi()  # load now (~0.5 s), not inside the first request
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- jobs ---------------------------------------------------------------------------
+    def create_job(
+        self, *, model: str, size: str, seconds: int, prompt: str, reference: bytes | None = None, remixed_from: str | None = None
+    ) -> Job:
+        """Accept a job: decide moderation, store it, start its render at once."""
+        moderated = self.faults.for_job()
+        job = self.jobs.new_job(
+            model=model,
+            size=size,
+            seconds=seconds,
+            prompt=prompt,
+            latency=self.config.latency,
+            ttl=self.config.ttl_seconds,
+            remixed_from=remixed_from,
+            moderated=moderated,
+        )
+        if moderated:
+            self.stats.fault("moderation")
+        else:  # a blocked job never renders, as the service bills and renders nothing for it
+            spec = render_spec(prompt=prompt, model=model, size=size, seconds=seconds, reference=reference, remixed_from=remixed_from)
+            self.jobs.attach_render(job, self.renderer.submit(spec))
+        self.stats.created(remix=remixed_from is not None)
+        return job
+
+    # --- run time -----------------------------------------------------------------------
+    def bind_loop(self) -> None:
+        """Called on the server's event loop at startup."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+
+    async def sleep_unless_stopping(self, seconds: float) -> None:
+        if self._stopping is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    def signal_stopping(self) -> None:
+        """Thread-safe: wake held (stalled) answers so the server can stop promptly."""
+        if self._loop is not None and self._stopping is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+
+    def set_faults(self, spec: str, seed: int | None = None) -> None:
+        self.faults.configure(spec, seed)
+
+    def reset(self) -> None:
+        """Forget jobs and counters; re-seed faults so a seeded sequence repeats from here."""
+        self.jobs.clear()
+        self.stats.clear()
+        self.faults.reseed()
+
+    def snapshot(self) -> dict:
+        return {
+            **self.stats.snapshot(),
+            **self.jobs.counts(),
+            "faults": str(self.faults.plan),
+            "seed": self.faults.seed,
+            "latency": self.config.latency,
+            "validate_requests": self.validate_requests,
+            "renders": self.renderer.stats(),
+        }
+
+    def close(self) -> None:
+        self.renderer.close()
