@@ -1,0 +1,69 @@
+"""Where clips and films land: local files (the embedded default) or S3.
+
+``open_storage(url, settings)`` picks the store from the URL alone (``file:///path``, a plain
+path, or ``s3://bucket/prefix``); the pipeline never branches on the kind of store.
+S3-compatible stores (MinIO, R2, ...) are reached through boto3's own ``AWS_ENDPOINT_URL``.
+Credentials come from the standard AWS chain, or from the ``boto3.Session`` the caller passes
+(the Prefect tasks layer builds one from an ``AwsCredentials`` block: the core never imports
+Prefect). No store ever deletes the file it was asked to store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from ..errors import StorageError
+from ..settings import Settings
+from ._base import AI_GENERATED_TAG, SHA256_METADATA_KEY, Storage, StoredObject
+from ._keys import check_key, clip_object_key, film_object_key, safe_component, storage_key
+from ._local import LocalStorage
+from ._s3 import S3Storage
+
+if TYPE_CHECKING:
+    import boto3
+
+__all__ = [
+    "AI_GENERATED_TAG",
+    "SHA256_METADATA_KEY",
+    "LocalStorage",
+    "S3Storage",
+    "Storage",
+    "StorageError",
+    "StoredObject",
+    "check_key",
+    "clip_object_key",
+    "film_object_key",
+    "open_storage",
+    "safe_component",
+    "storage_key",
+]
+
+
+def open_storage(
+    url: str | Path, settings: Settings | None = None, session: "boto3.Session | None" = None
+) -> Storage:
+    """The store behind ``url``: ``file:///path``, a plain path, or ``s3://bucket/prefix``."""
+    settings = settings if settings is not None else Settings()
+    text = str(url).strip()
+    scheme = urlsplit(text).scheme.lower() if "://" in text else ""
+    if scheme == "s3":
+        parts = urlsplit(text)
+        if settings.aws_credentials_block and session is None:
+            # Silently falling back to the default chain could write with other credentials.
+            raise StorageError(
+                f"SORAFLOW_AWS_CREDENTIALS_BLOCK={settings.aws_credentials_block!r} is set, but no boto3 "
+                "session was built from it; open S3 storage through the Prefect tasks layer"
+            )
+        return S3Storage(parts.netloc, parts.path.strip("/"), settings, session=session)
+    if scheme == "file":
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):
+            raise StorageError(f"storage URL {text!r} names host {parts.netloc!r}; file URLs must be local (file:///path)")
+        return LocalStorage(unquote(parts.path))
+    if scheme:
+        raise StorageError(f"storage URL {text!r}: unsupported scheme {scheme!r}; use file:///path, a path, or s3://bucket/prefix")
+    if not text:
+        raise StorageError("storage URL is empty; use file:///path, a path, or s3://bucket/prefix")
+    return LocalStorage(text)

@@ -1,0 +1,54 @@
+"""What every store returns and promises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+# The tag S3 objects carry; local files cannot carry tags.
+AI_GENERATED_TAG = ("ai-generated", "true")
+# The metadata key holding the object's sha256, so a HEAD alone tells whether it is current.
+SHA256_METADATA_KEY = "sha256"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as the store holds it.
+
+    ``uploaded`` is False when the store already held the same bytes and nothing was sent.
+    ``sha256`` is None only for objects soraflow did not write (no checksum recorded).
+    """
+
+    uri: str
+    key: str
+    sha256: str | None
+    size: int
+    uploaded: bool
+    presigned_url: str | None = None
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Where clips and films land. ``put_file`` never deletes or changes its source file:
+    callers keep their local copy until the returned object says it is stored and verified."""
+
+    url: str
+
+    def uri(self, key: str) -> str: ...
+
+    def put_file(
+        self,
+        local_path: str | Path,
+        key: str,
+        *,
+        content_type: str,
+        metadata: dict[str, str],
+        sha256: str | None = None,
+    ) -> StoredObject: ...
+
+    def exists(self, key: str, sha256: str | None = None) -> StoredObject | None: ...
+
+    def presign(self, key: str) -> str | None: ...
+
+    def get_file(self, key: str, local_path: str | Path) -> StoredObject: ...

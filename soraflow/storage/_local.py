@@ -1,0 +1,170 @@
+"""Files under a root directory: the embedded default store."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from ..errors import StorageError
+from ._base import StoredObject
+from ._digest import sha256_of
+from ._keys import check_key
+
+log = logging.getLogger("soraflow.storage")
+
+
+class LocalStorage:
+    """Objects are files under ``root``; writes are atomic (temp file, fsync, rename).
+
+    Sources are copied, not hard-linked: a hard link would let a later in-place rewrite of
+    the source (a manifest regenerated with ``open(..., "w")``) change the stored object
+    behind its checksum. ``copy_file_range`` keeps the copy in the kernel and is a reflink
+    on copy-on-write filesystems. Content type and metadata have no place on a plain file
+    and are not recorded.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().absolute()
+        self.url = self.root.as_uri()
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({self.url!r})"
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def path(self, key: str) -> Path:
+        """The file for ``key``; refuses keys that resolve (through symlinks too) outside
+        the root."""
+        check_key(key)
+        root = self.root.resolve()
+        target = (root / key).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise StorageError(f"key {key!r} resolves to {target}, outside the storage root {root}")
+        return target
+
+    def uri(self, key: str) -> str:
+        return self.path(key).as_uri()
+
+    # --- operations -----------------------------------------------------------------------
+
+    def put_file(
+        self,
+        local_path: str | Path,
+        key: str,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+        sha256: str | None = None,
+    ) -> StoredObject:
+        source = Path(local_path)
+        dest = self.path(key)
+        if not source.is_file():
+            raise StorageError(f"cannot store {source}: no such file")
+        size = source.stat().st_size
+        # A caller's sha256 is checked against the copy, saving a pass over the source.
+        expected = sha256.lower() if sha256 else sha256_of(source)
+        if dest.is_file():
+            if _same_file(source, dest):
+                _check(source, sha256_of(dest) if sha256 else expected, expected)
+                return self._found(key, dest, expected)
+            if dest.stat().st_size == size and sha256_of(dest) == expected:
+                return self._found(key, dest, expected)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _copy(source, tmp)
+            _check(source, sha256_of(tmp), expected)
+            os.replace(tmp, dest)
+        except OSError as err:
+            raise StorageError(f"could not store {source} at {dest}: {err}") from err
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(dest.parent)
+        log.info("stored %s (%d bytes)", dest.as_uri(), size)
+        return StoredObject(dest.as_uri(), key, expected, size, uploaded=True, presigned_url=dest.as_uri())
+
+    def _found(self, key: str, dest: Path, sha256: str) -> StoredObject:
+        log.info("already stored: %s", dest.as_uri())
+        return StoredObject(dest.as_uri(), key, sha256, dest.stat().st_size, uploaded=False, presigned_url=dest.as_uri())
+
+    def exists(self, key: str, sha256: str | None = None) -> StoredObject | None:
+        dest = self.path(key)
+        if not dest.is_file():
+            return None
+        actual = sha256_of(dest)
+        if sha256 is not None and actual != sha256.lower():
+            return None
+        return StoredObject(dest.as_uri(), key, actual, dest.stat().st_size, uploaded=False, presigned_url=dest.as_uri())
+
+    def presign(self, key: str) -> str | None:
+        return self.uri(key)
+
+    def get_file(self, key: str, local_path: str | Path) -> StoredObject:
+        """Copy the stored file to ``local_path`` (atomically)."""
+        src = self.path(key)
+        if not src.is_file():
+            raise StorageError(f"{src.as_uri()} does not exist")
+        dest = Path(local_path)
+        if dest.exists() and _same_file(src, dest):
+            return self.exists(key)  # type: ignore[return-value]
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _copy(src, tmp)
+            os.replace(tmp, dest)
+        except OSError as err:
+            raise StorageError(f"could not copy {src.as_uri()} to {dest}: {err}") from err
+        finally:
+            tmp.unlink(missing_ok=True)
+        return StoredObject(src.as_uri(), key, sha256_of(dest), dest.stat().st_size, uploaded=False, presigned_url=src.as_uri())
+
+
+def _check(source: Path, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise StorageError(
+            f"{source} has sha256 {actual}, not the expected {expected}; it changed since it was checked"
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _copy(src: Path, dest: Path) -> None:
+    """Copy in the kernel (reflink where the filesystem can), flushed to disk."""
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        try:
+            copied = 0
+            while copied < size:
+                n = os.copy_file_range(fin.fileno(), fout.fileno(), size - copied)
+                if n == 0:
+                    break
+                copied += n
+        except (AttributeError, OSError):
+            # Not Linux, or a filesystem pair the syscall refuses: a plain streamed copy.
+            fin.seek(0)
+            fout.seek(0)
+            fout.truncate()
+            shutil.copyfileobj(fin, fout, 4 * 1024 * 1024)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
