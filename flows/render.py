@@ -83,7 +83,8 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     for spec, generated, stored in chains:
         try:
             stored_clips.append(stored.result())
-            created_here[spec.clip_key] = generated.result().created_here
+            # a cached result replays the first run's flag: nothing was created (or paid) now
+            created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
         except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
             cause = _root_error(generated, stored, err)
             failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": str(cause)})

@@ -36,19 +36,28 @@ def provider() -> OpenAIVideosProvider:
 
 
 def result_storage():
-    """Where cached task results persist: under the state dir by default, or an s3:// URL."""
+    """Where cached task results persist: under the state dir by default, or an s3:// URL.
+
+    Prefect 3.8 accepts a ``Path`` (a local file system it builds itself) or a *saved*
+    block; an unsaved block is refused, so the S3 bucket block is saved under a name
+    derived from the URL (idempotently, no credentials in it: the AWS chain supplies them).
+    """
+    from pathlib import Path
+
     s = settings()
     target = s.result_storage or str(s.state_dir / "results")
-    if target.startswith("s3://"):
-        try:
-            from prefect_aws.s3 import S3Bucket
-        except ImportError as err:  # pragma: no cover - optional dependency
-            raise RuntimeError("SORAFLOW_RESULT_STORAGE=s3://... needs prefect-aws: pip install 'soraflow[aws]'") from err
-        bucket, _, prefix = target[5:].partition("/")
-        return S3Bucket(bucket_name=bucket, bucket_folder=prefix)
-    from prefect.filesystems import LocalFileSystem
+    if not target.startswith("s3://"):
+        return Path(target).expanduser().resolve()
+    try:
+        from prefect_aws.s3 import S3Bucket
+    except ImportError as err:  # pragma: no cover - optional dependency
+        raise RuntimeError("SORAFLOW_RESULT_STORAGE=s3://... needs prefect-aws: pip install 'soraflow[aws]'") from err
+    import hashlib
 
-    return LocalFileSystem(basepath=target)
+    bucket, _, prefix = target[5:].partition("/")
+    name = "soraflow-results-" + hashlib.sha256(target.encode()).hexdigest()[:12]
+    S3Bucket(bucket_name=bucket, bucket_folder=prefix).save(name, overwrite=True)
+    return f"s3-bucket/{name}"
 
 
 def retry_transient(task, task_run, state) -> bool:

@@ -1,0 +1,122 @@
+"""render-storyboard end to end: a real Prefect server, the simulator over HTTP, real ffmpeg."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ffmpeg
+import pytest
+import yaml
+
+from flows.render import RenderRequest, render_storyboard
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def creates(sim) -> int:
+    return len(sim.jobs())
+
+
+def api_requests(sim) -> int:
+    return sim.stats()["requests_total"]
+
+
+def run(request: RenderRequest):
+    return render_storyboard(request, return_state=True)
+
+
+def streams(path: Path) -> dict:
+    info = ffmpeg.probe(str(path))
+    by_type: dict[str, list] = {}
+    for s in info["streams"]:
+        by_type.setdefault(s["codec_type"], []).append(s)
+    return {"duration": float(info["format"]["duration"]), **by_type}
+
+
+def test_example_renders_into_a_film(sim_env, lighthouse, tmp_path):
+    before = creates(sim_env)
+    state = run(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out")))
+    assert state.is_completed(), state.message
+    result = state.result()
+    film = Path(result.film)
+    info = streams(film)
+    assert [s["codec_name"] for s in info["video"]] == ["h264"]
+    assert [s["codec_name"] for s in info["audio"]] == ["aac"]
+    assert abs(info["duration"] - 28) <= 0.2
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [(c["shot_id"], c["part"]) for c in manifest["clips"]] == [("dawn", 1), ("keeper", 1), ("keeper", 2), ("lamp", 1)]
+    assert all(c["job_id"] and c["sha256"] and c["storage_uri"] for c in manifest["clips"])
+    assert manifest["totals"]["estimated_usd"] == "2.80" and manifest["totals"]["billed_usd_this_run"] == "2.80"
+    assert (tmp_path / "out" / "contact_sheet.png").stat().st_size > 0
+    assert creates(sim_env) - before == 4
+    assert sim_env.stats().get("contract_violations", []) == []
+
+
+def test_rerun_of_finished_storyboard_makes_no_request(sim_env, lighthouse, tmp_path):
+    request = RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"))
+    assert run(request).is_completed()
+    before = api_requests(sim_env)
+    state = run(request)
+    assert state.is_completed(), state.message
+    assert api_requests(sim_env) == before
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["totals"]["billed_usd_this_run"] == "0.00"
+    assert manifest["totals"]["reused_clips"] == 4
+
+
+def _write(tmp_path: Path, data, name="s.yaml") -> Path:
+    f = tmp_path / name
+    f.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return f
+
+
+SHOT = {"id": "a", "seconds": 4, "visual": "v"}
+BAD = {
+    "unknown key": ({"title": "t", "shots": [{**SHOT, "zoom": 2}]}, "shots[0].zoom: unknown key"),
+    "seconds zero": ({"title": "t", "shots": [{**SHOT, "seconds": 0}]}, "shots[0].seconds: 0 is not allowed"),
+    "unreachable seconds": ({"title": "t", "shots": [{**SHOT, "seconds": 6}]}, "shots[0].seconds: 6 cannot be made"),
+    "size not offered": ({"title": "t", "shots": [{**SHOT, "size": "1024x1792"}]}, "shots[0].size: '1024x1792' is not offered by sora-2"),
+    "missing reference": ({"title": "t", "shots": [{**SHOT, "input_reference": "gone.png"}]}, "shots[0].input_reference: 'gone.png': no such file"),
+    "no shots": ({"title": "t", "shots": []}, "no shots"),
+    "duplicate ids": ({"title": "t", "shots": [SHOT, SHOT]}, "shots[1].id: 'a' is already used"),
+    "not yaml": ("title: [x\nshots: {", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_storyboard_fails_before_any_job(sim_env, tmp_path, case):
+    data, message = BAD[case]
+    before = creates(sim_env)
+    state = run(RenderRequest(storyboard_path=str(_write(tmp_path, data)), out_dir=str(tmp_path / "out")))
+    assert state.is_failed()
+    with pytest.raises(Exception, match=".*") as info:
+        state.result()
+    assert message in str(info.value)
+    assert creates(sim_env) == before
+
+
+def test_non_utf8_storyboard_fails_before_any_job(sim_env, tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_bytes(b"title: caf\xe9\n")
+    before = creates(sim_env)
+    state = run(RenderRequest(storyboard_path=str(f), out_dir=str(tmp_path / "out")))
+    with pytest.raises(Exception) as info:
+        state.result()
+    assert "not UTF-8" in str(info.value)
+    assert creates(sim_env) == before
+
+
+def test_budget_refuses_before_any_job(sim_env, lighthouse, tmp_path):
+    before = creates(sim_env)
+    state = run(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"), budget_usd=2.79))
+    with pytest.raises(Exception, match=r"estimated cost \$2.80 exceeds the budget \$2.79"):
+        state.result()
+    assert creates(sim_env) == before
+
+
+def test_dry_run_creates_nothing(sim_env, lighthouse, tmp_path):
+    before = api_requests(sim_env)
+    state = run(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"), dry_run=True))
+    assert state.is_completed() and state.result().estimated_usd == "2.80"
+    assert api_requests(sim_env) == before

@@ -1,0 +1,160 @@
+"""Never pay twice: crashes, fault storms, concurrent runs and permanent failures.
+
+These run `soraflow render` as real processes against a standalone simulator process (so jobs
+outlive a killed render), sharing one ledger, with the session's Prefect server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+SOR = [sys.executable, "-m", "soraflow.cli"]
+KEY = "sk-test-resilience"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimProcess:
+    def __init__(self, tmp: Path, *args: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(tmp / f"sim-{self.port}.log", "w")
+        self.proc = subprocess.Popen([*SOR, "simulator", "--port", str(self.port), *args], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{self.url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("simulator did not start")
+
+    def jobs(self) -> list[dict]:
+        return httpx.get(f"{self.url}/v1/videos", params={"limit": 100}, headers={"Authorization": f"Bearer {KEY}"}).json()["data"]
+
+    def all_jobs(self) -> list[dict]:
+        out, after = [], None
+        while True:
+            params = {"limit": 100, **({"after": after} if after else {})}
+            page = httpx.get(f"{self.url}/v1/videos", params=params, headers={"Authorization": f"Bearer {KEY}"}).json()
+            out += page["data"]
+            if not page["has_more"]:
+                return out
+            after = page["last_id"]
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.url}/_sim/stats").json()
+
+    def faults(self, spec: str, seed: int | None = None) -> None:
+        httpx.post(f"{self.url}/_sim/faults", json={"faults": spec, "seed": seed}).raise_for_status()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def env(tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    return {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "SORAFLOW_STATE_DIR": str(tmp_path / "state"),
+        "OPENAI_API_KEY": KEY,
+        "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "24",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+
+
+def storyboard(tmp_path: Path, shots: int, seconds: int = 4, title: str = "Resilience", **extra) -> Path:
+    data = {
+        "title": title,
+        "size": "720x1280",
+        "shots": [{"id": f"s{i:02d}", "seconds": seconds, "visual": f"shot number {i} of {title}", **extra.get(i, {})} for i in range(shots)],
+    }
+    f = tmp_path / f"{title.lower().replace(' ', '-')}.yaml"
+    f.write_text(yaml.safe_dump(data))
+    return f
+
+
+def render(sb: Path, out: Path, env: dict, **kw) -> subprocess.Popen:
+    return subprocess.Popen([*SOR, "render", str(sb), "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 420) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    return out
+
+
+def test_kill_9_at_ten_random_moments_still_one_create_per_clip(tmp_path, env):
+    sim = SimProcess(tmp_path, "--latency", "3")
+    try:
+        env["OPENAI_BASE_URL"] = f"{sim.url}/v1"
+        sb = storyboard(tmp_path, 6, title="Crash")
+        rng = random.Random(20261122)
+        for _ in range(10):
+            proc = render(sb, tmp_path / "out", env)
+            time.sleep(rng.uniform(2.0, 12.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        proc = render(sb, tmp_path / "out", env)
+        output = finish(proc)
+        assert proc.returncode == 0, output
+        assert (tmp_path / "out" / "film.mp4").stat().st_size > 0
+        jobs = sim.all_jobs()
+        prompts = [j["prompt"] for j in jobs]
+        assert len(jobs) == 6, f"{len(jobs)} creates for 6 clips"
+        assert len(set(prompts)) == 6
+    finally:
+        sim.stop()
+
+
+def test_fault_storm_every_clip_completes_with_one_create_each(tmp_path, env):
+    sim = SimProcess(tmp_path, "--latency", "2", "--faults", "429=0.2,500=0.1,reset=0.05,stall=0.02", "--seed", "11")
+    try:
+        env.update({"OPENAI_BASE_URL": f"{sim.url}/v1", "SORAFLOW_REQUEST_TIMEOUT_SECONDS": "3", "SORAFLOW_TRANSIENT_RETRIES": "10"})
+        sb = storyboard(tmp_path, 24, title="Storm")
+        proc = render(sb, tmp_path / "out", env)
+        output = finish(proc)
+        assert proc.returncode == 0, output
+        sim.faults("")
+        assert len(sim.all_jobs()) == 24
+        manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+        assert len(manifest["clips"]) == 24
+    finally:
+        sim.stop()
+
+
+def test_two_runs_at_once_create_each_clip_once(tmp_path, env):
+    sim = SimProcess(tmp_path, "--latency", "3")
+    try:
+        env["OPENAI_BASE_URL"] = f"{sim.url}/v1"
+        sb = storyboard(tmp_path, 5, title="Twice")
+        a = render(sb, tmp_path / "out-ui", env)
+        b = render(sb, tmp_path / "out-schedule", env)
+        out_a, out_b = finish(a), finish(b)
+        assert a.returncode == 0, out_a
+        assert b.returncode == 0, out_b
+        assert len(sim.all_jobs()) == 5
+    finally:
+        sim.stop()

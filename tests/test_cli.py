@@ -1,0 +1,55 @@
+"""The typer CLI: estimate, dry run, budget, and render on the embedded simulator."""
+
+from __future__ import annotations
+
+import json
+
+import ffmpeg
+import pytest
+from typer.testing import CliRunner
+
+from soraflow.cli import app
+
+runner = CliRunner()
+
+
+def test_estimate_prints_every_clip_and_total(lighthouse):
+    res = runner.invoke(app, ["estimate", str(lighthouse)])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("sora-2") == 4
+    assert "$0.40" in res.output and "$2.80" in res.output
+
+
+def test_estimate_of_bad_storyboard_names_the_field(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("title: t\nshots:\n  - {id: a, seconds: 5, visual: v}\n")
+    res = runner.invoke(app, ["estimate", str(f)])
+    assert res.exit_code == 2
+    assert "shots[0].seconds: 5 cannot be made from sora-2 clip lengths 4, 8, 12 s" in res.output
+
+
+def test_dry_run_creates_nothing(lighthouse, tmp_path):
+    res = runner.invoke(app, ["render", str(lighthouse), "--out", str(tmp_path / "out"), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "$2.80" in res.output and "nothing was created" in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_budget_refuses_before_starting(lighthouse, tmp_path):
+    res = runner.invoke(app, ["render", str(lighthouse), "--out", str(tmp_path / "out"), "--budget", "1"])
+    assert res.exit_code == 2
+    assert "estimated cost $2.80 exceeds the budget $1.00" in res.output
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_render_without_key_uses_embedded_simulator(lighthouse, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("SORAFLOW_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SORAFLOW_SIMULATOR_LATENCY", "0.5")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["render", str(lighthouse), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "No OPENAI_API_KEY: this film is simulated" in res.output
+    assert abs(float(ffmpeg.probe(str(out / "film.mp4"))["format"]["duration"]) - 28) <= 0.2
+    assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 4
