@@ -177,6 +177,47 @@ def simulator(
     serve(cfg)
 
 
+_STATUS_STYLE = {"available": "green", "retiring": "yellow", "gone": "bold red"}
+
+
+@app.command()
+def watch(
+    pricing: Optional[str] = typer.Option(
+        None, "--pricing", help="JSON/YAML file or https URL of prices overriding the catalog (env SORAFLOW_PRICING_SOURCE)"
+    ),
+) -> None:
+    """Check which Sora models the endpoint serves and at what price; report what changed since last time."""
+    from flows.watch import watch_models  # Prefect starts here
+
+    with _backend(Settings()):
+        state = watch_models(pricing_source=pricing, return_state=True)
+    if not state.is_completed():
+        console.print(f"[bold red]watch failed:[/] {state.message}", highlight=False)
+        raise typer.Exit(1)
+    report = state.result()
+    table = Table(title=f"Sora models at {report.endpoint}", title_justify="left")
+    for col in ("model", "status", "shutdown date", "USD per second"):
+        table.add_column(col)
+    for row in report.rows():
+        style = _STATUS_STYLE.get(row["status"], "")
+        table.add_row(row["model"], f"[{style}]{row['status']}[/]", row["shutdown_date"] or "-", row["prices_usd_per_second"])
+    out.print(table)
+    for change in report.changes:
+        out.print(f"[bold]{change.kind}:[/] {change.message}", highlight=False)
+    if not report.changes:
+        out.print("no changes since the last check")
+
+
+@app.command()
+def bootstrap() -> None:
+    """Create the work pool, concurrency limits and watch Variable on the Prefect server (safe to rerun)."""
+    from deployments.bootstrap import bootstrap as create_prefect_objects
+
+    done = create_prefect_objects(Settings())
+    limits = ", ".join(f"{name}={size}" for name, size in done["limits"].items())
+    out.print(f"work pool [bold]{done['work_pool']}[/], limits {limits}, variables {', '.join(done['variables'])}: ready")
+
+
 def main() -> None:  # pragma: no cover - console script shim
     app()
 

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=None, description="Where Prefect persists task results (a path or s3:// URL)."
     )
 
+    # --- the model watch ------------------------------------------------------------------
+    pricing_source: str | None = Field(
+        default=None, description="Prices overriding the catalog's: a JSON/YAML file or an https URL."
+    )
+
     # --- assembly -----------------------------------------------------------------------
     transition_seconds: float = Field(default=0.5, ge=0)
     burn_subtitles: bool = False

@@ -10,6 +10,7 @@ from soraflow import availability, planning
 from soraflow.plan import Plan
 
 from . import runtime
+from .watch import last_seen
 
 
 @task(name="prepare-plan", cache_policy=runtime.NO_CACHE)
@@ -25,5 +26,6 @@ def check_budget(plan: Plan, budget_usd: float | None) -> None:
 
 @task(name="check-availability", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
 def check_availability(models: list[str]) -> None:
-    """Refuse retired models before anything is spent (the live answer, or the watch's last)."""
-    availability.ensure_available(models, runtime.provider(), known=availability.last_watch_report())
+    """Refuse retired models before anything is spent (the watch's last report, then the live answer)."""
+    s = runtime.settings()
+    availability.ensure_available(models, runtime.provider(), known=last_seen(s.endpoint_identity), base_url=s.base_url)

@@ -1,0 +1,1 @@
+"""Automations that react to the model watch's events."""

@@ -1,0 +1,71 @@
+"""Create what soraflow's deployments expect on a Prefect server. Safe to run any number of times.
+
+- the process work pool the deployments run on;
+- the global concurrency limit (clips in flight) and the request rate limit, sized from the
+  settings (``SORAFLOW_MAX_CONCURRENT_SUBMISSIONS``, ``SORAFLOW_REQUESTS_PER_MINUTE``): Prefect
+  silently skips a limit that does not exist, so it must exist before the first render;
+- the model watch's Variable, so ``render`` and the UI find it before the first watch.
+
+No block is created: the API key and S3 credentials come from the worker's environment.
+
+    python -m deployments.bootstrap
+"""
+
+from __future__ import annotations
+
+from prefect import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.variables import Variable
+
+from soraflow.settings import Settings
+from soraflow.watch import WATCH_VARIABLE_NAME
+from tasks.limits import ensure_limits_sync
+
+WORK_POOL_NAME = "soraflow-pool"
+
+
+def ensure_work_pool(name: str = WORK_POOL_NAME) -> str:
+    """The process work pool, created with the process worker's default job template."""
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            try:
+                pool = client.create_work_pool(
+                    WorkPoolCreate(
+                        name=name,
+                        type=ProcessWorker.type,
+                        description="soraflow: renders and model watches (process worker)",
+                        base_job_template=ProcessWorker.get_default_base_job_template(),
+                    )
+                )
+            except ObjectAlreadyExists:  # created concurrently by another bootstrap
+                pool = client.read_work_pool(name)
+    if pool.type != ProcessWorker.type:
+        raise RuntimeError(f"work pool {name!r} exists with type {pool.type!r}; soraflow's deployments expect 'process'")
+    return pool.name
+
+
+def ensure_watch_variable() -> None:
+    if Variable.get(WATCH_VARIABLE_NAME, default=None) is not None:
+        return
+    try:
+        Variable.set(WATCH_VARIABLE_NAME, {}, tags=["soraflow"])
+    except (ValueError, ObjectAlreadyExists):  # set meanwhile by a watch or another bootstrap
+        pass
+
+
+def bootstrap(settings: Settings | None = None, *, work_pool: str = WORK_POOL_NAME) -> dict:
+    """Create the work pool, limits and Variable where missing; resize the limits to the settings."""
+    settings = settings or Settings()
+    pool = ensure_work_pool(work_pool)
+    limits = ensure_limits_sync(settings, update=True)
+    ensure_watch_variable()
+    return {"work_pool": pool, "limits": limits, "variables": [WATCH_VARIABLE_NAME]}
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m deployments.bootstrap`
+    print(bootstrap())

@@ -1,0 +1,334 @@
+"""The model watch: which Sora models an endpoint still serves, and what they cost.
+
+Providers retire models (OpenAI shut Sora down on 2026-09-24) and change prices without a
+pricing endpoint, so the watch compares two things against the state it saw last time:
+- the endpoint's ``/v1/models`` list (a missing model, or a ``shutdown_date``), and
+- the price table: the catalog's prices, overridden by a pricing source (a JSON or YAML file,
+  or an https URL) shaped ``{"sora-2": {"1280x720": 0.10, ...}, ...}`` in USD per second.
+
+Everything here is plain data in, plain data out; the Prefect flow stores the state in a
+Variable and turns the changes into events.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from .availability import model_status
+from .catalog import MODELS, get_model
+from .errors import CatalogError, SoraflowError
+from .providers.base import ModelInfo
+
+# The Prefect Variable holding the last seen state, keyed by endpoint identity.
+WATCH_VARIABLE_NAME = "soraflow-model-watch"
+# Prefect refuses Variable values longer than this many characters of JSON.
+VARIABLE_VALUE_LIMIT = 5000
+
+Status = Literal["available", "retiring", "gone"]
+ChangeKind = Literal["unavailable", "retiring", "available", "price_changed"]
+# model → size → USD per second, as a decimal string ("0.10") so JSON keeps it exact.
+PriceTable = dict[str, dict[str, str]]
+# What the watch remembers per endpoint: model → {"status", "shutdown_date", "prices"}.
+SeenModels = dict[str, dict[str, Any]]
+
+
+class PricingSourceError(SoraflowError):
+    """A pricing source could not be read or is not shaped {model: {size: usd_per_second}}."""
+
+
+class ModelReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    status: Status
+    shutdown_date: str | None = None
+    prices: dict[str, str] = {}
+    previous_status: str | None = None
+
+
+class PriceChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    size: str
+    old: str | None
+    new: str | None
+
+
+class Change(BaseModel):
+    """One thing that differs from the last check, worded for a person."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ChangeKind
+    model: str
+    message: str
+    status: Status
+    previous_status: str | None = None
+    shutdown_date: str | None = None
+    prices: list[PriceChange] = []
+
+
+class WatchReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    checked_at: str
+    pricing_source: str | None = None
+    models: list[ModelReport]
+    changes: list[Change]
+
+    def seen(self) -> SeenModels:
+        """What to remember for the next check (and what ``ensure_available`` reads)."""
+        return {
+            m.model: {"status": m.status, "shutdown_date": m.shutdown_date, "prices": dict(m.prices)}
+            for m in self.models
+        }
+
+    def rows(self) -> list[dict[str, str]]:
+        return [
+            {
+                "model": m.model,
+                "status": m.status,
+                "shutdown_date": m.shutdown_date or "",
+                "prices_usd_per_second": ", ".join(f"{size} {usd}" for size, usd in m.prices.items()) or "unknown",
+            }
+            for m in self.models
+        ]
+
+    def markdown(self) -> str:
+        lines = [
+            f"# Sora models at {self.endpoint}",
+            "",
+            f"Checked {self.checked_at}; prices in USD per generated second"
+            + (f" from {self.pricing_source}." if self.pricing_source else " from the soraflow catalog."),
+            "",
+            "| model | status | shutdown date | prices (USD/s) |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['model']} | {r['status']} | {r['shutdown_date'] or '-'} | {r['prices_usd_per_second']} |"
+            for r in self.rows()
+        ]
+        lines += ["", f"## Changes since the last check ({len(self.changes)})", ""]
+        lines += [f"- **{c.kind}** {c.message}" for c in self.changes] or ["- none"]
+        return "\n".join(lines)
+
+
+# --- prices ---------------------------------------------------------------------------------
+
+
+def catalog_prices() -> PriceTable:
+    return {
+        name: {offer.size: f"{offer.usd_per_second:.2f}" for offer in spec.sizes} for name, spec in MODELS.items()
+    }
+
+
+def _catalog_prices_of(model: str) -> dict[str, str]:
+    try:
+        spec = get_model(model)
+    except CatalogError:
+        return {}
+    return {offer.size: f"{offer.usd_per_second:.2f}" for offer in spec.sizes}
+
+
+def _price(value: Any, where: str) -> str:
+    # bool is an int in Python; a price of True is a typo, not $1.
+    if isinstance(value, bool):
+        raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second")
+    try:
+        usd = Decimal(str(value))
+    except InvalidOperation:
+        raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second") from None
+    if not usd.is_finite() or usd < 0:
+        raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second (a number >= 0)")
+    # Cents as cents ("0.10"); finer prices keep their digits ("0.125").
+    return f"{usd:.2f}" if usd == usd.quantize(Decimal("0.01")) else f"{usd.normalize():f}"
+
+
+def parse_pricing(data: Any, source: str) -> PriceTable:
+    """Validate ``{model: {size: usd_per_second}}``; errors name the source and the entry."""
+    if not isinstance(data, dict):
+        raise PricingSourceError(f"pricing source {source}: expected a mapping of model to {{size: USD per second}}")
+    table: PriceTable = {}
+    for model, sizes in data.items():
+        if not isinstance(sizes, dict) or not sizes:
+            raise PricingSourceError(f"pricing source {source}: {model}: expected a mapping of size to USD per second")
+        table[str(model)] = {}
+        for size, usd in sizes.items():
+            width, _, height = str(size).partition("x")
+            if not (width.isdigit() and height.isdigit()):
+                raise PricingSourceError(f"pricing source {source}: {model}.{size}: a size is WIDTHxHEIGHT, e.g. 1280x720")
+            table[str(model)][str(size)] = _price(usd, f"pricing source {source}: {model}.{size}")
+    return table
+
+
+def _is_loopback(host: str | None) -> bool:
+    return host in {"localhost", "127.0.0.1", "::1"}
+
+
+def load_pricing_source(source: str, *, timeout: float = 15.0, transport: httpx.BaseTransport | None = None) -> PriceTable:
+    """Read a pricing table from a file path, a file:// URL or an https URL (JSON or YAML)."""
+    parts = urlsplit(source)
+    if parts.scheme in ("http", "https"):
+        # Prices decide budgets: plain http only where nobody can sit in between.
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise PricingSourceError(f"pricing source {source}: use https (plain http is allowed for loopback only)")
+        try:
+            with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
+                resp = client.get(source)
+                resp.raise_for_status()
+        except httpx.HTTPError as err:
+            raise PricingSourceError(f"pricing source {source}: {err}") from err
+        text = resp.text
+        is_json = "json" in resp.headers.get("content-type", "") or parts.path.endswith(".json")
+    else:
+        path = Path(parts.path if parts.scheme == "file" else source).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise PricingSourceError(f"pricing source {source}: {err.strerror or err}") from err
+        is_json = path.suffix.lower() == ".json"
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise PricingSourceError(f"pricing source {source}: not valid {'JSON' if is_json else 'YAML'}: {err}") from err
+    return parse_pricing(data, source)
+
+
+def effective_prices(model: str, overrides: PriceTable | None) -> dict[str, str]:
+    """The catalog's prices of ``model`` with the pricing source's sizes laid over them."""
+    prices = _catalog_prices_of(model)
+    prices.update((overrides or {}).get(model, {}))
+    return dict(sorted(prices.items()))
+
+
+# --- comparing against the last check --------------------------------------------------------
+
+
+def watched_models(offered: list[ModelInfo], last_seen: SeenModels | None, overrides: PriceTable | None) -> list[str]:
+    """The catalog's models, priced ones, ones seen before, and Sora models the endpoint lists.
+
+    An endpoint such as api.openai.com lists every model it serves; only video models matter.
+    """
+    names = set(MODELS) | set(overrides or {}) | set(last_seen or {})
+    names |= {info.id for info in offered if info.id.startswith("sora")}
+    return sorted(names)
+
+
+def _price_changes(old: dict[str, str], new: dict[str, str]) -> list[PriceChange]:
+    changes = []
+    for size in sorted(set(old) | set(new)):
+        before, after = old.get(size), new.get(size)
+        if before is None or after is None or Decimal(before) != Decimal(after):
+            changes.append(PriceChange(size=size, old=before, new=after))
+    return changes
+
+
+def _status_change(m: ModelReport, previous: dict[str, Any]) -> Change | None:
+    before = previous.get("status")
+    if m.status == "gone" and before != "gone":
+        when = f"retired on {m.shutdown_date}" if m.shutdown_date else "no longer listed"
+        return Change(kind="unavailable", model=m.model, status=m.status, previous_status=before, shutdown_date=m.shutdown_date,
+                      message=f"{m.model} is unavailable ({when}); renders with it are refused")
+    if m.status == "retiring" and (before != "retiring" or previous.get("shutdown_date") != m.shutdown_date):
+        return Change(kind="retiring", model=m.model, status=m.status, previous_status=before, shutdown_date=m.shutdown_date,
+                      message=f"{m.model} will be retired on {m.shutdown_date}")
+    if m.status == "available" and before in ("gone", "retiring"):
+        return Change(kind="available", model=m.model, status=m.status, previous_status=before,
+                      message=f"{m.model} is available again (was {before})")
+    return None
+
+
+def compare(
+    offered: list[ModelInfo],
+    last_seen: SeenModels | None,
+    *,
+    endpoint: str,
+    overrides: PriceTable | None = None,
+    pricing_source: str | None = None,
+    today: date | None = None,
+    now: datetime | None = None,
+) -> WatchReport:
+    """The report of one check: every watched model's status and prices, and what changed.
+
+    The first check of an endpoint reports models that are already gone or retiring (that is
+    news), but no price changes: there is nothing to compare prices against yet.
+    """
+    by_id = {m.id: m for m in offered}
+    last_seen = last_seen or {}
+    models, changes = [], []
+    for name in watched_models(offered, last_seen, overrides):
+        previous = last_seen.get(name) or {}
+        status, shutdown_date = model_status(name, by_id, today)
+        # A model that vanished from the list keeps the retirement date announced earlier.
+        shutdown_date = shutdown_date or (previous.get("shutdown_date") if status == "gone" else None)
+        report = ModelReport(
+            model=name,
+            status=status,
+            shutdown_date=shutdown_date,
+            prices=effective_prices(name, overrides),
+            previous_status=previous.get("status"),
+        )
+        models.append(report)
+        if (change := _status_change(report, previous)) is not None:
+            changes.append(change)
+        old_prices = previous.get("prices")
+        if old_prices and (price_changes := _price_changes(old_prices, report.prices)):
+            detail = ", ".join(f"{p.size} {p.old or '-'} → {p.new or '-'}" for p in price_changes)
+            changes.append(Change(kind="price_changed", model=name, status=status, prices=price_changes,
+                                  message=f"{name} prices changed (USD/s): {detail}"))
+    return WatchReport(
+        endpoint=endpoint,
+        checked_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+        pricing_source=pricing_source,
+        models=models,
+        changes=changes,
+    )
+
+
+def remember(state: dict[str, SeenModels] | None, report: WatchReport, *, limit: int = VARIABLE_VALUE_LIMIT) -> dict[str, SeenModels]:
+    """The Variable's next value: this endpoint's state, most recently checked last.
+
+    Prefect caps a Variable at ``limit`` characters of JSON, so the endpoints checked longest
+    ago are forgotten first; the current one is always kept.
+    """
+    state = {k: v for k, v in (state or {}).items() if k != report.endpoint and isinstance(v, dict)}
+    state[report.endpoint] = report.seen()
+    while len(state) > 1 and len(json.dumps(state, separators=(",", ":"))) >= limit:
+        state.pop(next(iter(state)))
+    return state
+
+
+def seen_for(state: Any, endpoint: str) -> SeenModels:
+    """One endpoint's last seen models from the Variable's value (tolerates a missing value)."""
+    if not isinstance(state, dict):
+        return {}
+    seen = state.get(endpoint)
+    return seen if isinstance(seen, dict) else {}
+
+
+__all__ = [
+    "WATCH_VARIABLE_NAME",
+    "Change",
+    "ModelReport",
+    "PriceChange",
+    "PricingSourceError",
+    "WatchReport",
+    "catalog_prices",
+    "compare",
+    "effective_prices",
+    "load_pricing_source",
+    "parse_pricing",
+    "remember",
+    "seen_for",
+    "watched_models",
+]

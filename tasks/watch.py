@@ -1,0 +1,82 @@
+"""The model watch's Prefect side: the last seen state in a Variable, events, the artifact."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
+from prefect.variables import Variable
+
+from soraflow import watch
+from soraflow.providers import ModelInfo
+from soraflow.watch import PriceTable, SeenModels, WatchReport
+
+from . import runtime
+
+EVENT_BY_CHANGE = {
+    "unavailable": "soraflow.model.unavailable",
+    "retiring": "soraflow.model.retiring",
+    "available": "soraflow.model.available",
+    "price_changed": "soraflow.price.changed",
+}
+REPORT_ARTIFACT_KEY = "soraflow-model-watch"
+
+
+def read_watch_state() -> dict:
+    """The Variable's value: {endpoint identity: {model: {"status", "shutdown_date", "prices"}}}."""
+    value = Variable.get(watch.WATCH_VARIABLE_NAME, default=None)
+    return value if isinstance(value, dict) else {}
+
+
+def last_seen(endpoint: str) -> SeenModels:
+    """What the last watch saw at ``endpoint`` ({} before the first watch)."""
+    return watch.seen_for(read_watch_state(), endpoint)
+
+
+@task(name="list-models", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+def list_offered_models() -> list[ModelInfo]:
+    return runtime.provider().list_models()
+
+
+@task(name="load-pricing-source", cache_policy=runtime.NO_CACHE, retries=2, retry_delay_seconds=5)
+def load_prices(source: str) -> PriceTable:
+    return watch.load_pricing_source(source)
+
+
+@task(name="read-last-seen", cache_policy=runtime.NO_CACHE)
+def read_last_seen(endpoint: str) -> SeenModels:
+    return last_seen(endpoint)
+
+
+@task(name="remember-models", cache_policy=runtime.NO_CACHE)
+def remember_models(report: WatchReport) -> None:
+    Variable.set(watch.WATCH_VARIABLE_NAME, watch.remember(read_watch_state(), report), overwrite=True)
+
+
+@task(name="emit-model-events", cache_policy=runtime.NO_CACHE)
+def emit_change_events(report: WatchReport) -> list[str]:
+    """One Prefect event per change; automations react to these (deployments/automations)."""
+    emitted = []
+    for change in report.changes:
+        name = EVENT_BY_CHANGE[change.kind]
+        emit_event(
+            event=name,
+            resource={
+                "prefect.resource.id": f"soraflow.model.{change.model}",
+                "prefect.resource.name": change.model,
+                "soraflow.endpoint": report.endpoint,
+                "soraflow.model.status": change.status,
+            },
+            payload={"endpoint": report.endpoint, **change.model_dump(mode="json")},
+        )
+        emitted.append(name)
+    return emitted
+
+
+@task(name="publish-model-watch", cache_policy=runtime.NO_CACHE)
+def publish_watch_report(report: WatchReport) -> None:
+    create_markdown_artifact(
+        key=REPORT_ARTIFACT_KEY,
+        markdown=report.markdown(),
+        description=f"Sora models and prices at {report.endpoint}: {len(report.changes)} change(s)",
+    )

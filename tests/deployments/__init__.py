@@ -1,0 +1,1 @@
+"""Deployments: prefect.yaml, bootstrap, a real Prefect server with process workers."""

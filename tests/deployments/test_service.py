@@ -1,0 +1,186 @@
+"""soraflow as a service: deployed from prefect.yaml, run by process workers, triggered like the UI.
+
+One real Prefect server for the whole module (see conftest.py); the simulator stands in for the
+endpoint, in this process so its counters can be read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import ffmpeg
+import pytest
+import yaml
+
+from tests.deployments.conftest import CONCURRENCY_LIMIT
+
+LIGHTHOUSE = Path(__file__).resolve().parents[2] / "examples" / "lighthouse" / "storyboard.yaml"
+pytestmark = pytest.mark.slow
+
+
+def start_run(client, deployment: str, parameters: dict, job_variables: dict | None = None):
+    """What the UI's Run form does: a flow run from the deployment with the form's parameters."""
+    deployment_id = client.read_deployment_by_name(deployment).id
+    return client.create_flow_run_from_deployment(deployment_id, parameters=parameters, job_variables=job_variables)
+
+
+def explain(client, service, flow_run) -> str:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+    lines = "\n".join(f"  {log.message}" for log in logs[-40:])
+    workers = "\n".join(f"--- {name}\n{service.log(name)[-3000:]}" for name in ("worker-a", "worker-b"))
+    return f"flow run {flow_run.name} ended {flow_run.state_name}: {flow_run.state.message if flow_run.state else ''}\n{lines}\n{workers}"
+
+
+def wait_until_final(client, service, runs, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while True:
+        current = [client.read_flow_run(r.id) for r in runs]
+        if all(r.state and r.state.is_final() for r in current):
+            for r in current:
+                assert r.state.is_completed(), explain(client, service, r)
+            return current
+        if time.monotonic() > deadline:
+            pending = next(r for r in current if not (r.state and r.state.is_final()))
+            raise AssertionError(f"not finished after {timeout} s\n{explain(client, service, pending)}")
+        time.sleep(1)
+
+
+def worker_of(service, flow_run_id) -> str:
+    """Which worker ran a flow run, from the workers' own logs.
+
+    Both workers may try to claim a run; the server lets one through and the other logs
+    "Aborted submission of flow run '<id>'", so a worker counts only if it did not abort.
+    """
+    run = str(flow_run_id)
+    found = [
+        name
+        for name in ("worker-a", "worker-b")
+        if f"submitting flow run '{run}'" in service.log(name)
+        and f"Aborted submission of flow run '{run}'" not in service.log(name)
+    ]
+    assert len(found) == 1, f"flow run {flow_run_id} claimed by {found}"
+    return found[0]
+
+
+def film_duration(path: Path) -> float:
+    return float(ffmpeg.probe(str(path))["format"]["duration"])
+
+
+def test_deployments_pool_limits_and_variable_are_in_place(prefect_client, prefect_service):
+    from prefect.variables import Variable
+
+    from deployments.bootstrap import bootstrap
+    from soraflow.settings import Settings
+    from soraflow.watch import WATCH_VARIABLE_NAME
+
+    render = prefect_client.read_deployment_by_name("render-storyboard/render-storyboard")
+    watch = prefect_client.read_deployment_by_name("watch-models/watch-models")
+    folder = prefect_client.read_deployment_by_name("render-folder/render-folder")
+    assert {d.work_pool_name for d in (render, watch, folder)} == {"soraflow-pool"}
+    assert [s.schedule.cron for s in watch.schedules] == ["0 */6 * * *"]
+    assert [s.schedule.cron for s in folder.schedules] == ["*/30 * * * *"]
+    assert render.schedules == []
+    # The server's scheduler turned the crons into runs (it did not with SQLAlchemy 2.1).
+    watch_starts = prefect_service.upcoming["watch-models/watch-models"]
+    assert watch_starts and all(t.minute == 0 and t.hour % 6 == 0 for t in watch_starts)
+    assert {(b - a).total_seconds() for a, b in zip(watch_starts, watch_starts[1:])} <= {6 * 3600.0}
+    assert prefect_service.upcoming["render-folder/render-folder"]
+    assert render.entrypoint == "flows/render.py:render_storyboard"
+    form = render.parameter_openapi_schema
+    assert form["required"] == ["request"]
+    assert {"storyboard_path", "out_dir", "budget_usd", "dry_run"} <= set(form["definitions"]["RenderRequest"]["properties"])
+
+    assert prefect_client.read_work_pool("soraflow-pool").type == "process"
+    assert prefect_client.read_global_concurrency_limit_by_name("soraflow-submit").limit == CONCURRENCY_LIMIT
+    assert Variable.get(WATCH_VARIABLE_NAME) == {}
+
+    # A second bootstrap changes nothing but what the settings changed (here: the limit's size).
+    again = bootstrap(Settings(max_concurrent_submissions=CONCURRENCY_LIMIT + 1))
+    assert again["work_pool"] == "soraflow-pool"
+    assert prefect_client.read_global_concurrency_limit_by_name("soraflow-submit").limit == CONCURRENCY_LIMIT + 1
+    bootstrap(Settings(max_concurrent_submissions=CONCURRENCY_LIMIT))
+    assert prefect_client.read_global_concurrency_limit_by_name("soraflow-submit").limit == CONCURRENCY_LIMIT
+    assert len([p for p in prefect_client.read_work_pools() if p.name == "soraflow-pool"]) == 1
+
+
+def test_render_storyboard_runs_from_the_ui_form(prefect_client, prefect_service, workers, service_simulator, tmp_path):
+    out = tmp_path / "film"
+    run = start_run(
+        prefect_client,
+        "render-storyboard/render-storyboard",
+        {"request": {"storyboard_path": str(LIGHTHOUSE), "out_dir": str(out)}},
+    )
+    [done] = wait_until_final(prefect_client, prefect_service, [run])
+    assert worker_of(prefect_service, done.id) in workers
+    assert abs(film_duration(out / "film.mp4") - 28) <= 0.2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(c["shot_id"], c["part"]) for c in manifest["clips"]] == [("dawn", 1), ("keeper", 1), ("keeper", 2), ("lamp", 1)]
+    assert (out / "contact_sheet.png").stat().st_size > 0
+
+
+def test_two_workers_share_one_concurrency_limit(prefect_client, prefect_service, workers, service_simulator, tmp_path):
+    tag = uuid.uuid4().hex[:8]  # new prompts: nothing can come from the ledger or the cache
+    requests = []
+    for name in ("north", "south"):
+        path = tmp_path / f"{name}.yaml"
+        shots = [{"id": f"s{i}", "seconds": 4, "visual": f"The {name} coast, view {i} ({tag})"} for i in range(1, 4)]
+        path.write_text(yaml.safe_dump({"title": f"{name} {tag}", "model": "sora-2", "size": "1280x720", "shots": shots}))
+        requests.append({"request": {"storyboard_path": str(path), "out_dir": str(tmp_path / name)}})
+    jobs_before = len(service_simulator.jobs())
+
+    runs = [start_run(prefect_client, "render-storyboard/render-storyboard", params) for params in requests]
+    done = wait_until_final(prefect_client, prefect_service, runs)
+
+    assert {worker_of(prefect_service, r.id) for r in done} == set(workers)
+    first, second = sorted(done, key=lambda r: r.start_time)
+    assert second.start_time < first.end_time, "the two renders did not run at the same time"
+    assert len(service_simulator.jobs()) - jobs_before == 6
+    assert service_simulator.stats()["peak_active_jobs"] <= CONCURRENCY_LIMIT
+    for name in ("north", "south"):
+        assert abs(film_duration(tmp_path / name / "film.mp4") - 12) <= 0.2
+
+
+def test_watch_deployment_event_pauses_the_batch_through_an_automation(prefect_client, prefect_service, workers):
+    from deployments.automations.model_watch import ensure_automations
+    from soraflow.simulator import Simulator, SimulatorConfig
+
+    created = ensure_automations()
+    assert ensure_automations() == created  # idempotent: updated in place, not duplicated
+    folder = prefect_client.read_deployment_by_name("render-folder/render-folder")
+    prefect_client.resume_deployment(folder.id)
+    assert not prefect_client.read_deployment(folder.id).paused
+
+    with Simulator(SimulatorConfig(latency=0.5, shutdown=True)) as retired:
+        run = start_run(
+            prefect_client,
+            "watch-models/watch-models",
+            {},
+            job_variables={"env": {"OPENAI_BASE_URL": retired.base_url, "SORAFLOW_ENDPOINT_ID": "retired-endpoint"}},
+        )
+        wait_until_final(prefect_client, prefect_service, [run])
+
+    from prefect.variables import Variable
+
+    from soraflow.watch import WATCH_VARIABLE_NAME
+
+    seen = Variable.get(WATCH_VARIABLE_NAME)["retired-endpoint"]
+    assert seen["sora-2"]["status"] == "gone"
+
+    deadline = time.monotonic() + 120  # the server's trigger and action services run on their own loop
+    while not prefect_client.read_deployment(folder.id).paused:
+        assert time.monotonic() < deadline, f"the automation did not pause render-folder; events: {soraflow_events(prefect_client)}"
+        time.sleep(1)
+
+
+def soraflow_events(client) -> list[tuple[str, str]]:
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+
+    since = EventOccurredFilter(since=datetime.now(timezone.utc) - timedelta(hours=1))
+    page = client.read_events(EventFilter(occurred=since, event=EventNameFilter(prefix=["soraflow.", "prefect.automation"])), limit=50)
+    return [(e.occurred.isoformat(), e.event, e.resource.id) for e in page.events]

@@ -1,0 +1,171 @@
+"""watch-models against the simulator: events, the artifact, the Variable, and render's refusal."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+
+from flows.render import RenderRequest, render_storyboard
+from flows.watch import watch_models
+from soraflow.catalog import OPENAI_SORA_SHUTDOWN_DATE
+from soraflow.errors import ModelUnavailableError
+from soraflow.watch import WATCH_VARIABLE_NAME
+from tasks.watch import REPORT_ARTIFACT_KEY
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+@pytest.fixture(scope="module")
+def retired_simulator():
+    """A second simulator that answers as the retired service does."""
+    from soraflow.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(latency=0.5, shutdown=True)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def endpoint(monkeypatch, tmp_path) -> str:
+    """A fresh endpoint identity: the watch's memory and events are keyed by it."""
+    identity = f"watch-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("SORAFLOW_ENDPOINT_ID", identity)
+    monkeypatch.setenv("SORAFLOW_STATE_DIR", str(tmp_path / "state"))
+    return identity
+
+
+def point_at(monkeypatch, sim) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", sim.api_key)
+
+
+def watch(**params):
+    state = watch_models(**params, return_state=True)
+    assert state.is_completed(), state.message
+    return state, state.result()
+
+
+def events_for(endpoint: str, expected: int, timeout: float = 30.0) -> list[tuple[str, str, dict]]:
+    """(event, model, payload) of every soraflow event about ``endpoint``, once ``expected`` arrived.
+
+    The server persists events asynchronously (a few seconds), hence the wait.
+    """
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+
+    event_filter = EventFilter(
+        occurred=EventOccurredFilter(since=datetime.now(timezone.utc) - timedelta(hours=1)),
+        event=EventNameFilter(prefix=["soraflow."]),
+        resource=EventResourceFilter(labels={"soraflow.endpoint": endpoint}),
+    )
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            # The client's default page size (100) is above the server's maximum (50) in 3.8.8.
+            events = client.read_events(event_filter, limit=50).events
+            found = sorted((e.event, e.resource["prefect.resource.name"], e.payload) for e in events)
+            if len(found) >= expected or time.monotonic() > deadline:
+                return [(name, model, payload) for name, model, payload in found]
+            time.sleep(0.5)
+
+
+def artifact_markdown(flow_run_id) -> str:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[REPORT_ARTIFACT_KEY])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+        )
+    assert artifact.type == "markdown"
+    return artifact.data
+
+
+def remembered(endpoint: str) -> dict:
+    from prefect.variables import Variable
+
+    return Variable.get(WATCH_VARIABLE_NAME, default={}).get(endpoint, {})
+
+
+def test_retirement_becomes_events_an_artifact_and_a_refusal(simulator, retired_simulator, endpoint, monkeypatch, lighthouse, tmp_path):
+    point_at(monkeypatch, simulator)
+    state, report = watch()
+    listed = sorted(m for m in simulator_models(simulator) if m.startswith("sora"))
+    assert [m.model for m in report.models] == listed
+    assert {m.status for m in report.models} == {"available"} and report.changes == []
+    assert "| sora-2 | available | - | 1280x720 0.10, 720x1280 0.10 |" in artifact_markdown(state.state_details.flow_run_id)
+    assert remembered(endpoint)["sora-2"] == {"status": "available", "shutdown_date": None, "prices": {"1280x720": "0.10", "720x1280": "0.10"}}
+
+    # The same endpoint now answers as the retired service.
+    point_at(monkeypatch, retired_simulator)
+    state, report = watch()
+    assert {(m.model, m.status, m.shutdown_date) for m in report.models} == {(m, "gone", OPENAI_SORA_SHUTDOWN_DATE) for m in listed}
+    assert sorted((c.kind, c.model) for c in report.changes) == [("unavailable", m) for m in listed]
+    markdown = artifact_markdown(state.state_details.flow_run_id)
+    assert f"| sora-2 | gone | {OPENAI_SORA_SHUTDOWN_DATE} |" in markdown
+    assert f"**unavailable** sora-2 is unavailable (retired on {OPENAI_SORA_SHUTDOWN_DATE})" in markdown
+
+    events = events_for(endpoint, expected=len(listed))
+    assert [(name, model) for name, model, _ in events] == [("soraflow.model.unavailable", m) for m in listed]
+    assert all(p["shutdown_date"] == OPENAI_SORA_SHUTDOWN_DATE and p["endpoint"] == endpoint for _, _, p in events)
+
+    # Back on the serving simulator under the same identity: the watch's memory alone refuses
+    # the render, before any create, naming the retirement date.
+    point_at(monkeypatch, simulator)
+    jobs_before = len(simulator.jobs())
+    render = render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out")), return_state=True)
+    assert render.is_failed()
+    with pytest.raises(ModelUnavailableError, match=f"model sora-2 was retired on {OPENAI_SORA_SHUTDOWN_DATE}"):
+        render.result()
+    assert len(simulator.jobs()) == jobs_before
+
+
+def test_live_check_refuses_a_retired_model_before_any_create(retired_simulator, endpoint, monkeypatch, lighthouse, tmp_path):
+    point_at(monkeypatch, retired_simulator)  # no watch has run for this endpoint
+    render = render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out")), return_state=True)
+    assert render.is_failed()
+    with pytest.raises(ModelUnavailableError, match=f"model sora-2 was retired on {OPENAI_SORA_SHUTDOWN_DATE}"):
+        render.result()
+    assert retired_simulator.jobs() == []
+
+
+def test_changed_pricing_source_emits_price_changed(simulator, endpoint, monkeypatch, tmp_path):
+    point_at(monkeypatch, simulator)
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(yaml.safe_dump({"sora-2": {"1280x720": 0.10}}))
+    _, first = watch(pricing_source=str(prices))
+    assert first.changes == [] and first.pricing_source == str(prices)
+
+    prices.write_text(yaml.safe_dump({"sora-2": {"1280x720": 0.15}, "sora-2-pro": {"1792x1024": 0.5}}))
+    monkeypatch.setenv("SORAFLOW_PRICING_SOURCE", str(prices))  # the setting, not the parameter
+    state, second = watch()
+    [change] = second.changes
+    assert (change.kind, change.model) == ("price_changed", "sora-2")
+    assert [(p.size, p.old, p.new) for p in change.prices] == [("1280x720", "0.10", "0.15")]
+    assert remembered(endpoint)["sora-2"]["prices"] == {"1280x720": "0.15", "720x1280": "0.10"}
+    assert "**price_changed** sora-2 prices changed (USD/s): 1280x720 0.10 → 0.15" in artifact_markdown(state.state_details.flow_run_id)
+
+    [(name, model, payload)] = events_for(endpoint, expected=1)
+    assert (name, model) == ("soraflow.price.changed", "sora-2")
+    assert payload["prices"] == [{"size": "1280x720", "old": "0.10", "new": "0.15"}]
+
+
+def test_unreadable_pricing_source_fails_the_watch_and_keeps_the_memory(simulator, endpoint, monkeypatch, tmp_path):
+    point_at(monkeypatch, simulator)
+    watch()
+    before = remembered(endpoint)
+    state = watch_models(pricing_source=str(tmp_path / "missing.yaml"), return_state=True)
+    assert state.is_failed()
+    assert "missing.yaml" in state.message
+    assert remembered(endpoint) == before
+
+
+def simulator_models(sim) -> list[str]:
+    import httpx
+
+    resp = httpx.get(f"{sim.base_url}/models", headers={"Authorization": f"Bearer {sim.api_key}"})
+    return [m["id"] for m in resp.raise_for_status().json()["data"]]
