@@ -99,8 +99,8 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     manifest = assembly.build_manifest(
         plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs
     )
-    manifest_path = write_manifest(manifest, str(out_dir))
-    outputs.update(store_outputs(str(out_dir), storage_url, plan.title, [assembly.MANIFEST_NAME]))
+    manifest_path, stable_dir = write_manifest(manifest, str(out_dir))
+    outputs.update(store_outputs(stable_dir, storage_url, plan.title, [assembly.MANIFEST_NAME]))
     publish_results(manifest)
     return RenderResult(
         title=plan.title,
@@ -109,7 +109,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
         manifest=manifest_path,
         contact_sheet=film.contact_sheet,
         duration_seconds=film.duration,
-        billed_usd_this_run=manifest["totals"]["billed_usd_this_run"],
+        billed_usd_this_run=manifest["run"]["billed_usd"],
     )
 
 

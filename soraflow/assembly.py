@@ -109,14 +109,17 @@ def build_manifest(
     """The manifest: what was made, from what, where it is, and what it cost."""
     by_key = {s.clip_key: s for s in stored}
     clips = []
-    billed_seconds = 0
-    billed = Decimal("0")
+    billed_seconds, billed = 0, Decimal("0")  # what the film's clips cost (each paid once)
+    run_seconds, run_billed = 0, Decimal("0")  # what this run created
     for spec in plan.clips:
         s = by_key.get(spec.clip_key)
         new = created_here.get(spec.clip_key, False)
-        if s is not None and new:
+        if s is not None:
             billed_seconds += spec.seconds
             billed += spec.price_usd
+            if new:
+                run_seconds += spec.seconds
+                run_billed += spec.price_usd
         clips.append(
             {
                 "shot_id": spec.shot_id,
@@ -138,7 +141,6 @@ def build_manifest(
     return {
         "soraflow_version": __version__,
         "title": plan.title,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "endpoint": plan.endpoint,
         "storage": storage_url,
         "ai_generated": True,
@@ -160,11 +162,36 @@ def build_manifest(
             "clips": len(plan.clips),
             "planned_seconds": plan.total_seconds,
             "estimated_usd": f"{plan.total_usd:.2f}",
-            "billed_seconds_this_run": billed_seconds,
-            "billed_usd_this_run": f"{billed:.2f}",
+            "billed_seconds": billed_seconds,
+            "billed_usd": f"{billed:.2f}",
+        },
+        # What this run did: only in the local manifest and the run's artifacts (see stable_manifest).
+        "run": {
+            "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "billed_seconds": run_seconds,
+            "billed_usd": f"{run_billed:.2f}",
             "reused_clips": sum(1 for c in clips if c["job_id"] and not c["generated_this_run"]),
         },
     }
+
+
+# Fields that change from run to run although the film does not.
+_RUN_ONLY_CLIP_FIELDS = ("presigned_url", "generated_this_run")
+_RUN_ONLY_OUTPUT_FIELDS = ("presigned_url", "uploaded")
+
+
+def stable_manifest(manifest: dict) -> dict:
+    """The manifest as stored next to the film: without this run's facts and expiring links.
+
+    A rerun of an unchanged storyboard then writes the same bytes, so the stored copy is not
+    uploaded again; presigned links expire and are for people, not for the bucket itself.
+    """
+    stable = {k: v for k, v in manifest.items() if k != "run"}
+    stable["clips"] = [{k: v for k, v in c.items() if k not in _RUN_ONLY_CLIP_FIELDS} for c in manifest["clips"]]
+    stable["outputs"] = {
+        name: {k: v for k, v in out.items() if k not in _RUN_ONLY_OUTPUT_FIELDS} for name, out in manifest["outputs"].items()
+    }
+    return stable
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

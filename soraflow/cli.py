@@ -69,7 +69,8 @@ def _backend(settings: Settings) -> Iterator[Settings]:
         return
     from .simulator import Simulator, SimulatorConfig
 
-    with Simulator(SimulatorConfig(latency=float(os.environ.get("SORAFLOW_SIMULATOR_LATENCY", "2")))) as sim:
+    cache = settings.state_dir / "simulator-renders"  # identical renders are reused across runs
+    with Simulator(SimulatorConfig(latency=settings.simulator_latency, cache_dir=str(cache))) as sim:
         console.print(
             f"[yellow]No OPENAI_API_KEY: this film is simulated[/] by soraflow's built-in simulator at {sim.base_url} "
             "(no Sora model is called)."
@@ -166,12 +167,18 @@ def simulator(
     faults: str = typer.Option("", help='Fault probabilities, e.g. "429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"'),
     seed: Optional[int] = typer.Option(None, help="Seed that makes faults repeatable"),
     shutdown: bool = typer.Option(False, "--shutdown", help="Answer as a retired model does"),
+    stall_seconds: float = typer.Option(30.0, help="How long a 'stall' fault holds its response"),
+    ttl_seconds: float = typer.Option(3600.0, help="How long finished content stays downloadable (expires_at)"),
+    cache_dir: Optional[Path] = typer.Option(None, help="Reuse identical renders from this directory"),
 ) -> None:
     """Serve the Sora Videos API simulator (the same one `render` embeds without a key)."""
     from .simulator import SimulatorConfig, serve
 
     try:
-        cfg = SimulatorConfig(host=host, port=port, latency=latency, faults=faults, seed=seed, shutdown=shutdown)
+        cfg = SimulatorConfig(
+            host=host, port=port, latency=latency, faults=faults, seed=seed, shutdown=shutdown,
+            stall_seconds=stall_seconds, ttl_seconds=ttl_seconds, cache_dir=str(cache_dir) if cache_dir else None,
+        )
     except (ValueError, SoraflowError) as err:
         _fail(err)
     serve(cfg)

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default=None, description="Prices overriding the catalog's: a JSON/YAML file or an https URL."
     )
 
+    # --- the embedded simulator (used by `render` when no API key is set) -------------------
+    simulator_latency: float = Field(default=2.0, gt=0, description="Seconds from create to completed.")
+
     # --- assembly -----------------------------------------------------------------------
     transition_seconds: float = Field(default=0.5, ge=0)
     burn_subtitles: bool = False

@@ -27,6 +27,6 @@ def download_clip(spec: ClipSpec, generated: GeneratedClip, work_dir: str, stora
         provider=runtime.provider(),
         ledger=runtime.ledger(),
         work_dir=Path(work_dir),
-        storage=storing.open_for(storage_url, s),
+        storage=storing.open_for(storage_url, s, runtime.aws_session()),
         storage_key=storing.clip_storage_key(title, spec),
     )

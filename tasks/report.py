@@ -41,9 +41,11 @@ def publish_results(manifest: dict) -> None:
         }
         for c in manifest["clips"]
     ]
-    t = manifest["totals"]
-    rows.append({"shot": "TOTAL", "part": "", "job": "", "seconds": t["planned_seconds"], "usd": t["estimated_usd"], "new": f"billed ${t['billed_usd_this_run']}", "stored": ""})
-    create_table_artifact(key=_key(title, "cost"), table=rows, description=f"Cost ledger of {title!r}: estimated and billed this run")
+    t, run = manifest["totals"], manifest["run"]
+    rows.append({"shot": "ESTIMATED", "part": "", "job": "", "seconds": t["planned_seconds"], "usd": t["estimated_usd"], "new": "", "stored": ""})
+    rows.append({"shot": "BILLED (film)", "part": "", "job": "", "seconds": t["billed_seconds"], "usd": t["billed_usd"], "new": "", "stored": ""})
+    rows.append({"shot": "BILLED (this run)", "part": "", "job": "", "seconds": run["billed_seconds"], "usd": run["billed_usd"], "new": f"{run['reused_clips']} reused", "stored": ""})
+    create_table_artifact(key=_key(title, "cost"), table=rows, description=f"Cost ledger of {title!r}: estimated, billed for the film, billed this run")
     for name, out in (manifest.get("outputs") or {}).items():
         link = out.get("presigned_url") or out.get("uri")
         if link:

@@ -35,6 +35,21 @@ def provider() -> OpenAIVideosProvider:
     return OpenAIVideosProvider(settings())
 
 
+def aws_session():
+    """A boto3 session from the named Prefect ``AwsCredentials`` block, or None for the AWS chain.
+
+    Loaded inside the task, never passed in: a session holds secrets and would break caching.
+    """
+    name = settings().aws_credentials_block
+    if not name:
+        return None
+    try:
+        from prefect_aws import AwsCredentials
+    except ImportError as err:  # pragma: no cover - optional dependency
+        raise RuntimeError("SORAFLOW_AWS_CREDENTIALS_BLOCK needs prefect-aws: pip install 'soraflow[aws]'") from err
+    return AwsCredentials.load(name, _sync=True).get_boto3_session()
+
+
 def result_storage():
     """Where cached task results persist: under the state dir by default, or an s3:// URL.
 

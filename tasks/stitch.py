@@ -21,7 +21,11 @@ def stitch_film(plan: Plan, stored: list[StoredClip], out_dir: str) -> Assembled
 
 
 @task(name="write-manifest", cache_policy=runtime.NO_CACHE)
-def write_manifest(manifest: dict, out_dir: str) -> str:
+def write_manifest(manifest: dict, out_dir: str) -> tuple[str, str]:
+    """OUT/manifest.json (with this run's facts and links) and the stable copy that is stored."""
     path = Path(out_dir) / assembly.MANIFEST_NAME
     assembly.write_json_atomic(path, manifest)
-    return str(path)
+    stable_dir = Path(out_dir) / ".work" / "stored"
+    stable_dir.mkdir(parents=True, exist_ok=True)
+    assembly.write_json_atomic(stable_dir / assembly.MANIFEST_NAME, assembly.stable_manifest(manifest))
+    return str(path), str(stable_dir)

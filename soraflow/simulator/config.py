@@ -28,6 +28,11 @@ class SimulatorConfig(BaseModel):
         description="Per-model shutdown_date (ISO date); a past date retires the model, a future one "
         "marks it retiring.",
     )
+    moderation_terms: list[str] = Field(
+        default_factory=list,
+        description="Jobs whose prompt contains one of these (case-insensitive) end failed with "
+        "moderation_blocked, as content the service's moderation rejects.",
+    )
     ttl_seconds: float = Field(default=3600.0, gt=0, description="How long content stays downloadable.")
     stall_seconds: float = Field(default=30.0, ge=0, description="How long a stalled response is held.")
     retry_after_seconds: float = Field(default=1.0, ge=0, description="retry-after sent with a 429.")

@@ -31,7 +31,9 @@ class SimulatorState:
         self, *, model: str, size: str, seconds: int, prompt: str, reference: bytes | None = None, remixed_from: str | None = None
     ) -> Job:
         """Accept a job: decide moderation, store it, start its render at once."""
-        moderated = self.faults.for_job()
+        moderated = self.faults.for_job()  # drawn for every create, so seeded runs stay aligned
+        lowered = prompt.lower()
+        moderated = moderated or any(term.lower() in lowered for term in self.config.moderation_terms)
         job = self.jobs.new_job(
             model=model,
             size=size,

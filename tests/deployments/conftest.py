@@ -102,7 +102,7 @@ def scheduled_then_paused(api_url: str, timeout: float = 60) -> dict[str, list]:
     return upcoming
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service_simulator(tmp_path_factory):
     from soraflow.simulator import Simulator, SimulatorConfig
 
@@ -110,7 +110,7 @@ def service_simulator(tmp_path_factory):
         yield sim
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prefect_service(tmp_path_factory, service_simulator):
     """The server, bootstrapped and deployed from deployments/prefect.yaml, with two workers."""
     base = tmp_path_factory.mktemp("prefect-service")
@@ -148,7 +148,7 @@ def prefect_service(tmp_path_factory, service_simulator):
         service.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def workers(prefect_service):
     """Two process workers on soraflow-pool, one flow run at a time each."""
     names = ["worker-a", "worker-b"]

@@ -47,7 +47,8 @@ def test_example_renders_into_a_film(sim_env, lighthouse, tmp_path):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [(c["shot_id"], c["part"]) for c in manifest["clips"]] == [("dawn", 1), ("keeper", 1), ("keeper", 2), ("lamp", 1)]
     assert all(c["job_id"] and c["sha256"] and c["storage_uri"] for c in manifest["clips"])
-    assert manifest["totals"]["estimated_usd"] == "2.80" and manifest["totals"]["billed_usd_this_run"] == "2.80"
+    assert manifest["totals"]["estimated_usd"] == "2.80" and manifest["totals"]["billed_usd"] == "2.80"
+    assert manifest["run"]["billed_usd"] == "2.80" and result.billed_usd_this_run == "2.80"
     assert (tmp_path / "out" / "contact_sheet.png").stat().st_size > 0
     assert creates(sim_env) - before == 4
     assert sim_env.stats().get("contract_violations", []) == []
@@ -61,8 +62,9 @@ def test_rerun_of_finished_storyboard_makes_no_request(sim_env, lighthouse, tmp_
     assert state.is_completed(), state.message
     assert api_requests(sim_env) == before
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["totals"]["billed_usd_this_run"] == "0.00"
-    assert manifest["totals"]["reused_clips"] == 4
+    assert manifest["run"]["billed_usd"] == "0.00" and state.result().billed_usd_this_run == "0.00"
+    assert manifest["run"]["reused_clips"] == 4
+    assert manifest["totals"]["billed_usd"] == "2.80"  # what the film cost, paid once
 
 
 def _write(tmp_path: Path, data, name="s.yaml") -> Path:
@@ -120,3 +122,30 @@ def test_dry_run_creates_nothing(sim_env, lighthouse, tmp_path):
     state = run(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"), dry_run=True))
     assert state.is_completed() and state.result().estimated_usd == "2.80"
     assert api_requests(sim_env) == before
+
+
+def test_moderation_on_one_shot_fails_that_shot_only_and_is_not_retried(sim_env, tmp_path, monkeypatch):
+    monkeypatch.setattr(sim_env.config, "moderation_terms", ["contraband"])
+    shots = [
+        {"id": "harbour", "seconds": 4, "visual": "A quiet harbour at dawn, moderation test"},
+        {"id": "smuggler", "seconds": 4, "visual": "A smuggler unloading contraband on the pier"},
+        {"id": "gulls", "seconds": 4, "visual": "Gulls over the pier, moderation test"},
+    ]
+    storyboard = {"title": "Harbour", "model": "sora-2", "size": "1280x720", "shots": shots}
+    before = creates(sim_env)
+    state = run(RenderRequest(storyboard_path=str(_write(tmp_path, storyboard)), out_dir=str(tmp_path / "out")))
+
+    assert state.is_failed()
+    assert "1 of 3 clips failed" in state.message and "shot 'smuggler' part 1" in state.message
+    assert "moderation" in state.message
+    assert "harbour" not in state.message and "gulls" not in state.message
+    assert creates(sim_env) - before == 3, "the blocked job must not be created again"
+    blocked = [j for j in sim_env.jobs() if "contraband" in j["prompt"]]
+    assert [j["status"] for j in blocked] == ["failed"]
+
+    # The user rewrites the shot: the rerun creates only that clip and the film is made.
+    shots[1]["visual"] = "A fisherman unloading crates on the pier"
+    state = run(RenderRequest(storyboard_path=str(_write(tmp_path, storyboard)), out_dir=str(tmp_path / "out")))
+    assert state.is_completed(), state.message
+    assert creates(sim_env) - before == 4
+    assert abs(streams(Path(state.result().film))["duration"] - 12) <= 0.2

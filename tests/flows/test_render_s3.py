@@ -1,0 +1,75 @@
+"""render-storyboard into S3: a real HTTP S3 endpoint (moto's server) behind a proxy that fails
+every third write with a 500, the simulator over HTTP, a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.render import RenderRequest, render_storyboard
+from soraflow.storage import clip_object_key, film_object_key
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+PREFIX = "films/team-a"
+
+
+def test_render_to_s3_survives_500s_and_a_rerun_uploads_nothing(s3_bucket, s3_client, faulty_s3, sim_env, lighthouse, tmp_path):
+    request = RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"), storage=f"s3://{s3_bucket}/{PREFIX}")
+
+    state = render_storyboard(request, return_state=True)
+    assert state.is_completed(), state.message
+    assert faulty_s3.injected >= 3, "the proxy should have failed some writes"
+
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    title = manifest["title"]
+    expected = {f"{PREFIX}/{clip_object_key(title, c['shot_id'], c['part'], c['clip_key'])}": c for c in manifest["clips"]}
+    outputs = {f"{PREFIX}/{film_object_key(title, name)}" for name in ("film.mp4", "manifest.json", "contact_sheet.png")}
+    listed = {o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    assert listed == set(expected) | outputs
+
+    for key, clip in expected.items():
+        head = s3_client.head_object(Bucket=s3_bucket, Key=key, ChecksumMode="ENABLED")
+        assert head["ContentType"] == "video/mp4"
+        assert any(k.startswith("Checksum") and k != "ChecksumType" for k in head), head
+        meta = head["Metadata"]
+        assert meta["sha256"] == clip["sha256"] and meta["clip-key"] == clip["clip_key"]
+        assert (meta["model"], meta["size"], meta["seconds"]) == (clip["model"], clip["size"], str(clip["seconds"]))
+        assert meta["prompt-sha256"] == clip["prompt_sha256"]
+        tags = {t["Key"]: t["Value"] for t in s3_client.get_object_tagging(Bucket=s3_bucket, Key=key)["TagSet"]}
+        assert tags == {"ai-generated": "true"}
+        assert clip["storage_uri"] == f"s3://{s3_bucket}/{key}"
+        assert clip["presigned_url"].startswith(faulty_s3.url)
+
+    for key in outputs:
+        head = s3_client.head_object(Bucket=s3_bucket, Key=key, ChecksumMode="ENABLED")
+        assert head["Metadata"]["sha256"] and head["Metadata"]["ai-generated"] == "true"
+    film_key = f"{PREFIX}/{film_object_key(title, 'film.mp4')}"
+    stored_film = tmp_path / "stored.mp4"
+    s3_client.download_file(s3_bucket, film_key, str(stored_film))
+    assert stored_film.read_bytes() == (tmp_path / "out" / "film.mp4").read_bytes()
+    stored_manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{PREFIX}/{film_object_key(title, 'manifest.json')}")["Body"].read())
+    assert "run" not in stored_manifest and [c["sha256"] for c in stored_manifest["clips"]] == [c["sha256"] for c in manifest["clips"]]
+
+    # The rerun: nothing is generated, nothing is written to the store.
+    writes, requests = list(faulty_s3.writes), sim_env.stats()["requests_total"]
+    state = render_storyboard(request, return_state=True)
+    assert state.is_completed(), state.message
+    assert faulty_s3.writes == writes, f"the rerun wrote {faulty_s3.writes[len(writes):]}"
+    assert sim_env.stats()["requests_total"] == requests
+
+
+def test_a_clip_already_in_s3_is_not_downloaded_from_the_provider_again(s3_bucket, s3_env, sim_env, lighthouse, tmp_path):
+    """A render into a new output directory finds no local clips: they come back from S3
+    (verified by sha256), not from the provider's content endpoint."""
+    storage = f"s3://{s3_bucket}/{PREFIX}"
+    first = render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "a"), storage=storage), return_state=True)
+    assert first.is_completed(), first.message
+    content = "GET /v1/videos/{video_id}/content"
+    before = sim_env.stats()["requests_by_route"].get(content, 0)
+    second = render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "b"), storage=storage), return_state=True)
+    assert second.is_completed(), second.message
+    assert sim_env.stats()["requests_by_route"].get(content, 0) == before
+    assert Path(second.result().film).stat().st_size > 0
