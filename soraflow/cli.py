@@ -43,6 +43,21 @@ def _plan(storyboard: Path, settings: Settings) -> Plan:
         _fail(err)
 
 
+def _prefect_defaults() -> None:
+    """Defaults for the temporary Prefect server a command starts when no PREFECT_API_URL is set.
+
+    Must run before Prefect is imported: it reads its settings once, at import. The first start
+    on a new machine migrates a fresh SQLite database, which takes about 30 s on 2 cores, past
+    Prefect's 20 s startup timeout, so README command 1 failed on every fresh machine. The
+    temporary server also sends no telemetry (offline machines logged an ERROR for it). A value
+    the user sets wins.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
 def _estimate_table(plan: Plan) -> Table:
     table = Table(title=f"{plan.title} — estimate", title_justify="left")
     for col, justify in (("shot", "left"), ("part", "right"), ("model", "left"), ("size", "left"), ("seconds", "right"), ("USD", "right")):
@@ -128,6 +143,7 @@ def render(
         console.print("dry run: nothing was created")
         return
 
+    _prefect_defaults()
     from flows.render import RenderRequest, render_storyboard  # Prefect starts here
 
     with _backend(settings) as live:
@@ -194,6 +210,7 @@ def watch(
     ),
 ) -> None:
     """Check which Sora models the endpoint serves and at what price; report what changed since last time."""
+    _prefect_defaults()
     from flows.watch import watch_models  # Prefect starts here
 
     with _backend(Settings()):
