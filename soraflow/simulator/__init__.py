@@ -21,11 +21,17 @@ Behaviour, where the service had to be imitated:
 - Validation: model, seconds and size per soraflow.catalog, including the values the live
   service accepted beyond the published spec (16 and 20 s, 1080p on sora-2-pro); prompt
   1..32000 characters; ``input_reference`` must be a PNG/JPEG/WebP of exactly the requested size.
+- Edits and extensions (edits.py) start from a completed video named ``{"id": ...}`` (404 when
+  unknown, 400 when not completed) or from an uploaded video (taken as a sora-2 clip). They
+  are jobs like any create; an extension's content is its source followed by the new seconds,
+  and its ``seconds`` is the stitched total, as the reference defines it.
+- Characters (characters.py): a 1..80 character name and an uploaded video, which must be a
+  video ffprobe can read (still images refused), stored under its sha256.
 - Faults (``faults="429=0.1,500=0.05,502=0.01,503=0.01,reset=0.05,stall=0.02,truncate=0.05,
   moderation=0.1"``): see gate.py (wire faults) and faults.py (seeded, in arrival order).
-- ``shutdown=True``: creates answer 404 ``model_not_found`` naming the model and
-  catalog.OPENAI_SORA_SHUTDOWN_DATE; /v1/models shows the past ``shutdown_date``
-  (``shutdown_listing="omit"`` leaves the models out). ``model_shutdown_dates`` sets one
+- ``shutdown=True``: creates, remixes, edits and extensions answer 404 ``model_not_found``
+  naming the model and catalog.OPENAI_SORA_SHUTDOWN_DATE; /v1/models shows the past
+  ``shutdown_date`` (``shutdown_listing="omit"`` leaves the models out). ``model_shutdown_dates`` sets one
   model's date: a future date marks it retiring, a past one retires it.
 - Admin routes (never faulted or counted): ``GET /_sim/stats``, ``GET /_sim/jobs``,
   ``POST /_sim/reset``, ``POST /_sim/faults`` with ``{"faults": SPEC, "seed": N}``.

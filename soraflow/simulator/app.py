@@ -6,6 +6,7 @@ Choices where the service's behaviour had to be picked (all documented in __init
 - delete of a job still queued or in progress: 400 (the service deletes completed or failed
   videos only);
 - any non-empty bearer key is accepted.
+Edits and extensions live in edits.py, characters in characters.py.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from .. import catalog
-from ..errors import CatalogError
+from .characters import character_routes
+from .edits import edit_routes
 from .envelope import ApiError, invalid_value, json_response, not_found
 from .faults import FaultSpecError
 from .gate import ApiGate
-from .models import is_retired, listed_models, model_gone, model_resource, unknown_model
-from .render import MEDIA_TYPES
+from .models import check_model, is_retired, listed_models, model_resource, unknown_model
+from .render import MEDIA_TYPES, render_spec
 from .state import SimulatorState
 from .validation import check_reference, read_fields, reference_bytes, require_key, string_field, validated_prompt
 
@@ -45,21 +47,12 @@ def build_app(state: SimulatorState) -> ApiGate:
             raise not_found("Video", video_id, param="video_id")
         return job
 
-    def check_model(name: str):
-        try:
-            spec = catalog.get_model(name)
-        except CatalogError:
-            raise invalid_value("model", name, catalog.model_names()) from None
-        if is_retired(state.config, name):
-            raise model_gone(name, state.config)
-        return spec
-
     async def create_video(request: Request) -> Response:
         require_key(request)
         fields = await read_fields(request, CREATE_FIELDS)
         prompt = validated_prompt(fields)
         model = string_field(fields, "model", DEFAULTS["model"])
-        spec = check_model(model)
+        spec = check_model(state.config, model)
         seconds = string_field(fields, "seconds", DEFAULTS["seconds"])
         allowed_seconds = [str(s) for s in spec.all_seconds()]
         if seconds not in allowed_seconds:
@@ -71,7 +64,8 @@ def build_app(state: SimulatorState) -> ApiGate:
         reference = await reference_bytes(fields.get("input_reference"))
         if reference is not None:
             check_reference(reference, size)
-        job = state.create_job(model=model, size=size, seconds=int(seconds), prompt=prompt, reference=reference)
+        render = render_spec(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference)
+        job = state.create_job(kind="create", model=model, size=size, seconds=int(seconds), prompt=prompt, render=render)
         return json_response(job.resource(now()))
 
     async def remix_video(request: Request) -> Response:
@@ -82,8 +76,10 @@ def build_app(state: SimulatorState) -> ApiGate:
         status = source.state(now())[0]
         if status != "completed":
             raise ApiError(400, f"Video '{source.id}' is {status}; only completed videos can be remixed.", param="video_id")
-        check_model(source.model)
-        job = state.create_job(model=source.model, size=source.size, seconds=source.seconds, prompt=prompt, remixed_from=source.id)
+        check_model(state.config, source.model)
+        render = render_spec(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds, remixed_from=source.id)
+        job = state.create_job(kind="remix", model=source.model, size=source.size, seconds=source.seconds, prompt=prompt,
+                               render=render, source=source.id)
         return json_response(job.resource(now()))
 
     async def retrieve_video(request: Request) -> Response:
@@ -172,7 +168,8 @@ def build_app(state: SimulatorState) -> ApiGate:
 
     async def admin_jobs(request: Request) -> Response:
         t = now()
-        return json_response({"data": [{**j.resource(t), "deleted": j.deleted} for j in state.jobs.all()]})
+        jobs = [{**j.resource(t), "kind": j.kind, "source": j.source, "deleted": j.deleted} for j in state.jobs.all()]
+        return json_response({"data": jobs})
 
     async def admin_reset(request: Request) -> Response:
         state.reset()
@@ -198,6 +195,8 @@ def build_app(state: SimulatorState) -> ApiGate:
         return ApiError(exc.status_code, str(exc.detail)).response()
 
     routes = [
+        *character_routes(state),  # before /v1/videos/{video_id}, which their paths would match
+        *edit_routes(state),
         Route("/v1/videos", create_video, methods=["POST"]),
         Route("/v1/videos", list_videos, methods=["GET"]),
         Route("/v1/videos/{video_id}", retrieve_video, methods=["GET"]),

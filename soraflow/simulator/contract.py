@@ -13,6 +13,10 @@ what a success body or a request must look like:
 openapi-core validates OpenAPI 3.1 binary parts and bodies as strings, so binary payloads
 (multipart parts without a declared type, video and image bodies) are decoded to ``str`` before
 validation; their schemas are ``type: string`` either way.
+A form is read as the openai SDK writes it: an object field goes out as one part per member,
+named ``video[id]`` or ``input_reference[image_url]``; openapi-core's form reader would see a
+part called ``video[id]`` and miss ``video``, so such parts are gathered into the object
+``video: {"id": ...}`` they encode, and that object is checked against the field's schema.
 """
 
 from __future__ import annotations
@@ -66,8 +70,28 @@ def reference_document(path: Path = REFERENCE_PATH) -> dict:
     return spec
 
 
-def _as_text(value: bytes, **_params: str) -> str:
-    return value.decode("utf-8", "surrogateescape")
+def _as_text(value, **_params: str):
+    # A form object gathered by _form_with_objects is already decoded.
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def _form_with_objects(value: bytes, **params: str):
+    """openapi-core's multipart reader, with ``name[member]`` parts gathered into objects."""
+    from openapi_core.deserializing.media_types.util import data_form_loads
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    items: list[tuple[str, object]] = []
+    objects: dict[str, dict] = {}
+    for key, part in data_form_loads(value, **params).items(multi=True):
+        name, bracket, member = key.partition("[")
+        if bracket and name and member.endswith("]") and "[" not in member:
+            if name not in objects:
+                objects[name] = {}
+                items.append((name, objects[name]))
+            objects[name][member[:-1]] = part.decode("utf-8", "surrogateescape")
+        else:
+            items.append((key, part))
+    return ImmutableMultiDict(items)
 
 
 def _binary_as_text(value: bytes, **_params: str) -> str:
@@ -83,6 +107,7 @@ def reference_openapi(path: Path = REFERENCE_PATH):
         raise RuntimeError("validate_requests needs openapi-core: pip install 'soraflow[dev]'") from err
     config = Config(
         extra_media_type_deserializers={
+            "multipart/form-data": _form_with_objects,
             "application/octet-stream": _as_text,
             "video/mp4": _binary_as_text,
             "image/webp": _binary_as_text,

@@ -34,8 +34,12 @@ if TYPE_CHECKING:
 
 _transport: contextvars.ContextVar = contextvars.ContextVar("soraflow_sim_transport", default=None)
 
-API_ROUTES = (
+API_ROUTES = (  # literal paths before the templates that would match them
     "/v1/videos",
+    "/v1/videos/characters",
+    "/v1/videos/characters/{character_id}",
+    "/v1/videos/edits",
+    "/v1/videos/extensions",
     "/v1/videos/{video_id}",
     "/v1/videos/{video_id}/content",
     "/v1/videos/{video_id}/remix",

@@ -1,7 +1,8 @@
 """Format and pixel size of a reference image, read from its header bytes (PNG, JPEG, WebP).
 
 The service refuses an ``input_reference`` that is not an image of exactly the output size;
-reading the header is enough to do the same, without an imaging library.
+reading the header is enough to do the same, without an imaging library. The same signatures
+tell a still image from a video upload (ffprobe reads a JPEG as a one-frame video).
 """
 
 from __future__ import annotations
@@ -10,10 +11,26 @@ import struct
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _JPEG_NO_LENGTH = {0x01, 0xD8, *range(0xD0, 0xD8)}
+# Leading bytes of the still-image formats ffprobe would otherwise read as a short video.
+_IMAGE_SIGNATURES = {
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "gif": (b"GIF87a", b"GIF89a"),
+}
 
 
 class NotAnImage(ValueError):
     """The bytes are not a PNG, JPEG or WebP image this module can read."""
+
+
+def image_format(head: bytes) -> str | None:
+    """``png`` | ``jpeg`` | ``gif`` | ``webp`` when ``head`` starts like an image file, else None."""
+    for fmt, signatures in _IMAGE_SIGNATURES.items():
+        if head.startswith(signatures):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
 
 
 def image_size(data: bytes) -> tuple[str, int, int]:

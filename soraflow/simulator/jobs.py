@@ -21,6 +21,9 @@ QUEUED_SHARE = 0.1  # share of the latency a job spends queued
 MODERATION_AT = 0.5  # share of the latency after which a blocked job fails
 POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS, POLL_AFTER_MARGIN_MS = 250, 5000, 50
 
+# How a job came to be: POST /videos, /videos/{id}/remix, /videos/edits, /videos/extensions.
+JobKind = Literal["create", "remix", "edit", "extension"]
+
 MODERATION_ERROR = {
     "code": "moderation_blocked",
     "message": "Your request was blocked by our moderation system.",
@@ -39,7 +42,8 @@ class Job:
     ttl: float
     created_wall: float
     created_mono: float
-    remixed_from: str | None = None
+    kind: JobKind = "create"
+    source: str | None = None  # the video a remix, edit or extension started from (None: an upload)
     moderated: bool = False
     render: Future | None = None
     render_done_mono: float | None = None
@@ -108,7 +112,7 @@ class Job:
             "prompt": self.prompt,
             "size": self.size,
             "seconds": str(self.seconds),
-            "remixed_from_video_id": self.remixed_from,
+            "remixed_from_video_id": self.source if self.kind == "remix" else None,
             "error": error,
         }
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from .. import catalog
+from ..errors import CatalogError
 from .config import SimulatorConfig
-from .envelope import ApiError
+from .envelope import ApiError, invalid_value
 
 OWNED_BY = "system"
 
@@ -60,6 +61,17 @@ def listed_models(config: SimulatorConfig) -> list[dict]:
     if config.shutdown_listing == "omit":
         names = [n for n in names if not is_retired(config, n)]
     return [model_resource(config, n) for n in names]
+
+
+def check_model(config: SimulatorConfig, name: str) -> catalog.ModelSpec:
+    """The model a new job will use, or the refusal: unknown (400) or retired (404)."""
+    try:
+        spec = catalog.get_model(name)
+    except CatalogError:
+        raise invalid_value("model", name, catalog.model_names()) from None
+    if is_retired(config, name):
+        raise model_gone(name, config)
+    return spec
 
 
 def model_gone(name: str, config: SimulatorConfig) -> ApiError:

@@ -1,5 +1,7 @@
 """Media for simulated jobs: a real H.264 + AAC MP4 with the prompt drawn on it, a WebP
-thumbnail and a JPEG spritesheet, made by one ffmpeg run (an ffmpeg-python graph).
+thumbnail and a JPEG spritesheet, made by one ffmpeg run (an ffmpeg-python graph). An
+extension's run plays its source clip first (brought to the render's size, frame rate and
+sound), then the new segment, so its MP4 is the stitched whole.
 
 Rendering starts when a job is created, on a thread pool sized to the cores, so it overlaps
 the job's simulated latency instead of adding to it. Renders are cached on disk by everything
@@ -39,18 +41,39 @@ MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "
 
 
 @dataclass(frozen=True)
+class SourceClip:
+    """A finished clip that a render continues (an extension's source)."""
+
+    path: Path
+    digest: str  # identifies the clip's content: a render key or an upload's sha256
+    seconds: int  # played for exactly this long: trimmed, or its last frame held
+    has_audio: bool
+    label: str  # how the render names it: a video id, or "upload #…"
+
+
+@dataclass(frozen=True)
 class RenderSpec:
-    """Everything that shows in a render; its ``key`` names the cache entry."""
+    """Everything that shows in a render; its ``key`` names the cache entry.
+
+    ``seconds`` is the newly generated part; ``extends`` plays before it."""
 
     width: int
     height: int
     seconds: int
     lines: tuple[str, ...]
+    extends: SourceClip | None = None
+
+    @property
+    def total_seconds(self) -> int:
+        return self.seconds + (self.extends.seconds if self.extends else 0)
 
     @property
     def key(self) -> str:
         text = "\x1f".join(self.lines)
-        return hashlib.sha256(f"{RENDER_VERSION}|{self.width}x{self.height}|{self.seconds}|{text}".encode()).hexdigest()[:32]
+        identity = f"{RENDER_VERSION}|{self.width}x{self.height}|{self.seconds}|{text}"
+        if self.extends is not None:
+            identity += f"|after {self.extends.digest}:{self.extends.seconds}:{int(self.extends.has_audio)}"
+        return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -69,27 +92,35 @@ def render_spec(
     seconds: int,
     reference: bytes | None = None,
     remixed_from: str | None = None,
+    edited_from: str | None = None,
+    extends: SourceClip | None = None,
 ) -> RenderSpec:
     """What a job's clip shows: the prompt's first lines, the request and a short hash of it.
 
     soraflow prompts open with ``Shot dawn — part 1 of 2``; drawing that line makes every clip
-    of a film traceable to its shot. The hash covers the whole prompt and the reference image,
-    so different requests never share a render.
+    of a film traceable to its shot. The hash covers the whole prompt, the reference image and
+    the source of a remix, edit or extension, so different requests never share a render.
+    ``seconds`` is the length generated: for an extension, the part after ``extends``.
     """
     width, height = (int(v) for v in size.split("x"))
     digest = hashlib.sha256(prompt.encode())
     if reference:
         digest.update(hashlib.sha256(reference).digest())
-    if remixed_from:
-        digest.update(remixed_from.encode())
+    for origin in (remixed_from, edited_from, extends and extends.digest):
+        if origin:
+            digest.update(f"|{origin}".encode())
     body = [line.strip() for line in prompt.splitlines() if line.strip()]
     head = body[0] if body else ""
     chars = max(12, int(width / (_font_size(width, height) * 0.62)))
     detail = textwrap.wrap(body[1], width=int(chars * 1.5), max_lines=2, placeholder=" …") if len(body) > 1 else []
-    meta = f"{model} · {size} · {seconds} s · #{digest.hexdigest()[:10]}"
+    meta = f"{model} · {size} · {'+' if extends else ''}{seconds} s · #{digest.hexdigest()[:10]}"
     if remixed_from:
         meta += f" · remix of {remixed_from}"
-    return RenderSpec(width, height, seconds, (textwrap.shorten(head, chars, placeholder=" …"), *detail, meta))
+    if edited_from:
+        meta += f" · edit of {edited_from}"
+    if extends:
+        meta += f" · extends {extends.label}"
+    return RenderSpec(width, height, seconds, (textwrap.shorten(head, chars, placeholder=" …"), *detail, meta), extends)
 
 
 def _font_size(width: int, height: int) -> int:
@@ -109,7 +140,15 @@ def _font(name: str) -> dict:
 
 
 def _graph(spec: RenderSpec, workdir: Path):
-    """The ffmpeg-python graph: one colour source, drawn text, three outputs."""
+    """The ffmpeg-python graph: the new segment (after its source, if any), three outputs."""
+    video, audio = _segment(spec, workdir)
+    if spec.extends is not None:
+        video, audio = _after_source(spec.extends, spec, video, audio)
+    return _outputs(video, audio, spec.total_seconds)
+
+
+def _segment(spec: RenderSpec, workdir: Path):
+    """The generated part: one colour source with drawn text, and a tone."""
     w, h, secs = spec.width, spec.height, spec.seconds
     fs = _font_size(w, h)
     margin = fs
@@ -128,13 +167,45 @@ def _graph(spec: RenderSpec, workdir: Path):
             textfile=f"line{i}.txt", expansion="none", fontsize=size, fontcolor="white", x=margin, y=y, **_font(font)
         )
         y += int(size * 1.5)
-    (workdir / "clock.txt").write_text("%{pts:hms}", encoding="utf-8")
+    offset = spec.extends.seconds if spec.extends else 0  # an extension's clock runs on from its source's
+    (workdir / "clock.txt").write_text(f"%{{pts:hms:{offset}}}", encoding="utf-8")
     video = video.drawtext(
         textfile="clock.txt", fontsize=int(fs * 0.6), fontcolor="white", x=margin, y=h - margin - fs, **_font("DejaVuSansMono.ttf")
     )
     # A dot that crosses the frame once per clip, so the picture visibly moves.
     video = video.drawtext(text="●", fontsize=fs, fontcolor="0xe0c080", x=f"(w-tw)*t/{secs}", y=h - 2 * margin - 2 * fs, **_font("DejaVuSans.ttf"))
+    return video, audio
 
+
+def _after_source(source: SourceClip, spec: RenderSpec, video, audio):
+    """``source`` at the render's size, frame rate and sound, exactly ``source.seconds`` long
+    (an upload may be a little shorter or longer), followed by the new segment."""
+    secs = source.seconds
+    clip = ffmpeg.input(str(source.path))
+    lead_video = (
+        clip.video.filter("scale", spec.width, spec.height)
+        .filter("setsar", 1)
+        .filter("fps", fps=FPS)
+        .filter("format", "yuv420p")
+        .filter("tpad", stop_mode="clone", stop_duration=secs)
+        .trim(duration=secs)
+        .setpts("PTS-STARTPTS")
+    )
+    if source.has_audio:
+        lead_audio = clip.audio.filter("apad").filter("atrim", duration=secs).filter("asetpts", "PTS-STARTPTS")
+    else:
+        lead_audio = ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi", t=secs)
+    sound = {"sample_fmts": "fltp", "sample_rates": AUDIO_RATE, "channel_layouts": "stereo"}
+    joined = ffmpeg.concat(
+        lead_video, lead_audio.filter("aformat", **sound),
+        video.filter("setsar", 1).filter("format", "yuv420p"), audio.filter("aformat", **sound),
+        v=1, a=1,
+    ).node
+    return joined[0], joined[1]
+
+
+def _outputs(video, audio, secs: int):
+    """The MP4, a thumbnail from the middle and a spritesheet across the whole clip."""
     copies = video.split()
     main, thumb, sprite = copies[0], copies[1], copies[2]
     frame = min(FPS, FPS * secs // 2)

@@ -110,7 +110,7 @@ class Simulator:
         self.state.set_faults(spec, seed)
 
     def reset(self) -> None:
-        """Forget jobs and counters, re-seed faults (the render cache stays)."""
+        """Forget jobs, characters and counters, re-seed faults (the render cache and uploads stay)."""
         self.state.reset()
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+from .characters import CharacterStore
 from .config import SimulatorConfig
 from .contract import reference_openapi
 from .faults import FaultInjector
-from .jobs import Job, JobStore
-from .render import Renderer, render_spec
+from .jobs import Job, JobKind, JobStore
+from .render import Renderer, RenderSpec
 from .stats import Stats
 
 
@@ -19,6 +20,9 @@ class SimulatorState:
         self.jobs = JobStore()
         self.faults = FaultInjector(config.faults, config.seed)
         self.renderer = Renderer(config.cache_dir, config.render_workers)
+        self.characters = CharacterStore()
+        # Uploaded videos are kept by content next to the renders they feed (extensions play them).
+        self.uploads_dir = self.renderer.cache_dir / "uploads"
         self.stats = Stats()
         self.validate_requests = config.validate_requests
         if self.validate_requests:
@@ -28,9 +32,12 @@ class SimulatorState:
 
     # --- jobs ---------------------------------------------------------------------------
     def create_job(
-        self, *, model: str, size: str, seconds: int, prompt: str, reference: bytes | None = None, remixed_from: str | None = None
+        self, *, kind: JobKind, model: str, size: str, seconds: int, prompt: str, render: RenderSpec, source: str | None = None
     ) -> Job:
-        """Accept a job: decide moderation, store it, start its render at once."""
+        """Accept a job: decide moderation, store it, start its render at once.
+
+        ``seconds`` is what the resource reports (an extension's stitched total); ``render``
+        is what the clip shows."""
         moderated = self.faults.for_job()  # drawn for every create, so seeded runs stay aligned
         lowered = prompt.lower()
         moderated = moderated or any(term.lower() in lowered for term in self.config.moderation_terms)
@@ -41,15 +48,15 @@ class SimulatorState:
             prompt=prompt,
             latency=self.config.latency,
             ttl=self.config.ttl_seconds,
-            remixed_from=remixed_from,
+            kind=kind,
+            source=source,
             moderated=moderated,
         )
         if moderated:
             self.stats.fault("moderation")
         else:  # a blocked job never renders, as the service bills and renders nothing for it
-            spec = render_spec(prompt=prompt, model=model, size=size, seconds=seconds, reference=reference, remixed_from=remixed_from)
-            self.jobs.attach_render(job, self.renderer.submit(spec))
-        self.stats.created(remix=remixed_from is not None)
+            self.jobs.attach_render(job, self.renderer.submit(render))
+        self.stats.created(kind)
         return job
 
     # --- run time -----------------------------------------------------------------------
@@ -76,8 +83,9 @@ class SimulatorState:
         self.faults.configure(spec, seed)
 
     def reset(self) -> None:
-        """Forget jobs and counters; re-seed faults so a seeded sequence repeats from here."""
+        """Forget jobs, characters and counters; re-seed faults so a seeded sequence repeats from here."""
         self.jobs.clear()
+        self.characters.clear()
         self.stats.clear()
         self.faults.reseed()
 

@@ -15,8 +15,7 @@ class Stats:
         self.requests_by_route: Counter[str] = Counter()
         self.responses_by_status: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
-        self.creates = 0
-        self.remixes = 0
+        self.created_by_kind: Counter[str] = Counter()
         self.contract_violations: list[dict] = []
 
     def clear(self) -> None:
@@ -35,12 +34,10 @@ class Stats:
         with self._lock:
             self.faults_injected[kind] += 1
 
-    def created(self, *, remix: bool) -> None:
+    def created(self, kind: str) -> None:
+        """A job of ``kind`` (create, remix, edit, extension) or a character was accepted."""
         with self._lock:
-            if remix:
-                self.remixes += 1
-            else:
-                self.creates += 1
+            self.created_by_kind[kind] += 1
 
     def violation(self, route: str, problems: list[str]) -> None:
         with self._lock:
@@ -52,8 +49,11 @@ class Stats:
                 "requests_total": sum(self.requests_by_route.values()),
                 "requests_by_route": dict(self.requests_by_route),
                 "responses_by_status": dict(self.responses_by_status),
-                "creates": self.creates,
-                "remixes": self.remixes,
+                "creates": self.created_by_kind["create"],
+                "remixes": self.created_by_kind["remix"],
+                "edits": self.created_by_kind["edit"],
+                "extensions": self.created_by_kind["extension"],
+                "characters": self.created_by_kind["character"],
                 "faults_injected": dict(self.faults_injected),
                 "contract_violations": list(self.contract_violations),
             }

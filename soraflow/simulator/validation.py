@@ -32,8 +32,13 @@ async def read_fields(request: Request, allowed: tuple[str, ...]) -> dict:
         form = await request.form()
         fields: dict = {}
         for key, value in form.multi_items():
-            if key.startswith("input_reference[") and key.endswith("]"):
-                fields.setdefault("input_reference", {})[key[len("input_reference[") : -1]] = value
+            name, bracket, member = key.partition("[")
+            is_member = bool(bracket and member.endswith("]") and name)
+            if name in fields and isinstance(fields[name], dict) != is_member:
+                raise ApiError(400, f"Invalid '{name}': given both as a value and as an object.", param=name)
+            if is_member:
+                # How the openai SDK sends an object in a form: input_reference[image_url], video[id].
+                fields.setdefault(name, {})[member[:-1]] = value
             else:
                 fields[key] = value
     else:
@@ -63,17 +68,26 @@ def string_field(fields: dict, name: str, default: str | None = None) -> str | N
     raise ApiError(400, f"Invalid type for '{name}': expected a string, but got {kind} instead.", param=name, code="invalid_type")
 
 
+def missing(name: str) -> ApiError:
+    return ApiError(400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+
+
+def validated_text(fields: dict, name: str, max_length: int) -> str:
+    """A required string field of 1..``max_length`` characters."""
+    text = string_field(fields, name)
+    if text is None:
+        raise missing(name)
+    if not text:
+        raise ApiError(400, f"Invalid '{name}': empty string. Expected a string with minimum length 1, but got an empty string instead.",
+                       param=name, code="empty_string")
+    if len(text) > max_length:
+        raise ApiError(400, f"Invalid '{name}': string too long. Expected a string with maximum length {max_length}, "
+                       f"but got a string with length {len(text)} instead.", param=name, code="string_above_max_length")
+    return text
+
+
 def validated_prompt(fields: dict) -> str:
-    prompt = string_field(fields, "prompt")
-    if prompt is None:
-        raise ApiError(400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
-    if not prompt:
-        raise ApiError(400, "Invalid 'prompt': empty string. Expected a string with minimum length 1, but got an empty string instead.",
-                       param="prompt", code="empty_string")
-    if len(prompt) > PROMPT_MAX:
-        raise ApiError(400, f"Invalid 'prompt': string too long. Expected a string with maximum length {PROMPT_MAX}, "
-                       f"but got a string with length {len(prompt)} instead.", param="prompt", code="string_above_max_length")
-    return prompt
+    return validated_text(fields, "prompt", PROMPT_MAX)
 
 
 async def reference_bytes(value) -> bytes | None:

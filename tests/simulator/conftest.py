@@ -66,6 +66,24 @@ def sdk_client(sim: Simulator, *, contract: bool = True, **options) -> openai.Op
     )
 
 
+def by_id(video_id: str) -> dict:
+    """SDK arguments naming a completed video as the source of ``videos.edit`` / ``videos.extend``.
+
+    openai 3.54 types ``video`` as a file or ``{"id": ...}``, but its form encoder takes only
+    files: ``videos.edit(video={"id": ...})`` raises RuntimeError before sending. The reference
+    object therefore goes in ``extra_body``, which the SDK sends as the form field ``video[id]``,
+    the encoding it uses for every object in a form (``input_reference[image_url]`` too).
+    """
+    return {"video": openai.omit, "extra_body": {"video": {"id": video_id}}}
+
+
+def error_of(response) -> dict:
+    """The error of a response in the service's envelope, checking the envelope's shape."""
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    return body["error"]
+
+
 def api_client(sim: Simulator, *, key: str | None = "sk-test", contract: bool = True, **options) -> httpx.Client:
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
     hooks = {"response": [check_contract]} if contract else {}

@@ -30,6 +30,28 @@ def ffmpeg_image(path: Path, width: int, height: int, *extra: str) -> bytes:
     return path.read_bytes()
 
 
+def mp4(path: Path, width: int, height: int, seconds: float, *, audio: bool = True) -> bytes:
+    """A test-pattern H.264 MP4 (with a tone unless ``audio`` is False), made by ffmpeg."""
+    sound = ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"] if audio else []
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r=24:d={seconds}", *sound,
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-t", str(seconds), str(path)],
+        check=True,
+    )
+    return path.read_bytes()
+
+
+def colour_at(path: Path, seconds: float) -> tuple[int, int, int]:
+    """The mean colour of the frame at ``seconds`` (the frame scaled to one pixel)."""
+    out, _ = (
+        ffmpeg.input(str(path), ss=seconds)
+        .filter("scale", 1, 1)
+        .output("pipe:", vframes=1, format="rawvideo", pix_fmt="rgb24")
+        .run(capture_stdout=True, quiet=True)
+    )
+    return out[0], out[1], out[2]
+
+
 def probe(path: Path) -> dict:
     """``{"duration", "video": [...], "audio": [...]}`` from ffprobe."""
     info = ffmpeg.probe(str(path))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from soraflow.simulator.contract import REFERENCE_PATH, HttpRequest, HttpResponse, request_problems, response_problems
@@ -13,37 +14,42 @@ from .conftest import api_client, sdk_client
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
 
-NOT_SIMULATED = {("post", "/videos/characters"), ("get", "/videos/characters/{character_id}"), ("post", "/videos/edits"),
-                 ("post", "/videos/extensions")}
-
-
 def reference_operations() -> list[tuple[str, str]]:
     paths = json.loads(REFERENCE_PATH.read_text())["paths"]
     return [(method, path) for path, ops in paths.items() for method in ops if method in ("get", "post", "delete")]
 
 
-def test_every_videos_and_models_operation_is_served(sim):
+def test_every_videos_and_models_operation_is_served(sim, tmp_path):
     client = sdk_client(sim)
     done = client.videos.create_and_poll(prompt="Shot contract", seconds="4")
-    bodies = {"/videos": {"prompt": "Shot contract again"}, "/videos/{video_id}/remix": {"prompt": "Shot contract remix"}}
+    clip = tmp_path / "contract.mp4"
+    client.videos.download_content(done.id).write_to_file(clip)
+    json_bodies = {
+        "/videos": {"prompt": "Shot contract again"},
+        "/videos/{video_id}/remix": {"prompt": "Shot contract remix"},
+        "/videos/edits": {"prompt": "Shot contract edit", "video": {"id": done.id}},
+        "/videos/extensions": {"prompt": "Shot contract extension", "seconds": "4", "video": {"id": done.id}},
+    }
+    forms = {"/videos/characters": {"name": (None, "Contract keeper"), "video": ("keeper.mp4", clip.read_bytes(), "video/mp4")}}
+    ids = {"video_id": done.id, "model": "sora-2"}
     served = []
+    # The character is fetched after it is made, the video deleted last.
+    order = sorted(reference_operations(), key=lambda op: (op[0] == "delete", "{character_id}" in op[1]))
     with api_client(sim) as api:
-        for method, path in sorted(reference_operations(), key=lambda op: op[0] == "delete"):  # delete last
-            if (method, path) in NOT_SIMULATED:
-                continue
-            url = path.format(video_id=done.id, model="sora-2").lstrip("/")
-            response = api.request(method.upper(), url, json=bodies.get(path)) if method == "post" else api.request(method.upper(), url)
+        for method, path in order:
+            url = path.format(**ids).lstrip("/")
+            if path in forms:
+                response = api.post(url, files=forms[path])
+            elif method == "post":
+                response = api.post(url, json=json_bodies[path])
+            else:
+                response = api.request(method.upper(), url)
             assert response.status_code == 200, (method, path, response.text)
+            if path == "/videos/characters":
+                ids["character_id"] = response.json()["id"]
             served.append((method, path))
-    assert len(served) == len(reference_operations()) - len(NOT_SIMULATED) == 8
+    assert sorted(served) == sorted(reference_operations()) and len(served) == 12
     assert sim.contract_violations == []
-
-
-@pytest.mark.parametrize("method, path", sorted(NOT_SIMULATED))
-def test_characters_edits_and_extensions_are_not_simulated(sim, method, path):
-    with api_client(sim, contract=False) as api:
-        response = api.request(method.upper(), path.format(character_id="char_1").lstrip("/"), json={})
-    assert response.status_code == 404 and response.json()["error"]["message"].startswith("Invalid URL")
 
 
 def test_the_response_check_catches_a_broken_body():
@@ -77,3 +83,23 @@ def test_validating_simulator_records_requests_beyond_the_reference(start_sim):
     [violation] = sim.contract_violations
     assert violation["route"] == "POST /v1/videos" and any("'16'" in p for p in violation["problems"])
     assert sim.stats()["contract_violations"] == [violation]
+
+
+def form_request(path: str, data: dict, files: dict | None = None) -> HttpRequest:
+    """A multipart request as httpx (and so the SDK) encodes it."""
+    parts = {name: (None, value) for name, value in data.items()} | (files or {})
+    sent = httpx.Request("POST", f"http://simulator/v1{path}", files=parts)
+    return HttpRequest("POST", f"/v1{path}", headers={"Authorization": "Bearer k", **dict(sent.headers)}, body=sent.read())
+
+
+def test_form_objects_are_read_as_the_sdk_writes_them():
+    # The SDK writes {"video": {"id": ...}} in a form as the part video[id]: read as that object.
+    assert request_problems(form_request("/videos/extensions", {"prompt": "p", "seconds": "4", "video[id]": "video_1"})) == []
+    assert request_problems(form_request("/videos/edits", {"prompt": "p", "video[id]": "video_1"})) == []
+    # ... and checked against the object's schema, not waved through.
+    wrong_member = request_problems(form_request("/videos/edits", {"prompt": "p", "video[name]": "video_1"}))
+    assert any("not valid under any of the given schemas" in p for p in wrong_member)
+    assert any("'video' is a required property" in p for p in request_problems(form_request("/videos/edits", {"prompt": "p"})))
+    upload = {"video": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42", "video/mp4")}
+    assert request_problems(form_request("/videos/characters", {"name": "Keeper"}, upload)) == []
+    assert any("should be non-empty" in p for p in request_problems(form_request("/videos/characters", {"name": ""}, upload)))

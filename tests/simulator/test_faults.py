@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from .conftest import api_client, sdk_client
+from .conftest import api_client, by_id, sdk_client
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
 
@@ -83,6 +83,66 @@ def test_moderation_fails_the_job_with_moderation_blocked(start_sim):
     assert failed.status == "failed" and failed.error.code == "moderation_blocked" and failed.completed_at is None
     with pytest.raises(openai.NotFoundError):
         client.videos.download_content(video.id)
+    assert sim.stats()["faults_injected"] == {"moderation": 1}
+
+
+def derived_call(client, operation: str, video_id: str, clip: bytes):
+    """One call to an edit, extension or character route, made from a completed video."""
+    if operation == "edit":
+        return client.videos.edit(prompt="Shot faulted edit", **by_id(video_id))
+    if operation == "extend":
+        return client.videos.extend(prompt="Shot faulted extension", seconds="4", **by_id(video_id))
+    return client.videos.create_character(name="Faulted keeper", video=("keeper.mp4", clip, "video/mp4"))
+
+
+@pytest.mark.parametrize("operation", ["edit", "extend", "create_character"])
+def test_edit_extension_and_character_routes_get_the_same_wire_faults(start_sim, operation):
+    sim = start_sim()
+    client = sdk_client(sim)
+    video_id = completed_video(sim)
+    clip = client.videos.download_content(video_id).read()
+
+    def accepted() -> int:
+        return len(sim.jobs()) + len(sim.state.characters.all())
+
+    before = accepted()
+    sim.set_faults("429=1")
+    with pytest.raises(openai.RateLimitError) as limited:
+        derived_call(client, operation, video_id, clip)
+    assert limited.value.response.headers["retry-after"] == "1"
+    sim.set_faults("503=1")
+    with pytest.raises(openai.InternalServerError):
+        derived_call(client, operation, video_id, clip)
+    assert accepted() == before  # refused before anything was accepted
+    sim.set_faults("reset=1")
+    with pytest.raises(openai.APIConnectionError):
+        derived_call(client, operation, video_id, clip)
+    assert accepted() == before + 1  # the answer was lost, what it made was not
+    assert sim.stats()["faults_injected"] == {"429": 1, "503": 1, "reset": 1}
+
+
+def test_fetching_a_character_gets_faults_too(start_sim, tmp_path):
+    sim = start_sim()
+    client = sdk_client(sim)
+    clip = client.videos.download_content(completed_video(sim)).read()
+    character = client.videos.create_character(name="Keeper", video=("keeper.mp4", clip, "video/mp4"))
+    sim.set_faults("500=1")
+    with pytest.raises(openai.InternalServerError):
+        client.videos.get_character(character.id)
+    sim.set_faults("")
+    assert client.videos.get_character(character.id).name == "Keeper"
+    assert sim.stats()["requests_by_route"]["GET /v1/videos/characters/{character_id}"] == 2
+
+
+@pytest.mark.parametrize("operation", ["edit", "extend"])
+def test_moderation_fails_edits_and_extensions(start_sim, operation):
+    sim = start_sim()
+    client = sdk_client(sim)
+    video_id = completed_video(sim)
+    sim.set_faults("moderation=1")
+    job = derived_call(client, operation, video_id, b"")
+    failed = client.videos.poll(job.id)
+    assert failed.status == "failed" and failed.error.code == "moderation_blocked"
     assert sim.stats()["faults_injected"] == {"moderation": 1}
 
 

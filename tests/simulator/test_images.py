@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from soraflow.simulator.images import NotAnImage, image_size
+from soraflow.simulator.images import NotAnImage, image_format, image_size
 
 from .media import ffmpeg_image, png
 
@@ -32,3 +32,12 @@ def test_webp_extended_header():
 def test_other_bytes_are_not_images(data):
     with pytest.raises(NotAnImage):
         image_size(data)
+
+
+def test_image_format_tells_stills_from_videos(tmp_path):
+    assert image_format(png(8, 8)) == "png"
+    assert image_format(ffmpeg_image(tmp_path / "a.jpg", 16, 16)) == "jpeg"
+    assert image_format(ffmpeg_image(tmp_path / "a.webp", 16, 16)) == "webp"
+    assert image_format(b"GIF89a\x01\x00") == "gif"
+    assert image_format(b"\x00\x00\x00\x18ftypmp42") is None  # an MP4
+    assert image_format(b"") is None

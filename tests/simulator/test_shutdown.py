@@ -9,7 +9,8 @@ from soraflow import catalog
 from soraflow.availability import model_status
 from soraflow.providers.base import ModelInfo
 
-from .conftest import api_client, sdk_client
+from .conftest import api_client, by_id, sdk_client
+from .media import mp4
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
 SHUTDOWN = catalog.OPENAI_SORA_SHUTDOWN_DATE
@@ -73,3 +74,31 @@ def test_remix_on_a_retired_model_is_refused(start_sim):
     assert err.value.code == "model_not_found"
     with api_client(sim) as api:  # the finished job and its content stay reachable
         assert api.get(f"videos/{source.id}/content").status_code == 200
+
+
+@pytest.mark.parametrize("operation", ["edit", "extend"])
+def test_edit_and_extension_on_a_retired_model_are_refused(start_sim, operation):
+    sim = start_sim()
+    client = sdk_client(sim)
+    source = client.videos.create_and_poll(prompt="Shot before the end", seconds="4")
+    sim.state.config.model_shutdown_dates = {"sora-2": "2026-01-01"}
+    with pytest.raises(openai.NotFoundError) as err:
+        if operation == "edit":
+            client.videos.edit(prompt="Shot after the end", **by_id(source.id))
+        else:
+            client.videos.extend(prompt="Shot after the end", seconds="4", **by_id(source.id))
+    assert err.value.code == "model_not_found" and err.value.param == "model"
+    assert "sora-2" in err.value.message and "2026-01-01" in err.value.message
+    assert len(sim.jobs()) == 1
+
+
+def test_an_uploaded_source_on_a_shut_down_service_is_refused(start_sim, tmp_path):
+    sim = start_sim(shutdown=True)
+    client = sdk_client(sim)
+    upload = ("upload.mp4", mp4(tmp_path / "upload.mp4", 720, 1280, 4), "video/mp4")
+    for call in (lambda: client.videos.edit(prompt="Shot after the end", video=upload),
+                 lambda: client.videos.extend(prompt="Shot after the end", seconds="4", video=upload)):
+        with pytest.raises(openai.NotFoundError) as err:
+            call()
+        assert err.value.code == "model_not_found" and SHUTDOWN in err.value.message
+    assert sim.jobs() == []

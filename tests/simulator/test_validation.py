@@ -11,14 +11,10 @@ import pytest
 
 from soraflow import catalog
 
-from .conftest import api_client
+from .conftest import api_client, error_of, sdk_client
 from .media import ffmpeg_image, png
 
-
-def error_of(response) -> dict:
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
-    return body["error"]
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
 
 
 def multipart(api, files=None, **fields):
@@ -188,9 +184,9 @@ def test_content_variant_is_checked(sim):
 
 def test_unknown_urls_answer_in_the_envelope(sim):
     with api_client(sim, contract=False) as api:  # not in the reference, so nothing to check against
-        response = api.get("videos/characters/char_1")
+        response = api.get("videos/video_1/frames")
         post = api.post("engines", json={})
-    assert response.status_code == 404 and error_of(response)["message"] == "Invalid URL (GET /v1/videos/characters/char_1)"
+    assert response.status_code == 404 and error_of(response)["message"] == "Invalid URL (GET /v1/videos/video_1/frames)"
     assert post.status_code == 404 and error_of(post)["message"] == "Invalid URL (POST /v1/engines)"
 
 
@@ -205,3 +201,51 @@ def test_a_broken_multipart_body_is_refused_in_the_envelope(sim):
     with api_client(sim) as api:
         response = api.post("videos", content=b"--x\r\nnot a part", headers={"content-type": "multipart/form-data; boundary=x"})
     assert response.status_code == 400 and error_of(response)["message"] == "Invalid multipart data."
+
+
+@pytest.fixture(scope="module")
+def completed(sim) -> str:
+    return sdk_client(sim).videos.create_and_poll(prompt="Shot source", seconds="4").id
+
+
+@pytest.mark.parametrize("path, extra", [("videos/edits", {}), ("videos/extensions", {"seconds": "4"})])
+def test_the_source_may_be_a_json_object_or_a_form_part_holding_it(sim, completed, path, extra):
+    with api_client(sim) as api:
+        as_json = api.post(path, json={"prompt": "Shot json source", "video": {"id": completed}, **extra})
+        as_part = api.post(path, files={"prompt": (None, "Shot part source"), "video": (None, f'{{"id": "{completed}"}}'),
+                                        **{k: (None, v) for k, v in extra.items()}})
+    assert as_json.status_code == as_part.status_code == 200, (as_json.text, as_part.text)
+    assert as_json.json()["status"] == as_part.json()["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    "path, body, param, code",
+    [
+        ("videos/edits", {"prompt": "x", "video": "video_1"}, "video", "invalid_type"),
+        ("videos/edits", {"prompt": "x", "video": {}}, "video.id", "missing_required_parameter"),
+        ("videos/edits", {"prompt": "x", "video": {"id": "video_1", "name": "y"}}, "video.name", "unknown_parameter"),
+        ("videos/edits", {"prompt": "x"}, "video", "missing_required_parameter"),
+        ("videos/edits", {"video": {"id": "video_1"}}, "prompt", "missing_required_parameter"),
+        ("videos/edits", {"prompt": "x", "video": {"id": "video_1"}, "model": "sora-2-pro"}, "model", "unknown_parameter"),
+        ("videos/extensions", {"prompt": "x", "video": {"id": "video_1"}}, "seconds", "missing_required_parameter"),
+        ("videos/extensions", {"prompt": "x", "video": {"id": "video_1"}, "seconds": 8}, "seconds", "invalid_type"),
+        ("videos/extensions", {"prompt": "", "video": {"id": "video_1"}, "seconds": "4"}, "prompt", "empty_string"),
+        ("videos/extensions", {"prompt": "x", "video": {"id": "video_1"}, "size": "1280x720", "seconds": "4"}, "size",
+         "unknown_parameter"),
+    ],
+)
+def test_invalid_edit_and_extension_parameters_are_refused(sim, path, body, param, code):
+    before = len(sim.jobs())
+    with api_client(sim) as api:
+        response = api.post(path, json=body)
+    assert response.status_code == 400, response.text
+    error = error_of(response)
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    assert len(sim.jobs()) == before
+
+
+@pytest.mark.parametrize("path", ["videos/edits", "videos/extensions", "videos/characters"])
+def test_a_key_is_required_on_the_new_routes(sim, path):
+    with api_client(sim, key=None) as api:
+        response = api.post(path, json={})
+    assert response.status_code == 401 and "API key" in error_of(response)["message"]
