@@ -32,6 +32,21 @@ def ledger() -> Ledger:
 
 
 def provider() -> OpenAIVideosProvider:
+    """One provider per endpoint, key and client options, shared by the task threads.
+
+    A new openai client per call built a new TLS context (loading the CA bundle) and opened new
+    connections: about an eighth of the flow's CPU with 12 clips in flight (py-spy, see
+    bench/bench_generate.py). The openai client is thread-safe and meant to be reused.
+    """
+    s = settings()
+    key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+    return _provider(s.base_url, key, s.request_timeout_seconds, s.transient_retries)
+
+
+@lru_cache(maxsize=8)
+def _provider(base_url: str, api_key: str | None, timeout: float, retries: int) -> OpenAIVideosProvider:
+    # The key is part of this in-memory lookup only (a rotated key gets a new client); it is
+    # never a task parameter, a cache key or a result.
     return OpenAIVideosProvider(settings())
 
 
