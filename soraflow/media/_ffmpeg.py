@@ -28,7 +28,8 @@ def run(output_stream, *, what: str, extra_args: tuple[str, ...] = ()) -> str:
     output, for the few things ffmpeg-python cannot express (see the callers)."""
     # -nostdin: a worker's stdin is not ffmpeg's to read (it would swallow or block on it).
     stream = output_stream.global_args("-hide_banner", "-nostdin", "-loglevel", "warning", *extra_args)
-    log.debug("ffmpeg %s", " ".join(ffmpeg.compile(stream, overwrite_output=True)[1:]))
+    if log.isEnabledFor(logging.DEBUG):  # compiling the graph is not free
+        log.debug("ffmpeg %s", " ".join(ffmpeg.compile(stream, overwrite_output=True)[1:]))
     try:
         _, err = stream.run(capture_stdout=True, capture_stderr=True, overwrite_output=True)
     except ffmpeg.Error as err:

@@ -71,6 +71,16 @@ class ClipProbe:
 def probe_clip(path: str | os.PathLike, name: str | None = None) -> ClipProbe:
     """Probe a clip with ffprobe. Raises MediaError naming the clip when it is unreadable,
     empty or has no video stream."""
+    return _probe(path, name, probe=True)
+
+
+def memoised_probe(path: str | os.PathLike, name: str | None = None) -> ClipProbe | None:
+    """The probe of the clip as it is now, if this process has already made it; else None.
+    Raises as probe_clip does for a missing or empty file."""
+    return _probe(path, name, probe=False)
+
+
+def _probe(path: str | os.PathLike, name: str | None, *, probe: bool) -> ClipProbe | None:
     path = Path(path)
     name = name or path.name
     try:
@@ -82,6 +92,8 @@ def probe_clip(path: str | os.PathLike, name: str | None = None) -> ClipProbe:
     key = (str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     cached = _memo.get(key)
     if cached is None:
+        if not probe:
+            return None
         cached = _probe_uncached(path, name, stat.st_size)
         _memo.put(key, cached)
     return cached if cached.name == name else replace(cached, name=name)

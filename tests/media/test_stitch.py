@@ -75,6 +75,9 @@ def test_matching_clips_are_joined_by_stream_copy(clips, tmp_path):
     assert_film_basics(result.path, subtitles=True, chapters=["Dawn", "Keeper"])
     assert video_packet_count(result.path) == 30 + 45 + 30  # every frame of every clip, no more
     assert result.duration == pytest.approx(3.5, abs=2 * FRAME)
+    # the length reported (and put in the manifest) is the written film's: the muxer's last
+    # timestamp agrees with the index's duration that ffprobe reads to a few milliseconds
+    assert result.duration == pytest.approx(float(film_info(result.path)["format"]["duration"]), abs=0.01)
     assert [(t.shot_id, t.start, t.end) for t in result.timeline] == [("dawn", 0.0, 2.5), ("keeper", 2.5, 3.5)]
     cues = subtitle_cues(result.path)
     assert [(round(s, 3), round(e, 3), text) for s, e, text in cues] == [
@@ -230,3 +233,28 @@ def test_video_chunks_share_their_stream_parameters(clips, tmp_path):
     ]
     signatures = {probe_clip(path).stream_copy_signature()[:9] for path in made}  # the video fields
     assert len(signatures) == 1
+
+
+def test_a_film_shorter_than_its_timeline_is_refused_and_not_left_in_place(clips, tmp_path, monkeypatch):
+    from soraflow.media import _stitch
+
+    # As if a clip had been cut short between probe and mux: the timeline expects 2 s more.
+    real_length = _stitch.film_length
+    monkeypatch.setattr(_stitch, "film_length", lambda placed: real_length(placed) + 2.0)
+    segments = [FilmSegment(clips["match_a"], "dawn", "dawn part 1"), FilmSegment(clips["match_b"], "keeper", "keeper part 1")]
+    with pytest.raises(MediaError, match=r"film film\.mp4: duration 2\.5\d* s, expected 4\.5\d* s"):
+        stitch_film(segments, tmp_path / "film.mp4", SPEC)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_written_length_comes_from_ffmpegs_final_progress_block(tmp_path):
+    from soraflow.media._stitch import _written_length
+
+    report = tmp_path / "progress.txt"
+    report.write_text("out_time_us=500000\nprogress=continue\nout_time_us=3504000\nprogress=end\n")
+    assert _written_length(report, what="film f") == 3.504
+    report.write_text("out_time_us=500000\nprogress=continue\n")  # ffmpeg stopped before the end
+    with pytest.raises(MediaError, match="film f: ffmpeg did not report a finished film"):
+        _written_length(report, what="film f")
+    with pytest.raises(MediaError, match="film f: ffmpeg wrote no progress report"):
+        _written_length(tmp_path / "missing.txt", what="film f")
