@@ -73,3 +73,27 @@ def test_a_clip_already_in_s3_is_not_downloaded_from_the_provider_again(s3_bucke
     assert second.is_completed(), second.message
     assert sim_env.stats()["requests_by_route"].get(content, 0) == before
     assert Path(second.result().film).stat().st_size > 0
+
+
+def test_results_cached_in_s3_spare_a_worker_with_an_empty_ledger_every_create_and_poll(
+    s3_bucket, s3_client, sim_env, lighthouse, tmp_path, monkeypatch
+):
+    """SORAFLOW_RESULT_STORAGE=s3://...: the generate results outlive the machine that made them.
+    A second worker with its own (empty) state dir reuses every job: it only fetches content."""
+    monkeypatch.setenv("SORAFLOW_RESULT_STORAGE", f"s3://{s3_bucket}/prefect-results")
+    request = RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"))
+    first = render_storyboard(request, return_state=True)
+    assert first.is_completed(), first.message
+    results = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="prefect-results/").get("Contents", [])]
+    assert len(results) == 8, results  # generate and store, for each of the 4 clips
+
+    monkeypatch.setenv("SORAFLOW_STATE_DIR", str(tmp_path / "another-worker"))
+    before = dict(sim_env.stats()["requests_by_route"])
+    second = render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out-2")), return_state=True)
+    assert second.is_completed(), second.message
+    after = sim_env.stats()["requests_by_route"]
+    grew = {route: after[route] - before.get(route, 0) for route in after if after[route] != before.get(route, 0)}
+    # No create, no status poll: content only, and the free availability check that an empty
+    # ledger makes before anything could be spent.
+    assert set(grew) == {"GET /v1/videos/{video_id}/content", "GET /v1/models"}, grew
+    assert second.result().billed_usd_this_run == "0.00"
