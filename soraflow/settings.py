@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_concurrent_submissions: int = Field(default=4, ge=1)
     requests_per_minute: int = Field(default=60, ge=1)
     concurrency_limit_name: str = "soraflow-submit"
+    # A clip's slot is leased and renewed while it is in flight; a render killed outright
+    # (kill -9, a lost worker) holds its slots until the lease runs out. Prefect's default is
+    # 300 s; 60 s is the server's minimum and brings a crashed render's slots back in a minute.
+    slot_lease_seconds: float = Field(default=60.0, ge=60, le=86400)
     rate_limit_name: str = "soraflow-requests"
     transient_retries: int = Field(default=6, ge=0)
     retry_base_delay_seconds: float = Field(default=2.0, ge=0)

@@ -53,7 +53,12 @@ def generate_clip(spec: ClipSpec, work_dir: str) -> GeneratedClip:
     clip's progress artifact shows the poll.
     """
     s = runtime.settings()
-    with concurrency(s.concurrency_limit_name, occupy=1, strict=True):
+    # A failed lease renewal must not abort the polling of a paid job: the slot is given up
+    # (Prefect logs it) and the clip goes on.
+    with concurrency(
+        s.concurrency_limit_name, occupy=1, strict=True, lease_duration=s.slot_lease_seconds,
+        raise_on_lease_renewal_failure=False,
+    ):
         created = _submit(spec, work_dir)
         done = _poll(spec, created.job_id)
     return done.model_copy(update={"created_here": created.created_here})

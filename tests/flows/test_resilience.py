@@ -82,6 +82,10 @@ def env(tmp_path):
         "SORAFLOW_STATE_DIR": str(tmp_path / "state"),
         "OPENAI_API_KEY": KEY,
         "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "24",
+        # Limits of this test's own: the session's server outlives each test, and slots a killed
+        # render leased stay held until their lease runs out.
+        "SORAFLOW_CONCURRENCY_LIMIT_NAME": f"soraflow-submit-{tmp_path.name}",
+        "SORAFLOW_RATE_LIMIT_NAME": f"soraflow-requests-{tmp_path.name}",
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
 
@@ -102,14 +106,22 @@ def render(sb: Path, out: Path, env: dict, **kw) -> subprocess.Popen:
 
 
 def finish(proc: subprocess.Popen, timeout: float = 420) -> str:
-    out, _ = proc.communicate(timeout=timeout)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # a hung render must not linger into the next test
+        out, _ = proc.communicate()
+        pytest.fail(f"render did not finish within {timeout:.0f} s:\n{out[-3000:]}")
     return out
 
 
 def test_kill_9_at_ten_random_moments_still_one_create_per_clip(tmp_path, env):
     sim = SimProcess(tmp_path, "--latency", "3")
     try:
-        env["OPENAI_BASE_URL"] = f"{sim.url}/v1"
+        # The session's server is ephemeral, and Prefect revokes expired leases only on a real
+        # server (tests/deployments shows that): here, slots a killed render held stay held.
+        # Room for every kill's 6 and the final render's, so this tests creates, not leases.
+        env.update({"OPENAI_BASE_URL": f"{sim.url}/v1", "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "70"})
         sb = storyboard(tmp_path, 6, title="Crash")
         rng = random.Random(20261122)
         for _ in range(10):
@@ -158,3 +170,4 @@ def test_two_runs_at_once_create_each_clip_once(tmp_path, env):
         assert len(sim.all_jobs()) == 5
     finally:
         sim.stop()
+
