@@ -8,7 +8,8 @@
    Beside it, in the same process and on the same server:
    - the Prefect floor: a flow of the same shape (three tasks per clip, the same concurrency
      slot and rate-limit token) whose tasks only sleep the latency: what any Prefect flow of
-     this shape costs here, before soraflow does any work;
+     this shape costs here, before soraflow does any work; and the same floor without the slot
+     and the token, which splits that cost between the limits and the flow run itself;
    - a sequential `create_and_poll` loop through the openai SDK (sqlite run only).
 2. Status calls per clip for a 20 s job: soraflow's poller (target <= 6, completion seen within
    2 s) beside the openai SDK's 1 s polling.
@@ -107,10 +108,13 @@ def render_once(sb: Path, state: str) -> tuple[float, float]:
 
 
 @task
-def _hold_slot_for_latency(i: int) -> int:
+def _hold_slot_for_latency(i: int, limits: bool = True) -> int:
     from soraflow.settings import Settings
 
     s = Settings()
+    if not limits:
+        time.sleep(LATENCY)
+        return i
     with concurrency(s.concurrency_limit_name, occupy=1, strict=True):
         rate_limit(s.rate_limit_name, strict=True)
         time.sleep(LATENCY)
@@ -123,18 +127,18 @@ def _follow(x: int) -> int:
 
 
 @flow(name="prefect-floor", task_runner=ThreadPoolTaskRunner(max_workers=64))
-def _prefect_floor(n: int) -> None:
+def _prefect_floor(n: int, limits: bool = True) -> None:
     """render-storyboard's shape with no work in it: generate (slot + token + latency) → download → store."""
-    wait([_follow.submit(_follow.submit(_hold_slot_for_latency.submit(i))) for i in range(n)])
+    wait([_follow.submit(_follow.submit(_hold_slot_for_latency.submit(i, limits))) for i in range(n)])
 
 
-def prefect_floor(n: int) -> float:
+def prefect_floor(n: int, limits: bool = True) -> float:
     from tasks.limits import ensure_limits_sync
     from soraflow.settings import Settings
 
     ensure_limits_sync(Settings())
     t0 = time.perf_counter()
-    _prefect_floor(n)
+    _prefect_floor(n, limits)
     return time.perf_counter() - t0
 
 
@@ -207,6 +211,10 @@ def measure(backend: str) -> None:
             print(f"[{backend}] Prefect floor (same flow shape and limits, tasks only sleep {LATENCY:.0f} s): {floor:.2f} s, "
                   f"(floor + stitch) / (latency + stitch) = {floor_ratio:.2f}; soraflow's own work beyond the floor and "
                   f"the stitch: {wall - floor - stitch:.2f} s")
+            bare = prefect_floor(12, limits=False)
+            print(f"[{backend}] the same floor without the slot and the token: {bare:.2f} s, "
+                  f"(floor + stitch) / (latency + stitch) = {(bare + stitch) / (LATENCY + stitch):.2f}: "
+                  f"the limits cost {floor - bare:.2f} s, the flow run itself {bare - LATENCY:.2f} s")
             print(f"[{backend}] Prefect API calls retried after 503 ('database is locked', ~2 s back-off each): "
                   f"{render_busy} in the render, {busy.count - render_busy} in the floor")
             if backend == "sqlite":
