@@ -9,7 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from soraflow import assembly, planning
-from soraflow.errors import SoraflowError
+from soraflow.errors import JobLostError, SoraflowError
 from soraflow.ledger import Ledger
 from soraflow.settings import Settings
 from tasks.download import download_clip
@@ -70,23 +70,39 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     out_dir, storage_url = planning.resolve_paths(request.out_dir, request.storage, settings)
     work_dir = str(out_dir / ".work")
     results = result_storage()
-    generate, store = generate_clip.with_options(result_storage=results), store_clip.with_options(result_storage=results)
-    chains = []
-    for spec in plan.clips:
+
+    def clip_chain(spec, refresh: bool = False) -> tuple:
+        generate = generate_clip.with_options(result_storage=results, refresh_cache=refresh)
+        store = store_clip.with_options(result_storage=results, refresh_cache=refresh)
         generated = generate.submit(spec, work_dir)
         downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
-        stored = store.submit(spec, downloaded, storage_url, plan.title)
-        chains.append((spec, generated, stored))
-    wait([f for _, g, s in chains for f in (g, s)])
+        return generated, downloaded, store.submit(spec, downloaded, storage_url, plan.title)
+
+    chains = {spec.clip_key: (spec, *clip_chain(spec)) for spec in plan.clips}
+    wait([f for chain in chains.values() for f in chain[1:]])
+
+    # 2b. a job the provider no longer has (expired or deleted), with no copy kept anywhere, can
+    # only be generated again: once, said plainly, and billed in the manifest
+    lost = [spec for spec, *futures in chains.values() if isinstance(_root_error(*futures), JobLostError)]
+    if lost:
+        log.warning(
+            "%d clip(s) must be generated again: their jobs are gone at the provider and no copy is kept "
+            "(%s); estimated $%.2f", len(lost), ", ".join(spec.label for spec in lost), sum(spec.price_usd for spec in lost),
+        )
+        if unchecked := sorted({spec.model for spec in lost} - {c.model for c in to_create}):
+            check_availability(unchecked)  # a retired model is refused before anything is spent
+        for spec in lost:
+            chains[spec.clip_key] = (spec, *clip_chain(spec, refresh=True))
+        wait([f for spec in lost for f in chains[spec.clip_key][1:]])
 
     stored_clips, created_here, failures = [], {}, []
-    for spec, generated, stored in chains:
+    for spec, generated, downloaded, stored in chains.values():
         try:
             stored_clips.append(stored.result())
             # a cached result replays the first run's flag: nothing was created (or paid) now
             created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
         except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
-            cause = _root_error(generated, stored, err)
+            cause = _root_error(generated, downloaded, stored) or err
             failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": str(cause)})
     if failures:
         publish_failures(plan.title, failures)
@@ -113,16 +129,16 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     )
 
 
-def _root_error(generated, stored, err: Exception) -> Exception:
-    """The first failure in a clip's chain (a failed generate makes later stages 'not ready')."""
-    for future in (generated, stored):
+def _root_error(*chain) -> Exception | None:
+    """The first failure in a clip's chain (a failed stage makes the later ones 'not ready')."""
+    for future in chain:
         state = future.state
         if state.is_failed() or state.is_crashed():
             try:
                 future.result()
-            except Exception as inner:  # noqa: BLE001
-                return inner
-    return err
+            except Exception as err:  # noqa: BLE001
+                return err
+    return None
 
 
 def render(request: RenderRequest) -> RenderResult:

@@ -269,7 +269,18 @@ def download_clip(
             clip_key=spec.clip_key, job_id=job_id, path=str(dest), sha256=entry.sha256, size=dest.stat().st_size,
             thumbnail=str(thumb) if thumb.is_file() else None, duration=probe.duration,
         )
-    got = provider.download(job_id, dest, variant="video")
+    try:
+        got = provider.download(job_id, dest, variant="video")
+    except JobLostError as err:
+        # Expired or deleted at the provider, and no copy here or in storage: the ledger marks
+        # it lost, so the next create of this clip is a new, deliberate one (render does that).
+        ledger.mark_lost(spec.clip_key, err.provider_message)
+        raise JobLostError(
+            f"clip {spec.label}: job {job_id} is gone at the provider ({err.provider_message}) and no copy "
+            "is kept locally or in storage",
+            code=err.code or "not_found",
+            status=err.status,
+        ).for_shot(spec.shot_id) from err
     try:
         probe = media.validate_clip(dest, expect_size=spec.size, expect_seconds=spec.seconds, name=spec.label)
     except MediaError as err:

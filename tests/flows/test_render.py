@@ -67,6 +67,35 @@ def test_rerun_of_finished_storyboard_makes_no_request(sim_env, lighthouse, tmp_
     assert manifest["totals"]["billed_usd"] == "2.80"  # what the film cost, paid once
 
 
+def test_a_clip_gone_everywhere_is_generated_again_once_and_billed(sim_env, tmp_path):
+    """The outputs were deleted and the provider no longer has one job (its content expired, or
+    the embedded simulator restarted): that clip is created again, the other is fetched again."""
+    import shutil
+
+    import openai
+
+    sb = _write(tmp_path, {"title": "Gone", "shots": [{"id": "kept", "seconds": 4, "visual": "a quay"}, {"id": "gone", "seconds": 4, "visual": "a pier"}]})
+    request = RenderRequest(storyboard_path=str(sb), out_dir=str(tmp_path / "out"))
+    assert run(request).is_completed()
+    first = {c["shot_id"]: c["job_id"] for c in json.loads((tmp_path / "out" / "manifest.json").read_text())["clips"]}
+    openai.OpenAI(base_url=sim_env.base_url, api_key=sim_env.api_key).videos.delete(first["gone"])
+    shutil.rmtree(tmp_path / "out")
+    before = creates(sim_env)
+
+    state = run(request)
+    assert state.is_completed(), state.message
+    assert creates(sim_env) - before == 1
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    again = {c["shot_id"]: c["job_id"] for c in manifest["clips"]}
+    assert again["kept"] == first["kept"] and again["gone"] != first["gone"]
+    assert manifest["run"]["billed_usd"] == "0.40"  # the one clip paid again, said in the manifest
+    assert abs(streams(tmp_path / "out" / "film.mp4")["duration"] - 8) <= 0.2
+
+    before = api_requests(sim_env)
+    assert run(request).is_completed()  # and the new job is what the next rerun reuses
+    assert api_requests(sim_env) == before
+
+
 def _write(tmp_path: Path, data, name="s.yaml") -> Path:
     f = tmp_path / name
     f.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
