@@ -244,9 +244,9 @@ def _written_length(progress: Path, *, what: str) -> float:
     except OSError as err:
         raise MediaError(f"{what}: ffmpeg wrote no progress report ({err.strerror or err})") from None
     for line in lines:
-        key, _, value = line.partition("=")
-        report[key.strip()] = value.strip()
-        if key.strip() == "progress" and value.strip() == "end":
+        key, _, value = (part.strip() for part in line.partition("="))
+        report[key] = value
+        if key == "progress" and value == "end":
             try:
                 return int(report["out_time_us"]) / 1_000_000
             except (KeyError, ValueError):

@@ -170,4 +170,3 @@ def test_two_runs_at_once_create_each_clip_once(tmp_path, env):
         assert len(sim.all_jobs()) == 5
     finally:
         sim.stop()
-
