@@ -83,7 +83,7 @@ class ServerBusyCounter(logging.Handler):
 
 
 def render_once(sb: Path, state: str) -> tuple[float, float]:
-    from flows.render import RenderRequest, render_storyboard
+    from soraflow.flows.render import RenderRequest, render_storyboard
     from soraflow import assembly
 
     os.environ["SORAFLOW_STATE_DIR"] = str(TMP / state)
@@ -133,7 +133,7 @@ def _prefect_floor(n: int, limits: bool = True) -> None:
 
 
 def prefect_floor(n: int, limits: bool = True) -> float:
-    from tasks.limits import ensure_limits_sync
+    from soraflow.tasks.limits import ensure_limits_sync
     from soraflow.settings import Settings
 
     ensure_limits_sync(Settings())

@@ -8,7 +8,7 @@
 
 No block is created: the API key and S3 credentials come from the worker's environment.
 
-    python -m deployments.bootstrap
+    python -m soraflow.deployments.bootstrap
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from prefect.variables import Variable
 
 from soraflow.settings import Settings
 from soraflow.watch import WATCH_VARIABLE_NAME
-from tasks.limits import ensure_limits_sync
+from soraflow.tasks.limits import ensure_limits_sync
 
 WORK_POOL_NAME = "soraflow-pool"
 
@@ -67,5 +67,5 @@ def bootstrap(settings: Settings | None = None, *, work_pool: str = WORK_POOL_NA
     return {"work_pool": pool, "limits": limits, "variables": [WATCH_VARIABLE_NAME]}
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m deployments.bootstrap`
+if __name__ == "__main__":  # pragma: no cover - `python -m soraflow.deployments.bootstrap`
     print(bootstrap())

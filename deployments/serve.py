@@ -4,8 +4,8 @@ The local counterpart of ``deployments/prefect.yaml``: same names, same schedule
 executed in subprocesses of this one, so it needs the same environment a worker would
 (OPENAI_API_KEY / OPENAI_BASE_URL, SORAFLOW_*, AWS_* for S3).
 
-    python -m deployments.serve                      # Ctrl-C stops serving
-    SORAFLOW_INBOX=s3://bucket/inbox python -m deployments.serve
+    python -m soraflow.deployments.serve                      # Ctrl-C stops serving
+    SORAFLOW_INBOX=s3://bucket/inbox python -m soraflow.deployments.serve
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ FOLDER_CRON = "*/30 * * * *"
 
 def deployments(inbox: str | None = None, out_root: str = "out") -> list:
     """The deployments as runner deployments (``flow.to_deployment``)."""
-    from flows.folder import render_folder
-    from flows.render import render_storyboard
-    from flows.watch import watch_models
+    from soraflow.flows.folder import render_folder
+    from soraflow.flows.render import render_storyboard
+    from soraflow.flows.watch import watch_models
 
     inbox = inbox or os.environ.get("SORAFLOW_INBOX", "inbox")
     return [
@@ -49,9 +49,9 @@ def deployments(inbox: str | None = None, out_root: str = "out") -> list:
 
 
 def main() -> None:
-    from deployments.bootstrap import ensure_watch_variable
+    from soraflow.deployments.bootstrap import ensure_watch_variable
     from soraflow.settings import Settings
-    from tasks.limits import ensure_limits_sync
+    from soraflow.tasks.limits import ensure_limits_sync
 
     # Served runs need the limits too; no work pool is involved.
     ensure_limits_sync(Settings(), update=True)

@@ -13,10 +13,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed
 
-from flows.render import RenderRequest, render_storyboard
+from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow import inbox
 from soraflow.errors import BudgetExceededError, StoryboardError
-from tasks import runtime
+from soraflow.tasks import runtime
 
 # No rerun can fix these until the storyboard itself changes.
 REJECTIONS = (StoryboardError, BudgetExceededError)

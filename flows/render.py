@@ -12,14 +12,14 @@ from soraflow import assembly, planning
 from soraflow.errors import JobLostError, SoraflowError
 from soraflow.ledger import Ledger
 from soraflow.settings import Settings
-from tasks.download import download_clip
-from tasks.generate import generate_clip
-from tasks.limits import ensure_limits
-from tasks.prepare import check_availability, check_budget, prepare_plan
-from tasks.runtime import result_storage
-from tasks.report import publish_estimate, publish_failures, publish_results
-from tasks.stitch import stitch_film, write_manifest
-from tasks.store import store_clip, store_outputs
+from soraflow.tasks.download import download_clip
+from soraflow.tasks.generate import generate_clip
+from soraflow.tasks.limits import ensure_limits
+from soraflow.tasks.prepare import check_availability, check_budget, prepare_plan
+from soraflow.tasks.runtime import result_storage
+from soraflow.tasks.report import publish_estimate, publish_failures, publish_results
+from soraflow.tasks.stitch import stitch_film, write_manifest
+from soraflow.tasks.store import store_clip, store_outputs
 
 
 class RenderRequest(BaseModel):

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from soraflow import watch
 from soraflow.settings import Settings
 from soraflow.watch import WatchReport
-from tasks.watch import (
+from soraflow.tasks.watch import (
     emit_change_events,
     list_offered_models,
     load_prices,

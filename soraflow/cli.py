@@ -144,7 +144,7 @@ def render(
         return
 
     _prefect_defaults()
-    from flows.render import RenderRequest, render_storyboard  # Prefect starts here
+    from soraflow.flows.render import RenderRequest, render_storyboard  # Prefect starts here
 
     with _backend(settings) as live:
         plan = _plan(storyboard, live)  # clip keys depend on the endpoint
@@ -211,7 +211,7 @@ def watch(
 ) -> None:
     """Check which Sora models the endpoint serves and at what price; report what changed since last time."""
     _prefect_defaults()
-    from flows.watch import watch_models  # Prefect starts here
+    from soraflow.flows.watch import watch_models  # Prefect starts here
 
     with _backend(Settings()):
         state = watch_models(pricing_source=pricing, return_state=True)
@@ -235,7 +235,7 @@ def watch(
 @app.command()
 def bootstrap() -> None:
     """Create the work pool, concurrency limits and watch Variable on the Prefect server (safe to rerun)."""
-    from deployments.bootstrap import bootstrap as create_prefect_objects
+    from soraflow.deployments.bootstrap import bootstrap as create_prefect_objects
 
     done = create_prefect_objects(Settings())
     limits = ", ".join(f"{name}={size}" for name, size in done["limits"].items())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prefect import get_client, task
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from soraflow.settings import Settings
 
@@ -24,9 +24,12 @@ def ensure_limits_sync(settings: Settings, *, update: bool = False) -> dict[str,
             try:
                 existing = client.read_global_concurrency_limit_by_name(name)
             except ObjectNotFound:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay or 0.0)
-                )
+                try:
+                    client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay or 0.0)
+                    )
+                except ObjectAlreadyExists:  # created meanwhile by a run starting at the same moment
+                    pass
                 continue
             if update and existing.limit != limit:
                 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate

@@ -5,9 +5,9 @@ makes the batch's per-storyboard budget stale. Either way the scheduled ``render
 paused until a person looks (resume it in the UI, or ``prefect deployment resume``), and,
 with ``--notify BLOCK``, a notification block (Slack, e-mail, ...) is told why.
 
-    python -m deployments.automations.model_watch                 # create or update both
-    python -m deployments.automations.model_watch --notify slack  # also notify through a block
-    python -m deployments.automations.model_watch --print         # the JSON, for
+    python -m soraflow.deployments.automations.model_watch                 # create or update both
+    python -m soraflow.deployments.automations.model_watch --notify slack  # also notify through a block
+    python -m soraflow.deployments.automations.model_watch --print         # the JSON, for
                                                                   # `prefect automation create --from-json`
 """
 

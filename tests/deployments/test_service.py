@@ -77,7 +77,7 @@ def film_duration(path: Path) -> float:
 def test_deployments_pool_limits_and_variable_are_in_place(prefect_client, prefect_service):
     from prefect.variables import Variable
 
-    from deployments.bootstrap import bootstrap
+    from soraflow.deployments.bootstrap import bootstrap
     from soraflow.settings import Settings
     from soraflow.watch import WATCH_VARIABLE_NAME
 
@@ -149,7 +149,7 @@ def test_two_workers_share_one_concurrency_limit(prefect_client, prefect_service
 
 
 def test_watch_deployment_event_pauses_the_batch_through_an_automation(prefect_client, prefect_service, workers):
-    from deployments.automations.model_watch import ensure_automations
+    from soraflow.deployments.automations.model_watch import ensure_automations
     from soraflow.simulator import Simulator, SimulatorConfig
 
     created = ensure_automations()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.folder import render_folder
+from soraflow.flows.folder import render_folder
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -9,7 +9,7 @@ import ffmpeg
 import pytest
 import yaml
 
-from flows.render import RenderRequest, render_storyboard
+from soraflow.flows.render import RenderRequest, render_storyboard
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

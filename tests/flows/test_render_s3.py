@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.render import RenderRequest, render_storyboard
+from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow.storage import clip_object_key, film_object_key
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

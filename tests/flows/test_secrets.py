@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.render import RenderRequest, render_storyboard
+from soraflow.flows.render import RenderRequest, render_storyboard
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

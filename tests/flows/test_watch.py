@@ -9,12 +9,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from flows.render import RenderRequest, render_storyboard
-from flows.watch import watch_models
+from soraflow.flows.render import RenderRequest, render_storyboard
+from soraflow.flows.watch import watch_models
 from soraflow.catalog import OPENAI_SORA_SHUTDOWN_DATE
 from soraflow.errors import ModelUnavailableError
 from soraflow.watch import WATCH_VARIABLE_NAME
-from tasks.watch import REPORT_ARTIFACT_KEY
+from soraflow.tasks.watch import REPORT_ARTIFACT_KEY
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
