@@ -1,6 +1,6 @@
 """Typed errors: every failure soraflow reports falls into one of these families.
 
-The families decide what happens next (DESIGN.md rule 5):
+The families decide what happens next (docs/architecture.md, rule 6):
 - ``StoryboardError``: the input is wrong; nothing was spent; the message names the field.
 - ``TransientProviderError``: worth retrying with backoff (429, 5xx, resets, stalls).
 - ``PermanentProviderError``: retrying cannot help (moderation, invalid parameters,

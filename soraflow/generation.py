@@ -2,7 +2,7 @@
 
 Plain functions on a provider and a ledger; the Prefect tasks wrap them with retries, caching
 and concurrency limits. Each function first asks the ledger what is already known, so a rerun
-resumes where the last run stopped and never pays twice (DESIGN.md rule 3).
+resumes where the last run stopped and never pays twice (docs/architecture.md, rule 3).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The job ledger: a durable record, keyed by clip key, of every paid job.
 
 It is what makes "never pay twice" hold across crashes, retries and concurrent runs
-(DESIGN.md rule 3):
+(docs/architecture.md, rule 3):
 - before a create, a run *claims* the clip (state ``creating``, with its owner and start time);
   another run that finds a live claim waits for the job id instead of creating;
 - the job id is written the moment ``create`` returns, before any polling;

@@ -1,6 +1,6 @@
 """The plan: one ClipSpec per generated clip, with its clip key and price.
 
-The clip key (DESIGN.md rule 2) hashes everything that changes the paid output and nothing
+The clip key (docs/architecture.md, rule 2) hashes everything that changes the paid output and nothing
 else: endpoint identity, model, size, seconds, final prompt text, reference image bytes and
 remix source. It keys the ledger, the Prefect cache and the storage path. It never contains
 a secret: the endpoint identity is a URL without credentials or query string.

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     )
     request_timeout_seconds: float = 60.0
     # The SDK's own retries are off: soraflow classifies failures and retries itself, and a
-    # blind SDK retry of a create could pay twice (DESIGN.md rule 3).
+    # blind SDK retry of a create could pay twice (docs/architecture.md, rule 3).
     sdk_max_retries: int = 0
 
     # --- generation ---------------------------------------------------------------------

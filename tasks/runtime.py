@@ -1,7 +1,7 @@
 """What every task needs, built inside the task from settings, never passed as a parameter.
 
 Clients and secrets as task parameters break cache hashing and leak into results
-(DESIGN.md rule 4), so tasks receive plain data (ClipSpec, paths, URLs) and build the
+(docs/architecture.md, rule 5), so tasks receive plain data (ClipSpec, paths, URLs) and build the
 provider, ledger and storage here.
 """
 

@@ -2,7 +2,7 @@
 
 Every endpoint (api.openai.com, Azure OpenAI v1, a compatible gateway, the simulator) is
 reached through the same implementation on the openai SDK; only ``base_url`` differs
-(DESIGN.md rule 1). The protocol exists so tests and tools can see the surface at a glance.
+(docs/architecture.md, rule 1). The protocol exists so tests and tools can see the surface at a glance.
 """
 
 from __future__ import annotations

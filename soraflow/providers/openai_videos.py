@@ -57,7 +57,7 @@ def _error_fields(err: openai.APIStatusError) -> tuple[str, str | None]:
 
 
 def classify(err: Exception, *, model: str | None = None, creating: bool = False) -> ProviderError:
-    """Map an SDK exception to soraflow's typed errors (DESIGN.md rule 5)."""
+    """Map an SDK exception to soraflow's typed errors (docs/architecture.md, rule 6)."""
     if isinstance(err, ProviderError):
         return err
     if isinstance(err, openai.APITimeoutError):

@@ -1,6 +1,6 @@
 """Fault injection: which requests fail, and how, drawn from one seeded random stream.
 
-A fault spec is the DESIGN.md string ``"429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"``.
+A fault spec is a string such as ``"429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"``.
 Every /v1 request draws exactly one number in arrival order; the request-level kinds occupy
 consecutive slices of [0, 1) in the fixed order of ``REQUEST_KINDS``, so each kind happens with
 its own probability and the same seed with the same request sequence gives the same faults.

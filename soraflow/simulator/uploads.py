@@ -1,7 +1,7 @@
 """Video files uploaded to the API: a character's clip, or the video an edit or extension
 starts from (the reference's ``video`` part, ``format: binary``).
 
-An upload is streamed to disk while it is hashed (never held whole in memory, DESIGN rule 6),
+An upload is streamed to disk while it is hashed (never held whole in memory, docs/architecture.md rule 8),
 checked, then kept under its sha256, so a file uploaded twice is stored once. Whether it is a
 video is ffprobe's answer through soraflow.media.probe_clip (a readable container with a video
 stream and a duration), once still images are ruled out: ffprobe reads a JPEG as a one-frame
