@@ -17,12 +17,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import planning
 from .errors import SoraflowError
 from .ledger import Ledger
 from .plan import Plan
 from .settings import Settings
+from .terminal import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with Sora video models.")
 console = Console(stderr=True)
@@ -31,8 +33,14 @@ out = Console()
 SIMULATOR_ENDPOINT_ID = "soraflow-simulator"
 
 
+def _said(label: str, style: str, message: object) -> Text:
+    """A labelled line whose message is shown as text: never parsed as rich markup, every
+    control character escaped (titles, ids and provider messages are not ours)."""
+    return Text.assemble((label, style), " ", printable(message, keep_newlines=True))
+
+
 def _fail(err: Exception, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False)
+    console.print(_said("error:", "bold red", err), highlight=False)
     raise typer.Exit(code)
 
 
@@ -59,11 +67,12 @@ def _prefect_defaults() -> None:
 
 
 def _estimate_table(plan: Plan) -> Table:
-    table = Table(title=f"{plan.title} — estimate", title_justify="left")
+    table = Table(title=Text(f"{printable(plan.title)} — estimate"), title_justify="left")
     for col, justify in (("shot", "left"), ("part", "right"), ("model", "left"), ("size", "left"), ("seconds", "right"), ("USD", "right")):
         table.add_column(col, justify=justify)
     for row in planning.estimate_rows(plan):
-        table.add_row(row["shot"], row["part"], row["model"], row["size"], str(row["seconds"]), f"${row['usd']}")
+        cells = (row["shot"], row["part"], row["model"], row["size"], str(row["seconds"]), f"${row['usd']}")
+        table.add_row(*(Text(printable(cell)) for cell in cells))
     table.add_section()
     table.add_row("total", "", "", "", str(plan.total_seconds), f"[bold]${plan.total_usd:.2f}[/]")
     return table
@@ -161,17 +170,23 @@ def render(
             stop.set()
             watcher.join(timeout=5)
     if not state.is_completed():
-        console.print(f"[bold red]render failed:[/] {state.message}", highlight=False)
+        console.print(_said("render failed:", "bold red", state.message), highlight=False)
         try:
             state.result()
         except Exception as err:  # noqa: BLE001 - the typed cause, for the user
             if str(err) not in (state.message or ""):
-                console.print(f"  {err}", highlight=False)
+                console.print(Text(f"  {printable(err, keep_newlines=True)}"), highlight=False)
         raise typer.Exit(1)
     result = state.result()
     out.print(
-        f"[bold green]film:[/] {result.film}  ({result.duration_seconds:.2f} s, billed this run ${result.billed_usd_this_run}, "
-        f"estimate ${result.estimated_usd})\n[bold]manifest:[/] {result.manifest}\n[bold]contact sheet:[/] {result.contact_sheet}"
+        _said(
+            "film:", "bold green",
+            f"{result.film}  ({result.duration_seconds:.2f} s, billed this run ${result.billed_usd_this_run}, estimate ${result.estimated_usd})",
+        ),
+        _said("manifest:", "bold", result.manifest),
+        _said("contact sheet:", "bold", result.contact_sheet),
+        sep="\n",
+        highlight=False,
     )
 
 
@@ -216,18 +231,19 @@ def watch(
     with _backend(Settings()):
         state = watch_models(pricing_source=pricing, return_state=True)
     if not state.is_completed():
-        console.print(f"[bold red]watch failed:[/] {state.message}", highlight=False)
+        console.print(_said("watch failed:", "bold red", state.message), highlight=False)
         raise typer.Exit(1)
     report = state.result()
-    table = Table(title=f"Sora models at {report.endpoint}", title_justify="left")
+    table = Table(title=Text(f"Sora models at {printable(report.endpoint)}"), title_justify="left")
     for col in ("model", "status", "shutdown date", "USD per second"):
         table.add_column(col)
     for row in report.rows():
         style = _STATUS_STYLE.get(row["status"], "")
-        table.add_row(row["model"], f"[{style}]{row['status']}[/]", row["shutdown_date"] or "-", row["prices_usd_per_second"])
+        cells = (row["model"], row["status"], row["shutdown_date"] or "-", row["prices_usd_per_second"])
+        table.add_row(*(Text(printable(cell), style=style if i == 1 else "") for i, cell in enumerate(cells)))
     out.print(table)
     for change in report.changes:
-        out.print(f"[bold]{change.kind}:[/] {change.message}", highlight=False)
+        out.print(_said(f"{change.kind}:", "bold", change.message), highlight=False)
     if not report.changes:
         out.print("no changes since the last check")
 

@@ -124,6 +124,14 @@ class BudgetExceededError(SoraflowError):
         )
 
 
+class InvalidBudgetError(SoraflowError):
+    """A budget that is not a finite amount of USD of at least 0; nothing has been created."""
+
+    def __init__(self, budget: object):
+        self.budget = budget
+        super().__init__(f"budget {budget!r} is not allowed: give a finite amount of USD, 0 or more (e.g. 5 or 12.50)")
+
+
 class MediaError(SoraflowError):
     """A clip or film failed validation or assembly; names the file and ffmpeg's message."""
 

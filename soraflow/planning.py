@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from pathlib import Path
 
-from .errors import BudgetExceededError, Problem, StoryboardError
+from .errors import BudgetExceededError, InvalidBudgetError, Problem, StoryboardError
 from .ledger import Ledger
 from .plan import ClipSpec, Plan, plan_storyboard
 from .settings import Settings
@@ -23,7 +24,11 @@ def load_plan(storyboard_path: str | None, storyboard_inline: dict | None, *, se
 
 
 def check_budget(plan: Plan, budget_usd: float | None) -> None:
-    if budget_usd is not None and plan.total_usd > Decimal(str(budget_usd)):
+    if budget_usd is None:
+        return
+    if isinstance(budget_usd, bool) or not isinstance(budget_usd, (int, float, Decimal)) or not math.isfinite(budget_usd) or budget_usd < 0:
+        raise InvalidBudgetError(budget_usd)
+    if plan.total_usd > Decimal(str(budget_usd)):
         raise BudgetExceededError(float(plan.total_usd), float(budget_usd))
 
 

@@ -6,16 +6,17 @@ what is allowed, and all problems are reported at once rather than the first one
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .catalog import get_model, model_names, split_seconds
+from .documents import DocumentError, check_shape, parse_document, read_bounded
 from .errors import CatalogError, Problem, StoryboardError
+from .images import reference_problem
+from .terminal import printable
 
 Transition = Literal["cut", "crossfade", "fade"]
 Movement = Literal["static", "pan_left", "pan_right", "zoom_in", "zoom_out", "track"]
@@ -25,6 +26,13 @@ Framing = Literal["wide", "medium", "close-up", "extreme_close-up"]
 _SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SIZE = re.compile(r"^\d{2,5}x\d{2,5}$")
+
+# Every text field is bounded, so no storyboard can make a prompt, a message or a key huge.
+ShortText = Annotated[str, Field(max_length=1000)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+MAX_SHOTS = 500
+MAX_PROBLEMS_SHOWN = 50
+_SHOWN_VALUE_CHARS = 80
 
 
 class _Strict(BaseModel):
@@ -43,17 +51,17 @@ class DialogueLine(_Strict):
 
 
 class Shot(_Strict):
-    id: str
+    id: Annotated[str, Field(max_length=64)]
     seconds: int = Field(gt=0, le=600)
     visual: Annotated[str, Field(min_length=1, max_length=4000)]
     camera: Camera | None = None
-    lighting: str | None = None
-    audio: str | None = None
-    dialogue: list[DialogueLine] = Field(default_factory=list)
-    input_reference: str | None = None
-    model: str | None = None
-    size: str | None = None
-    style: str | None = None
+    lighting: ShortText | None = None
+    audio: ShortText | None = None
+    dialogue: list[DialogueLine] = Field(default_factory=list, max_length=50)
+    input_reference: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    model: Name | None = None
+    size: Annotated[str, Field(max_length=20)] | None = None
+    style: ShortText | None = None
     transition: Transition | None = None
 
     @field_validator("id")
@@ -68,15 +76,15 @@ class Shot(_Strict):
 
 class Storyboard(_Strict):
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    model: str = "sora-2"
-    size: str = "1280x720"
-    style: str | None = None
+    model: Name = "sora-2"
+    size: Annotated[str, Field(max_length=20)] = "1280x720"
+    style: ShortText | None = None
     identity_anchors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=list
+        default_factory=list, max_length=20
     )
-    palette: list[str] = Field(default_factory=list)
+    palette: list[Annotated[str, Field(max_length=7)]] = Field(default_factory=list, max_length=16)
     transition: Transition = "cut"
-    shots: list[Shot] = Field(min_length=1)
+    shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
 
     # Where relative paths (input_reference) resolve; not part of the user's format.
     base_dir: Path = Field(default=Path("."), exclude=True, repr=False)
@@ -158,12 +166,25 @@ def _problems_from_validation(err: ValidationError) -> list[Problem]:
         elif e["type"] == "too_short" and loc == ("shots",):
             msg = "no shots: a storyboard needs at least one shot"
         else:
-            shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+            shown = _shown(value)
             msg = f"{shown} is not allowed: {e['msg']}"
             if e["type"] == "greater_than" and loc[-1] == "seconds":
                 msg += " (a whole number of seconds)"
         problems.append(Problem(path, msg))
-    return problems
+    return _capped(problems)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: repr (control characters escaped), shortened."""
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    return printable(repr(value), _SHOWN_VALUE_CHARS)
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS_SHOWN:
+        return problems
+    return [*problems[:MAX_PROBLEMS_SHOWN], Problem("", f"… and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")]
 
 
 def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool) -> list[Problem]:
@@ -179,15 +200,8 @@ def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool) -> list[Problem]
         seen.setdefault(shot.id, i)
 
         ref = sb.reference_path(shot)
-        if ref is not None:
-            if not ref.is_file():
-                problems.append(
-                    Problem(f"{where}.input_reference", f"{shot.input_reference!r}: no such file (looked in {ref.parent})")
-                )
-            elif ref.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
-                problems.append(
-                    Problem(f"{where}.input_reference", f"{shot.input_reference!r}: must be a .png, .jpg, .jpeg or .webp image")
-                )
+        if ref is not None and (problem := reference_problem(ref)):
+            problems.append(Problem(f"{where}.input_reference", f"{_shown(shot.input_reference)}: {problem}"))
 
         model_field = f"{where}.model" if shot.model else "model"
         try:
@@ -237,6 +251,10 @@ def parse_storyboard(
             [Problem("", f"the top level must be a mapping with title and shots, not {type(data).__name__}")],
             source,
         )
+    try:
+        check_shape(data)  # an inline storyboard (the UI's form) gets the limits a file gets
+    except DocumentError as err:
+        raise StoryboardError([err.problem], source) from None
     if "base_dir" in data:
         raise StoryboardError([Problem("base_dir", "unknown key; allowed keys: " + ", ".join(_allowed_keys(("x",))))], source)
     try:
@@ -245,44 +263,32 @@ def parse_storyboard(
         raise StoryboardError(_problems_from_validation(err), source) from None
     problems = _semantic_problems(sb, allow_beyond_spec)
     if problems:
-        raise StoryboardError(problems, source)
+        raise StoryboardError(_capped(problems), source)
     return sb
 
 
 def load_storyboard(path: str | Path, *, allow_beyond_spec: bool = False) -> Storyboard:
-    """Read a YAML or JSON storyboard file; relative references resolve next to it."""
+    """Read a YAML or JSON storyboard file; relative references resolve next to it.
+
+    Only a regular file of bounded size is read (soraflow.documents): a FIFO, a device or an
+    oversized file is refused, never waited on or read into memory.
+    """
     path = Path(path)
-    source = str(path)
+    source = printable(path, 200)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise StoryboardError([Problem("", f"no such file: {path}")], source) from None
-    except IsADirectoryError:
-        raise StoryboardError([Problem("", f"{path} is a directory, not a storyboard file")], source) from None
+        raw = read_bounded(path)
+    except DocumentError as err:
+        raise StoryboardError([err.problem], source) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise StoryboardError(
-            [Problem("", f"the file is not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r}); save it as UTF-8")],
+            [Problem("", f"the file is not UTF-8 text (at byte {e.start}); save it as UTF-8")],
             source,
         ) from None
-    data = _parse_text(text, suffix=path.suffix.lower(), source=source)
-    return parse_storyboard(data, base_dir=path.parent.resolve(), source=source, allow_beyond_spec=allow_beyond_spec)
-
-
-def _parse_text(text: str, *, suffix: str, source: str) -> Any:
-    if suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise StoryboardError(
-                [Problem("", f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}")], source
-            ) from None
     try:
         # YAML is a superset of JSON, so other suffixes (and none) go through YAML.
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise StoryboardError([Problem("", f"not valid YAML{where}: {problem}")], source) from None
+        data = parse_document(text, json_only=path.suffix.lower() == ".json")
+    except DocumentError as err:
+        raise StoryboardError([err.problem], source) from None
+    return parse_storyboard(data, base_dir=path.parent.resolve(), source=source, allow_beyond_spec=allow_beyond_spec)

@@ -39,3 +39,28 @@ def test_beyond_spec_marked():
     assert "1920x1080" in pro.size_names(allow_beyond_spec=True)
     assert pro.clip_seconds() == (4, 8, 12)
     assert pro.clip_seconds(allow_beyond_spec=True) == (4, 8, 12, 16, 20)
+
+
+def _fewest_most_even(total: int, lengths: tuple[int, ...]) -> list[int] | None:
+    """The definition, by enumeration: fewest parts, then least spread, then longest first."""
+    from itertools import combinations_with_replacement
+
+    for n in range(1, total // min(lengths) + 1):
+        combos = [c for c in combinations_with_replacement(sorted(lengths, reverse=True), n) if sum(c) == total]
+        if combos:
+            return list(min(combos, key=lambda c: (max(c) - min(c), [-v for v in c])))
+    return None
+
+
+@pytest.mark.parametrize("lengths", [(4, 8, 12), (4, 8, 12, 16, 20), (4, 6, 8), (5, 7), (3,), (7, 4, 9, 12, 13)])
+def test_split_seconds_matches_the_definition(lengths):
+    for total in range(0, 61):
+        assert split_seconds(total, lengths) == (_fewest_most_even(total, lengths) if total > 0 else None), total
+
+
+def test_split_seconds_of_long_shots_needs_no_enumeration():
+    # Enumerating combinations took over 300 s of CPU for 597 s of five lengths (no split exists).
+    assert split_seconds(597, (4, 8, 12, 16, 20)) is None
+    assert split_seconds(599, (4, 8, 12, 16, 20)) is None
+    assert split_seconds(600, (4, 8, 12, 16, 20)) == [20] * 30
+    assert split_seconds(598, (4, 6, 8)) == [8] * 74 + [6]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import ffmpeg
+import pytest
 from typer.testing import CliRunner
 
 from soraflow.cli import app
@@ -67,3 +68,20 @@ def test_render_without_key_on_a_new_machine_uses_embedded_simulator(lighthouse,
     assert "Failed to send telemetry" not in output
     assert abs(float(ffmpeg.probe(str(out / "film.mp4"))["format"]["duration"]) - 28) <= 0.2
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 4
+
+
+def test_a_hostile_title_is_shown_as_text_with_control_characters_escaped(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text('title: "[/][bold]\\e]0;pwned\\a\\e[2J"\nshots:\n  - {id: a, seconds: 4, visual: v}\n')
+    res = runner.invoke(app, ["estimate", str(f)])
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.output and "\x07" not in res.output
+    assert "[/][bold]\\x1b]0;pwned\\x07\\x1b[2J — estimate" in res.output
+
+
+@pytest.mark.parametrize("budget", ["nan", "inf", "-inf", "-3"])
+def test_a_budget_that_is_not_a_finite_amount_is_refused(lighthouse, tmp_path, budget):
+    res = runner.invoke(app, ["render", str(lighthouse), "--out", str(tmp_path / "out"), "--budget", budget])
+    assert res.exit_code == 2, res.output
+    assert "is not allowed: give a finite amount of USD, 0 or more" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)

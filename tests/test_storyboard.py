@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,60 @@ def test_reference_resolves_next_to_file(tmp_path: Path, lighthouse):
     f.write_text(yaml.safe_dump(board(shots=[{**SHOT, "input_reference": "img/r.png"}])))
     sb = load_storyboard(f)
     assert sb.reference_path(sb.shots[0]) == tmp_path / "img" / "r.png"
+
+
+# --- hostile input: refused cleanly, naming the field, without reading or printing too much ---
+
+
+def test_duplicate_keys_are_refused_naming_both_lines(tmp_path: Path):
+    f = tmp_path / "s.yaml"
+    f.write_text("title: t\nshots:\n  - id: a\n    seconds: 4\n    visual: v\n    seconds: 12\n")
+    with pytest.raises(StoryboardError, match="'seconds' appears twice, on line 4 and on line 6"):
+        load_storyboard(f)
+
+
+def test_a_fifo_or_a_device_as_the_storyboard_is_refused(tmp_path: Path):
+    fifo = tmp_path / "s.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(StoryboardError, match="FIFO"):
+        load_storyboard(fifo)
+    with pytest.raises(StoryboardError, match="character device"):
+        load_storyboard("/dev/zero")
+
+
+def test_every_text_field_is_bounded_and_long_values_are_shown_shortened():
+    for field in ("lighting", "audio", "style", "model", "size"):
+        ps = problems(board(shots=[{**SHOT, field: "x" * 5000}]))
+        assert ps and ps[0].startswith(f"shots[0].{field}:"), ps
+        assert len(ps[0]) < 300, ps[0]
+
+
+def test_a_long_input_reference_is_refused_with_its_length(tmp_path: Path):
+    ps = problems(board(shots=[{**SHOT, "input_reference": "a" * 5000 + ".png"}]), base_dir=tmp_path)
+    assert ps[0].startswith("shots[0].input_reference:") and "at most 4096" in ps[0]
+    ps = problems(board(shots=[{**SHOT, "input_reference": "a" * 300 + ".png"}]), base_dir=tmp_path)
+    assert "each name in a path may have at most 255" in ps[0]
+
+
+def test_a_reference_that_is_not_an_image_is_refused_without_showing_its_bytes(tmp_path: Path):
+    (tmp_path / "keeper.png").symlink_to("/etc/passwd")
+    ps = problems(board(shots=[{**SHOT, "input_reference": "keeper.png"}]), base_dir=tmp_path)
+    assert ps == ["shots[0].input_reference: 'keeper.png': is not a PNG, JPEG or WebP image (its content does not start like one)"]
+    os.mkfifo(tmp_path / "pipe.png")
+    ps = problems(board(shots=[{**SHOT, "input_reference": "pipe.png"}]), base_dir=tmp_path)
+    assert "FIFO" in ps[0]
+
+
+def test_control_characters_are_escaped_in_messages():
+    ps = problems(board(shots=[{**SHOT, "transition": "cut\x1b[2J"}]))
+    assert "\x1b" not in ps[0] and "\\x1b" in ps[0]
+
+
+def test_many_problems_are_capped():
+    ps = problems(board(shots=[{**SHOT, "id": f"s{i}", "seconds": 5} for i in range(120)]))
+    assert len(ps) == 51 and ps[-1] == "… and 70 more problems"
+
+
+def test_lengths_no_split_can_reach_are_refused_at_once_even_beyond_spec():
+    ps = problems(board(shots=[{**SHOT, "seconds": 597}]), allow_beyond_spec=True)
+    assert ps[0].startswith("shots[0].seconds: 597 cannot be made from sora-2 clip lengths 4, 8, 12, 16, 20 s")
