@@ -9,7 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from soraflow import assembly, planning
-from soraflow.errors import JobLostError, SoraflowError
+from soraflow.errors import JobLostError, ProviderError, SoraflowError
 from soraflow.ledger import Ledger
 from soraflow.settings import Settings
 from soraflow.tasks.download import download_clip
@@ -45,7 +45,15 @@ class RenderResult(BaseModel):
 
 
 class ShotsFailed(SoraflowError):
-    """Some shots failed; the others were generated and are kept for the rerun."""
+    """Some shots failed; the others were generated and are kept for the rerun.
+
+    ``failures``: one ``{"shot_id", "part", "error"}`` per failed clip, the error without the
+    shot's name (the line that shows it names the shot already).
+    """
+
+    def __init__(self, summary: str, failures: list[dict] | None = None):
+        super().__init__(summary)
+        self.failures = list(failures or [])
 
 
 @flow(name="render-storyboard", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=True)
@@ -103,11 +111,15 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
             created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
         except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
             cause = _root_error(generated, downloaded, stored) or err
-            failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": str(cause)})
+            failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": _without_shot(cause)})
     if failures:
         publish_failures(plan.title, failures)
         summary = "; ".join(f"shot {f['shot_id']!r} part {f['part']}: {f['error']}" for f in failures)
-        return Failed(message=f"{len(failures)} of {len(plan.clips)} clips failed: {summary}", data=ShotsFailed(summary))
+        head = f"{len(failures)} of {len(plan.clips)} clips failed"
+        return Failed(
+            message=f"{head}: {summary}",
+            data=ShotsFailed(f"{head}; the others are kept, and a rerun regenerates only what failed or changed", failures),
+        )
 
     # 3. assemble in storyboard order, then store and report the outputs
     film = stitch_film(plan, stored_clips, str(out_dir))
@@ -127,6 +139,11 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
         duration_seconds=film.duration,
         billed_usd_this_run=manifest["run"]["billed_usd"],
     )
+
+
+def _without_shot(err: Exception) -> str:
+    """The error's text for a line that already names the shot and part."""
+    return err.detail if isinstance(err, ProviderError) else str(err)
 
 
 def _root_error(*chain) -> Exception | None:

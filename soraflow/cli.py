@@ -6,49 +6,88 @@ Prefect is imported lazily inside the commands that run flows, so ``estimate`` a
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
 import threading
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from . import planning
-from .errors import SoraflowError
+from .errors import BudgetExceededError, CatalogError, InvalidBudgetError, SoraflowError, StoryboardError
 from .ledger import Ledger
 from .plan import Plan
 from .settings import Settings
 from .terminal import printable
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with Sora video models.")
 console = Console(stderr=True)
 out = Console()
 
 SIMULATOR_ENDPOINT_ID = "soraflow-simulator"
+# The user's input is wrong (exit 2) rather than the run failing (exit 1).
+INPUT_ERRORS = (StoryboardError, BudgetExceededError, InvalidBudgetError, CatalogError)
+_debug = False
 
 
-def _said(label: str, style: str, message: object) -> Text:
-    """A labelled line whose message is shown as text: never parsed as rich markup, every
-    control character escaped (titles, ids and provider messages are not ours)."""
-    return Text.assemble((label, style), " ", printable(message, keep_newlines=True))
+def say(*parts: str | tuple[str, str], to: Console = console) -> None:
+    """Print a line of labels (``(text, style)``, ours) and text from users or providers (plain
+    strings): never read as rich markup, so a provider code like ``[moderation_blocked]`` or a
+    title with brackets prints as it is, and every control character escaped."""
+    pieces = [part if isinstance(part, tuple) else printable(part, keep_newlines=True) for part in parts]
+    to.print(Text.assemble(*pieces), highlight=False, soft_wrap=True)
 
 
-def _fail(err: Exception, code: int = 2) -> None:
-    console.print(_said("error:", "bold red", err), highlight=False)
-    raise typer.Exit(code)
+class _Commands(TyperGroup):
+    """Every command ends an expected error with one clean line, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except SoraflowError as err:
+            _report(err)
+            raise typer.Exit(2 if isinstance(err, INPUT_ERRORS) else 1) from None
+        except KeyboardInterrupt:
+            say(("interrupted", "bold yellow"), ": nothing is left running; a rerun resumes where this one stopped")
+            raise typer.Exit(143 if _terminated.is_set() else 130) from None
+        except Exception as err:  # noqa: BLE001 - a bug or an environment problem: one line unless --debug
+            if _debug:
+                raise
+            say(("error: ", "bold red"), f"{type(err).__name__}: {err}", (" (run with --debug for the traceback)", "dim"))
+            raise typer.Exit(1) from None
+
+
+def _report(err: BaseException, head: str = "error: ") -> None:
+    if _debug:
+        console.print("".join(traceback.format_exception(err)), markup=False, highlight=False)
+    say((head, "bold red"), str(err))
+
+
+app = typer.Typer(
+    cls=_Commands, add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with Sora video models."
+)
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and Prefect's own log lines")) -> None:
+    global _debug
+    _debug = debug
 
 
 def _plan(storyboard: Path, settings: Settings) -> Plan:
-    try:
-        return planning.load_plan(str(storyboard), None, settings=settings)
-    except SoraflowError as err:
-        _fail(err)
+    return planning.load_plan(str(storyboard), None, settings=settings)
 
 
 def _prefect_defaults() -> None:
@@ -66,6 +105,67 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def _quiet_prefect_console() -> None:
+    """Prefect's console lines, as a CLI user needs them: warnings only, one line each.
+
+    The run's failures are summarised by the command itself (one line per failed shot), so
+    Prefect's own error records for failed task and flow runs, with their tracebacks, would
+    say the same thing again in 99 lines. Everything still reaches the Prefect server's logs.
+    ``--debug`` keeps Prefect's console as it is.
+    """
+    if _debug:
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.setLevel(logging.WARNING)
+            handler.addFilter(_run_errors_summarised_later)
+            handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+
+
+def _run_errors_summarised_later(record: logging.LogRecord) -> bool:
+    return not (record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
+class _WithoutTraceback(logging.Formatter):
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        # A copy: the record is shared with the handler that sends it to the Prefect API.
+        plain = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        return self.inner.format(plain)
+
+
+_terminated = threading.Event()
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM ends a command the way Ctrl-C does: the stack unwinds, so the embedded simulator
+    stops, the temporary Prefect server is stopped (at exit) and no port stays open.
+
+    Python's default for SIGTERM ends the process on the spot, leaving the temporary Prefect
+    server (a child process) listening. During a flow run Prefect's engine takes SIGTERM
+    first, marks the run crashed and sends it again to the handler installed here.
+    """
+    def interrupt(signum, frame):
+        _terminated.set()
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _estimate_table(plan: Plan) -> Table:
     table = Table(title=Text(f"{printable(plan.title)} — estimate"), title_justify="left")
     for col, justify in (("shot", "left"), ("part", "right"), ("model", "left"), ("size", "left"), ("seconds", "right"), ("USD", "right")):
@@ -74,7 +174,7 @@ def _estimate_table(plan: Plan) -> Table:
         cells = (row["shot"], row["part"], row["model"], row["size"], str(row["seconds"]), f"${row['usd']}")
         table.add_row(*(Text(printable(cell)) for cell in cells))
     table.add_section()
-    table.add_row("total", "", "", "", str(plan.total_seconds), f"[bold]${plan.total_usd:.2f}[/]")
+    table.add_row("total", "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
     return table
 
 
@@ -144,17 +244,20 @@ def render(
     settings = Settings()
     plan = _plan(storyboard, settings)
     out.print(_estimate_table(plan))
-    try:
-        planning.check_budget(plan, budget)
-    except SoraflowError as err:
-        _fail(err)
+    planning.check_budget(plan, budget)
     if dry_run:
         console.print("dry run: nothing was created")
         return
 
-    _prefect_defaults()
-    from soraflow.flows.render import RenderRequest, render_storyboard  # Prefect starts here
+    with _sigterm_unwinds():
+        _render(storyboard, out_dir, storage, budget, settings)
 
+
+def _render(storyboard: Path, out_dir: Path, storage: str | None, budget: float | None, settings: Settings) -> None:
+    _prefect_defaults()
+    from soraflow.flows.render import RenderRequest, ShotsFailed, render_storyboard  # Prefect starts here
+
+    _quiet_prefect_console()
     with _backend(settings) as live:
         plan = _plan(storyboard, live)  # clip keys depend on the endpoint
         ledger = Ledger(live.resolved_ledger_path)
@@ -170,24 +273,20 @@ def render(
             stop.set()
             watcher.join(timeout=5)
     if not state.is_completed():
-        console.print(_said("render failed:", "bold red", state.message), highlight=False)
-        try:
-            state.result()
-        except Exception as err:  # noqa: BLE001 - the typed cause, for the user
-            if str(err) not in (state.message or ""):
-                console.print(Text(f"  {printable(err, keep_newlines=True)}"), highlight=False)
-        raise typer.Exit(1)
+        error = state.result(raise_on_failure=False)
+        if isinstance(error, ShotsFailed):
+            _report(error, head="render failed: ")
+            for failure in error.failures:
+                say(f"  shot {failure['shot_id']!r} part {failure['part']}: ", failure["error"])
+            raise typer.Exit(1)
+        if isinstance(error, BaseException):
+            raise error
+        raise SoraflowError(f"render {state.name.lower()}: {state.message}")
     result = state.result()
-    out.print(
-        _said(
-            "film:", "bold green",
-            f"{result.film}  ({result.duration_seconds:.2f} s, billed this run ${result.billed_usd_this_run}, estimate ${result.estimated_usd})",
-        ),
-        _said("manifest:", "bold", result.manifest),
-        _said("contact sheet:", "bold", result.contact_sheet),
-        sep="\n",
-        highlight=False,
-    )
+    say(("film: ", "bold green"), f"{result.film}  ({result.duration_seconds:.2f} s, billed this run "
+        f"${result.billed_usd_this_run}, estimate ${result.estimated_usd})", to=out)
+    say(("manifest: ", "bold"), str(result.manifest), to=out)
+    say(("contact sheet: ", "bold"), str(result.contact_sheet), to=out)
 
 
 @app.command()
@@ -210,8 +309,9 @@ def simulator(
             host=host, port=port, latency=latency, faults=faults, seed=seed, shutdown=shutdown,
             stall_seconds=stall_seconds, ttl_seconds=ttl_seconds, cache_dir=str(cache_dir) if cache_dir else None,
         )
-    except (ValueError, SoraflowError) as err:
-        _fail(err)
+    except ValueError as err:
+        _report(err)
+        raise typer.Exit(2) from None
     serve(cfg)
 
 
@@ -228,11 +328,14 @@ def watch(
     _prefect_defaults()
     from soraflow.flows.watch import watch_models  # Prefect starts here
 
-    with _backend(Settings()):
+    _quiet_prefect_console()
+    with _sigterm_unwinds(), _backend(Settings()):
         state = watch_models(pricing_source=pricing, return_state=True)
     if not state.is_completed():
-        console.print(_said("watch failed:", "bold red", state.message), highlight=False)
-        raise typer.Exit(1)
+        error = state.result(raise_on_failure=False)
+        if isinstance(error, BaseException):
+            raise error
+        raise SoraflowError(f"watch {state.name.lower()}: {state.message}")
     report = state.result()
     table = Table(title=Text(f"Sora models at {printable(report.endpoint)}"), title_justify="left")
     for col in ("model", "status", "shutdown date", "USD per second"):
@@ -243,7 +346,7 @@ def watch(
         table.add_row(*(Text(printable(cell), style=style if i == 1 else "") for i, cell in enumerate(cells)))
     out.print(table)
     for change in report.changes:
-        out.print(_said(f"{change.kind}:", "bold", change.message), highlight=False)
+        say((f"{change.kind}: ", "bold"), change.message, to=out)
     if not report.changes:
         out.print("no changes since the last check")
 
@@ -255,7 +358,7 @@ def bootstrap() -> None:
 
     done = create_prefect_objects(Settings())
     limits = ", ".join(f"{name}={size}" for name, size in done["limits"].items())
-    out.print(f"work pool [bold]{done['work_pool']}[/], limits {limits}, variables {', '.join(done['variables'])}: ready")
+    say("work pool ", (done["work_pool"], "bold"), f", limits {limits}, variables {', '.join(done['variables'])}: ready", to=out)
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -65,9 +65,15 @@ class ProviderError(SoraflowError):
 
     def _render(self) -> str:
         where = f"shot {self.shot_id!r}: " if self.shot_id else ""
+        return f"{where}{self.detail}"
+
+    @property
+    def detail(self) -> str:
+        """The provider's message with its code and status, without the shot (for a line that
+        already names it)."""
         code = f" [{self.code}]" if self.code else ""
         status = f" (HTTP {self.status})" if self.status else ""
-        return f"{where}{self.provider_message}{code}{status}"
+        return f"{self.provider_message}{code}{status}"
 
     def for_shot(self, shot_id: str) -> "ProviderError":
         """The same error, naming the shot it happened to."""
