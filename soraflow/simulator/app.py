@@ -1,4 +1,5 @@
-"""The ASGI app: the Videos and Models API under /v1, admin routes under /_sim.
+"""The ASGI app: the Videos and Models API under /v1, Veo under /v1beta1 (veo/), the GCS
+objects Veo writes, admin routes under /_sim.
 
 Choices where the service's behaviour had to be picked (all documented in __init__):
 - content of a job that is not completed: 404 "Video is not ready yet" (what the live
@@ -30,6 +31,9 @@ from .gate import ApiGate
 from .models import check_model, is_retired, listed_models, model_resource, unknown_model
 from .render import MEDIA_TYPES, render_spec
 from .state import SimulatorState
+from .veo.gcs import gcs_routes
+from .veo.routes import veo_routes
+from .veo.envelope import GoogleApiError
 from .validation import check_reference, read_fields, reference_bytes, require_key, string_field, validated_prompt
 
 CREATE_FIELDS = ("prompt", "model", "seconds", "size", "input_reference")
@@ -168,7 +172,7 @@ def build_app(state: SimulatorState) -> ApiGate:
 
     async def admin_jobs(request: Request) -> Response:
         t = now()
-        jobs = [{**j.resource(t), "kind": j.kind, "source": j.source, "deleted": j.deleted} for j in state.jobs.all()]
+        jobs = [{**j.resource(t), "kind": j.kind, "source": j.source, "deleted": j.deleted, "dialect": j.dialect} for j in state.jobs.all()]
         return json_response({"data": jobs})
 
     async def admin_reset(request: Request) -> Response:
@@ -190,8 +194,13 @@ def build_app(state: SimulatorState) -> ApiGate:
     async def on_api_error(request: Request, exc: ApiError) -> Response:
         return exc.response()
 
+    async def on_google_error(request: Request, exc: GoogleApiError) -> Response:
+        return exc.response()
+
     async def on_http_error(request: Request, exc: HTTPException) -> Response:
         # Starlette's own refusals (an unparsable multipart body) in the service's envelope too.
+        if not request.url.path.startswith("/v1/"):
+            return GoogleApiError(exc.status_code, str(exc.detail)).response()
         return ApiError(exc.status_code, str(exc.detail)).response()
 
     routes = [
@@ -206,6 +215,8 @@ def build_app(state: SimulatorState) -> ApiGate:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model}", retrieve_model, methods=["GET"]),
         Route("/v1/{rest:path}", unknown_route, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        *veo_routes(state),
+        *gcs_routes(state),
         Route("/_sim/stats", admin_stats, methods=["GET"]),
         Route("/_sim/jobs", admin_jobs, methods=["GET"]),
         Route("/_sim/reset", admin_reset, methods=["POST"]),
@@ -216,5 +227,5 @@ def build_app(state: SimulatorState) -> ApiGate:
         state.bind_loop()
         yield
 
-    app = Starlette(routes=routes, exception_handlers={ApiError: on_api_error, HTTPException: on_http_error}, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers={ApiError: on_api_error, GoogleApiError: on_google_error, HTTPException: on_http_error}, lifespan=lifespan)
     return ApiGate(app, state)

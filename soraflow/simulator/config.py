@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .. import catalog
 from ..errors import CatalogError
 from .faults import FaultPlan
+from .veo.models import VEO_MODELS
 
 
 class SimulatorConfig(BaseModel):
@@ -18,7 +19,9 @@ class SimulatorConfig(BaseModel):
     latency: float = Field(default=1.0, ge=0, description="Seconds from create to completed.")
     faults: str = Field(default="", description='e.g. "429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"')
     seed: int | None = Field(default=None, description="Makes faults repeatable.")
-    shutdown: bool = Field(default=False, description="Answer as the retired service does.")
+    shutdown: bool = Field(
+        default=False, description="Answer as retired services do: Sora's model_not_found, Veo's 'Publisher Model … was not found'."
+    )
     shutdown_listing: Literal["past_date", "omit"] = Field(
         default="past_date",
         description="How /v1/models shows retired models: with their past shutdown_date, or not at all.",
@@ -57,7 +60,8 @@ class SimulatorConfig(BaseModel):
     def _dates_are_iso(cls, value: dict[str, str]) -> dict[str, str]:
         for model, day in value.items():
             try:
-                catalog.get_model(model)
+                if model not in VEO_MODELS:
+                    catalog.get_model(model)
             except CatalogError as err:
                 raise ValueError(f"model_shutdown_dates: {err}") from None
             try:

@@ -1,5 +1,7 @@
-"""The ASGI layer in front of the API: counts requests, checks them against the reference,
-and injects faults. It wraps /v1 routes only; admin routes (/_sim) pass straight through.
+"""The ASGI layer in front of the APIs: counts requests, checks them against the reference,
+and injects faults. It wraps the API surfaces (the Videos API under /v1, Veo under /v1beta1,
+the GCS download routes); admin routes (/_sim) pass straight through. Each surface answers a
+refusal (429, 500, 502, 503) in its own service's words (``Surface.refuse``).
 
 Faults act on the wire, which an ASGI app cannot reach, so the HTTP protocol below hands each
 request's transport to the request's task (through a context variable, set while uvicorn
@@ -8,8 +10,8 @@ parses the request and creates the task):
   with an RST instead of an answer. The client sees a connection error, never a 500, and a
   create's outcome is ambiguous, as when a real answer is lost.
 - ``stall``: the request is processed, then the answer is held for ``stall_seconds``.
-- ``truncate`` (content downloads): Content-Length announces the whole file, half of it is
-  sent, then the connection is closed.
+- ``truncate`` (content downloads, and Veo operations, which carry the video inline):
+  Content-Length announces the whole body, half of it is sent, then the connection is closed.
 - ``429`` / ``500`` / ``502`` / ``503``: answered at once with the service's error body;
   nothing is processed.
 """
@@ -18,16 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import socket
 import struct
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 from typing import TYPE_CHECKING, Callable
 
+from starlette.responses import Response
 from starlette.routing import compile_path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .contract import HttpRequest, request_problems
 from .envelope import rate_limited, server_error
+from .veo import envelope as google
 
 if TYPE_CHECKING:
     from .state import SimulatorState
@@ -48,6 +54,75 @@ API_ROUTES = (  # literal paths before the templates that would match them
 )
 CONTENT_ROUTE = "/v1/videos/{video_id}/content"
 _COMPILED = [(template, compile_path(template)[0]) for template in API_ROUTES]
+# Veo's resource paths hold a colon (``{model}:predictLongRunning``), so they are matched here.
+VEO_ROUTES = (
+    ("/v1beta1/{model}:predictLongRunning", re.compile(r"^/v1beta1/(projects/[^/]+/locations/[^/]+/)?publishers/[^/]+/models/[^/:]+:predictLongRunning$")),
+    ("/v1beta1/{model}:fetchPredictOperation", re.compile(r"^/v1beta1/(projects/[^/]+/locations/[^/]+/)?publishers/[^/]+/models/[^/:]+:fetchPredictOperation$")),
+    ("/v1beta1/publishers/{publisher}/models/{model}", re.compile(r"^/v1beta1/publishers/[^/]+/models/[^/:]+$")),
+)
+GCS_ROUTES = (
+    ("/download/storage/v1/b/{bucket}/o/{object}", re.compile(r"^/download/storage/v1/b/[^/]+/o/.+$")),
+    ("/storage/v1/b/{bucket}/o/{object}", re.compile(r"^/storage/v1/b/[^/]+/o/.+$")),
+)
+_VEO_MODEL = re.compile(r"/models/([^/:]+)")
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One API the simulator serves: where it lives, its routes, and how it refuses."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    route_of: Callable[[str, str], str]
+    content_routes: tuple[str, ...]
+    refuse: Callable[[str, str, "SimulatorState"], Response]  # (fault kind, path, state)
+    checked_against_reference: bool = False
+
+    def serves(self, path: str) -> bool:
+        return any(path == p.rstrip("/") or path.startswith(p) for p in self.prefixes)
+
+
+def route_of(method: str, path: str) -> str:
+    """``"GET /v1/videos/{video_id}"``: the route template, so counts do not grow per id."""
+    for template, regex in _COMPILED:
+        if regex.match(path):
+            return f"{method} {template}"
+    return f"{method} /v1/(unknown)"
+
+
+def _route_in(routes, fallback: str):
+    def route(method: str, path: str) -> str:
+        for template, regex in routes:
+            if regex.match(path):
+                return f"{method} {template}"
+        return f"{method} {fallback}"
+
+    return route
+
+
+def _openai_refusal(kind: str, path: str, state: "SimulatorState") -> Response:
+    error = rate_limited("sora", state.config.retry_after_seconds) if kind == "429" else server_error(int(kind))
+    return error.response()
+
+
+def _google_refusal(kind: str, path: str, state: "SimulatorState") -> Response:
+    if kind == "429":
+        model = _VEO_MODEL.search(path)
+        return google.resource_exhausted(model.group(1) if model else "veo", state.config.retry_after_seconds).response()
+    return google.server_fault(int(kind))
+
+
+SURFACES = (
+    Surface("openai-videos", ("/v1/",), route_of, (CONTENT_ROUTE,), _openai_refusal, checked_against_reference=True),
+    Surface("google-genai", ("/v1beta1/",), _route_in(VEO_ROUTES, "/v1beta1/(unknown)"),
+            ("/v1beta1/{model}:fetchPredictOperation",), _google_refusal),
+    Surface("gcs", ("/storage/v1/", "/download/storage/v1/"), _route_in(GCS_ROUTES, "/storage/v1/(unknown)"),
+            tuple(t for t, _ in GCS_ROUTES), _google_refusal),
+)
+
+
+def surface_of(path: str) -> Surface | None:
+    return next((s for s in SURFACES if s.serves(path)), None)
 
 
 class TransportAwareH11Protocol(H11Protocol):
@@ -59,14 +134,6 @@ class TransportAwareH11Protocol(H11Protocol):
             super().data_received(data)
         finally:
             _transport.reset(token)
-
-
-def route_of(method: str, path: str) -> str:
-    """``"GET /v1/videos/{video_id}"``: the route template, so counts do not grow per id."""
-    for template, regex in _COMPILED:
-        if regex.match(path):
-            return f"{method} {template}"
-    return f"{method} /v1/(unknown)"
 
 
 def _reset_connection(transport) -> None:
@@ -119,14 +186,15 @@ class ApiGate:
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == "/v1" or path.startswith("/v1/")):
+        surface = surface_of(path) if scope["type"] == "http" else None
+        if surface is None:
             await self.app(scope, receive, send)
             return
         state = self.state
-        route = route_of(scope["method"], path)
+        route = surface.route_of(scope["method"], path)
         state.stats.request(route)
         raw_receive = receive
-        if state.validate_requests:
+        if state.validate_requests and surface.checked_against_reference:
             body, receive = await _buffered(receive)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             query = _query_pairs(scope.get("query_string", b""))
@@ -139,11 +207,10 @@ class ApiGate:
                 state.stats.response(message["status"])
             await send(message)
 
-        kind = state.faults.for_request(is_content=route.endswith(CONTENT_ROUTE))
+        kind = state.faults.for_request(is_content=route.endswith(surface.content_routes))
         if kind in ("429", "500", "502", "503"):
             state.stats.fault(kind)
-            error = rate_limited("sora", state.config.retry_after_seconds) if kind == "429" else server_error(int(kind))
-            await error.response()(scope, receive, counted_send)
+            await surface.refuse(kind, path, state)(scope, receive, counted_send)
             return
         transport = _transport.get()
         if kind == "reset" and transport is not None:

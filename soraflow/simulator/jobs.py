@@ -21,8 +21,12 @@ QUEUED_SHARE = 0.1  # share of the latency a job spends queued
 MODERATION_AT = 0.5  # share of the latency after which a blocked job fails
 POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS, POLL_AFTER_MARGIN_MS = 250, 5000, 50
 
-# How a job came to be: POST /videos, /videos/{id}/remix, /videos/edits, /videos/extensions.
+# How a job came to be: POST /videos, /videos/{id}/remix, /videos/edits, /videos/extensions
+# (or a Veo predictLongRunning, which is a create too).
 JobKind = Literal["create", "remix", "edit", "extension"]
+# Which API accepted the job: each dialect sees only its own jobs; /_sim/jobs sees them all.
+Dialect = Literal["openai-videos", "google-genai"]
+OPENAI_VIDEOS: Dialect = "openai-videos"
 
 MODERATION_ERROR = {
     "code": "moderation_blocked",
@@ -45,6 +49,8 @@ class Job:
     kind: JobKind = "create"
     source: str | None = None  # the video a remix, edit or extension started from (None: an upload)
     moderated: bool = False
+    dialect: Dialect = OPENAI_VIDEOS
+    request: object = field(default=None, repr=False)  # what the dialect keeps of the request (a Veo request)
     render: Future | None = None
     render_done_mono: float | None = None
     deleted: bool = False
@@ -133,12 +139,12 @@ class JobStore:
     peak_active: int = 0
     _seq: int = 0
 
-    def new_job(self, **fields) -> Job:
+    def new_job(self, *, id: str | None = None, **fields) -> Job:
         """Create, store and count a job; its creation time is now."""
         with self._lock:
             self._seq += 1
             job = Job(
-                id=f"video_{uuid.uuid4().hex}",
+                id=id or f"video_{uuid.uuid4().hex}",
                 seq=self._seq,
                 created_wall=self.wall(),
                 created_mono=self.clock(),
@@ -159,10 +165,10 @@ class JobStore:
         job.render = render
         render.add_done_callback(done)
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, dialect: Dialect = OPENAI_VIDEOS) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
-        return None if job is None or job.deleted else job
+        return None if job is None or job.deleted or job.dialect != dialect else job
 
     def delete(self, job: Job) -> None:
         with self._lock:
@@ -170,8 +176,9 @@ class JobStore:
             self._maybe_active.discard(job.id)
 
     def page(self, *, after: str | None, limit: int, order: Literal["asc", "desc"]) -> tuple[list[Job], bool]:
+        """A page of the Videos API's list (the Veo API has no list of operations)."""
         with self._lock:
-            listed = [j for j in self._jobs.values() if not j.deleted]
+            listed = [j for j in self._jobs.values() if not j.deleted and j.dialect == OPENAI_VIDEOS]
         listed.sort(key=lambda j: j.seq, reverse=order == "desc")
         start = 0
         if after is not None:
@@ -193,8 +200,12 @@ class JobStore:
         for job in jobs:
             status = "deleted" if job.deleted else job.state(now)[0]
             by_status[status] = by_status.get(status, 0) + 1
+        by_dialect: dict[str, int] = {}
+        for job in jobs:
+            by_dialect[job.dialect] = by_dialect.get(job.dialect, 0) + 1
         return {
             "jobs_total": len(jobs),
+            "jobs_by_dialect": by_dialect,
             "jobs_by_status": by_status,
             "active_jobs": by_status.get("queued", 0) + by_status.get("in_progress", 0),
             "peak_active_jobs": self.peak_active,

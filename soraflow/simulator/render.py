@@ -23,13 +23,15 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ffmpeg
 
 # Bump when the picture or the encoding changes, so old cache entries are not reused.
 RENDER_VERSION = "1"
+# How long a first-frame or last-frame image is shown at the clip's start or end.
+FRAME_IMAGE_SECONDS = 0.5
 FPS = 24
 AUDIO_RATE = 48000
 SPRITE_COLUMNS, SPRITE_ROWS = 4, 2
@@ -55,13 +57,19 @@ class SourceClip:
 class RenderSpec:
     """Everything that shows in a render; its ``key`` names the cache entry.
 
-    ``seconds`` is the newly generated part; ``extends`` plays before it."""
+    ``seconds`` is the newly generated part; ``extends`` plays before it. ``first_frame`` and
+    ``last_frame`` are images the clip opens and ends on (fitted by ``fit``: crop or pad);
+    without ``audio`` the MP4 has no sound track at all."""
 
     width: int
     height: int
     seconds: int
     lines: tuple[str, ...]
     extends: SourceClip | None = None
+    audio: bool = True
+    first_frame: bytes | None = field(default=None, repr=False)
+    last_frame: bytes | None = field(default=None, repr=False)
+    fit: str = "crop"
 
     @property
     def total_seconds(self) -> int:
@@ -73,6 +81,11 @@ class RenderSpec:
         identity = f"{RENDER_VERSION}|{self.width}x{self.height}|{self.seconds}|{text}"
         if self.extends is not None:
             identity += f"|after {self.extends.digest}:{self.extends.seconds}:{int(self.extends.has_audio)}"
+        if not self.audio:
+            identity += "|silent"
+        for name, image in (("first", self.first_frame), ("last", self.last_frame)):
+            if image is not None:
+                identity += f"|{name} {hashlib.sha256(image).hexdigest()} {self.fit}"
         return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
@@ -94,6 +107,11 @@ def render_spec(
     remixed_from: str | None = None,
     edited_from: str | None = None,
     extends: SourceClip | None = None,
+    audio: bool = True,
+    first_frame: bytes | None = None,
+    last_frame: bytes | None = None,
+    fit: str = "crop",
+    detail: str | None = None,
 ) -> RenderSpec:
     """What a job's clip shows: the prompt's first lines, the request and a short hash of it.
 
@@ -101,18 +119,19 @@ def render_spec(
     of a film traceable to its shot. The hash covers the whole prompt, the reference image and
     the source of a remix, edit or extension, so different requests never share a render.
     ``seconds`` is the length generated: for an extension, the part after ``extends``.
+    ``detail`` (a Veo request's seed, negative prompt, reference images) goes into the hash.
     """
     width, height = (int(v) for v in size.split("x"))
     digest = hashlib.sha256(prompt.encode())
     if reference:
         digest.update(hashlib.sha256(reference).digest())
-    for origin in (remixed_from, edited_from, extends and extends.digest):
+    for origin in (remixed_from, edited_from, extends and extends.digest, detail):
         if origin:
             digest.update(f"|{origin}".encode())
     body = [line.strip() for line in prompt.splitlines() if line.strip()]
     head = body[0] if body else ""
     chars = max(12, int(width / (_font_size(width, height) * 0.62)))
-    detail = textwrap.wrap(body[1], width=int(chars * 1.5), max_lines=2, placeholder=" …") if len(body) > 1 else []
+    wrapped = textwrap.wrap(body[1], width=int(chars * 1.5), max_lines=2, placeholder=" …") if len(body) > 1 else []
     meta = f"{model} · {size} · {'+' if extends else ''}{seconds} s · #{digest.hexdigest()[:10]}"
     if remixed_from:
         meta += f" · remix of {remixed_from}"
@@ -120,7 +139,10 @@ def render_spec(
         meta += f" · edit of {edited_from}"
     if extends:
         meta += f" · extends {extends.label}"
-    return RenderSpec(width, height, seconds, (textwrap.shorten(head, chars, placeholder=" …"), *detail, meta), extends)
+    if not audio:
+        meta += " · silent"
+    lines = (textwrap.shorten(head, chars, placeholder=" …"), *wrapped, meta)
+    return RenderSpec(width, height, seconds, lines, extends, audio, first_frame, last_frame, fit)
 
 
 def _font_size(width: int, height: int) -> int:
@@ -142,9 +164,31 @@ def _font(name: str) -> dict:
 def _graph(spec: RenderSpec, workdir: Path):
     """The ffmpeg-python graph: the new segment (after its source, if any), three outputs."""
     video, audio = _segment(spec, workdir)
+    video = _with_frame_images(spec, video, workdir)
     if spec.extends is not None:
         video, audio = _after_source(spec.extends, spec, video, audio)
-    return _outputs(video, audio, spec.total_seconds)
+    return _outputs(video, audio if spec.audio else None, spec.total_seconds)
+
+
+def _with_frame_images(spec: RenderSpec, video, workdir: Path):
+    """The first-frame image over the opening, the last-frame image over the end, each fitted
+    to the clip: scaled to cover and centre-cropped, or scaled to fit and padded in black."""
+    w, h, secs = spec.width, spec.height, spec.seconds
+    shown = min(FRAME_IMAGE_SECONDS, secs / 2)
+    for name, image, enable in (
+        ("first", spec.first_frame, f"lt(t,{shown})"),
+        ("last", spec.last_frame, f"gte(t,{secs - shown})"),
+    ):
+        if image is None:
+            continue
+        (workdir / f"{name}.img").write_bytes(image)
+        picture = ffmpeg.input(f"{name}.img")
+        if spec.fit == "pad":
+            picture = picture.filter("scale", w, h, force_original_aspect_ratio="decrease").filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2")
+        else:
+            picture = picture.filter("scale", w, h, force_original_aspect_ratio="increase").filter("crop", w, h)
+        video = ffmpeg.overlay(video, picture.filter("setsar", 1), enable=enable, eof_action="repeat")
+    return video
 
 
 def _segment(spec: RenderSpec, workdir: Path):
@@ -205,7 +249,8 @@ def _after_source(source: SourceClip, spec: RenderSpec, video, audio):
 
 
 def _outputs(video, audio, secs: int):
-    """The MP4, a thumbnail from the middle and a spritesheet across the whole clip."""
+    """The MP4 (silent when ``audio`` is None), a thumbnail from the middle and a spritesheet
+    across the whole clip."""
     copies = video.split()
     main, thumb, sprite = copies[0], copies[1], copies[2]
     frame = min(FPS, FPS * secs // 2)
@@ -216,10 +261,12 @@ def _outputs(video, audio, secs: int):
         .filter("scale", "trunc(iw/10)*2", "trunc(ih/10)*2")
         .filter("tile", f"{SPRITE_COLUMNS}x{SPRITE_ROWS}")
     )
+    sound = {"acodec": "aac", "ar": AUDIO_RATE, "ac": 2} if audio is not None else {}
+    streams = (main, audio) if audio is not None else (main,)
     outputs = [
         ffmpeg.output(
-            main, audio, VARIANT_FILES["video"], vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p", r=FPS,
-            acodec="aac", ar=AUDIO_RATE, ac=2, movflags="+faststart", t=secs,
+            *streams, VARIANT_FILES["video"], vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p", r=FPS,
+            movflags="+faststart", t=secs, **sound,
         ),
         ffmpeg.output(thumb, VARIANT_FILES["thumbnail"], vcodec="libwebp", vframes=1),
         ffmpeg.output(sprite, VARIANT_FILES["spritesheet"], vframes=1, **{"q:v": 4}),
@@ -291,7 +338,7 @@ class Renderer:
             proc = subprocess.run(args, cwd=work, capture_output=True, text=True)
             if proc.returncode != 0 or not _complete(work):
                 raise RenderError(f"ffmpeg failed to render {spec.width}x{spec.height} {spec.seconds}s: {proc.stderr.strip()[-800:]}")
-            for name in ("clock.txt", *(p.name for p in work.glob("line*.txt"))):
+            for name in ("clock.txt", *(p.name for p in work.glob("line*.txt")), *(p.name for p in work.glob("*.img"))):
                 (work / name).unlink(missing_ok=True)
             try:
                 work.rename(folder)  # atomic: readers never see a half-written entry

@@ -17,10 +17,11 @@ STARTUP_TIMEOUT_SECONDS = 15.0
 
 
 class Simulator:
-    """The Sora Videos API simulator over HTTP on ``base_url``.
+    """The simulator over HTTP: the Videos API on ``base_url``, Veo on ``url``.
 
     ``with Simulator(SimulatorConfig(latency=0.5)) as sim:`` starts it and waits until it
-    answers; point ``openai.OpenAI(base_url=sim.base_url, api_key=sim.api_key)`` at it.
+    answers; point ``openai.OpenAI(base_url=sim.base_url, api_key=sim.api_key)`` at it, or
+    ``genai.Client(vertexai=True, api_key=sim.api_key, http_options={"base_url": sim.url})``.
     """
 
     def __init__(self, config: SimulatorConfig | None = None, **options):
@@ -85,7 +86,13 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
+        """The openai SDK's ``base_url`` (the Videos API)."""
         return f"{self.url}/v1"
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        """The base URL to give each dialect's SDK: google-genai appends ``v1beta1/...`` itself."""
+        return {"openai-videos": self.base_url, "google-genai": self.url}
 
     @property
     def api_key(self) -> str:
@@ -123,10 +130,12 @@ def serve(config: SimulatorConfig | None = None) -> None:
         signal.signal(signum, lambda *_: stop.set())
     faults = str(sim.state.faults.plan) or "none"
     print(
-        f"Sora Videos API simulator at {sim.base_url} (latency {config.latency:g} s, faults {faults}, seed {config.seed}"
-        f"{', shut down' if config.shutdown else ''}); any bearer key works, e.g. {sim.api_key}. Ctrl-C stops it.",
+        f"soraflow simulator at {sim.url} (latency {config.latency:g} s, faults {faults}, seed {config.seed}"
+        f"{', shut down' if config.shutdown else ''}); any key works, e.g. {sim.api_key}. Ctrl-C stops it.",
         flush=True,
     )
+    for dialect, url in sim.base_urls.items():
+        print(f"  {dialect}: {url}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

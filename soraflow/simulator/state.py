@@ -9,9 +9,10 @@ from .characters import CharacterStore
 from .config import SimulatorConfig
 from .contract import reference_openapi
 from .faults import FaultInjector
-from .jobs import Job, JobKind, JobStore
+from .jobs import OPENAI_VIDEOS, Dialect, Job, JobKind, JobStore
 from .render import Renderer, RenderSpec
 from .stats import Stats
+from .veo.gcs import GcsObjects
 
 
 class SimulatorState:
@@ -21,6 +22,7 @@ class SimulatorState:
         self.faults = FaultInjector(config.faults, config.seed)
         self.renderer = Renderer(config.cache_dir, config.render_workers)
         self.characters = CharacterStore()
+        self.gcs = GcsObjects()  # what Veo jobs with a storageUri write
         # Uploaded videos are kept by content next to the renders they feed (extensions play them).
         self.uploads_dir = self.renderer.cache_dir / "uploads"
         self.stats = Stats()
@@ -32,12 +34,13 @@ class SimulatorState:
 
     # --- jobs ---------------------------------------------------------------------------
     def create_job(
-        self, *, kind: JobKind, model: str, size: str, seconds: int, prompt: str, render: RenderSpec, source: str | None = None
+        self, *, kind: JobKind, model: str, size: str, seconds: int, prompt: str, render: RenderSpec, source: str | None = None,
+        dialect: Dialect = OPENAI_VIDEOS, id: str | None = None, request: object = None,
     ) -> Job:
-        """Accept a job: decide moderation, store it, start its render at once.
+        """Accept a job: decide moderation (a safety filter, for Veo), store it, start its render.
 
         ``seconds`` is what the resource reports (an extension's stitched total); ``render``
-        is what the clip shows."""
+        is what the clip shows; ``request`` is what the dialect keeps of the request."""
         moderated = self.faults.for_job()  # drawn for every create, so seeded runs stay aligned
         lowered = prompt.lower()
         moderated = moderated or any(term.lower() in lowered for term in self.config.moderation_terms)
@@ -51,6 +54,9 @@ class SimulatorState:
             kind=kind,
             source=source,
             moderated=moderated,
+            dialect=dialect,
+            id=id,
+            request=request,
         )
         if moderated:
             self.stats.fault("moderation")
@@ -86,6 +92,7 @@ class SimulatorState:
         """Forget jobs, characters and counters; re-seed faults so a seeded sequence repeats from here."""
         self.jobs.clear()
         self.characters.clear()
+        self.gcs.clear()
         self.stats.clear()
         self.faults.reseed()
 

@@ -16,9 +16,11 @@ def test_serve_prints_its_url_answers_and_stops_on_sigterm():
     proc = subprocess.Popen([sys.executable, "-c", SERVE], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()
-        assert "Sora Videos API simulator at http://127.0.0.1:" in line, line
-        base_url = line.split(" at ", 1)[1].split(" ", 1)[0]
-        root = base_url.removesuffix("/v1")
+        assert "soraflow simulator at http://127.0.0.1:" in line, line
+        root = line.split(" at ", 1)[1].split(" ", 1)[0]
+        dialects = dict(proc.stdout.readline().strip().split(": ", 1) for _ in range(2))
+        assert dialects == {"openai-videos": f"{root}/v1", "google-genai": root}, dialects
+        base_url = dialects["openai-videos"]
         assert httpx.post(f"{root}/_sim/faults", json={"faults": ""}).status_code == 200
         models = httpx.get(f"{base_url}/models", headers={"Authorization": "Bearer sk-any"})
         assert models.status_code == 200 and models.json()["data"][0]["id"] == "sora-2"

@@ -1,0 +1,44 @@
+"""The Veo models the simulated Vertex AI serves, and what each accepts.
+
+Values follow Google's Veo 3.1 documentation (November 2026): clips of 4, 6 or 8 s; 16:9 or 9:16;
+720p, 1080p or 4k, the two larger at 8 s only; a first-frame image, a last frame, and up to
+three "asset" reference images (8 s only; the standard model only). Audio is generated when
+``generateAudio`` is true, which Veo 3 models require to be stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ASPECT_RATIOS = ("16:9", "9:16")
+RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+PERSON_GENERATION = ("allow_adult", "dont_allow", "allow_all")
+MAX_REFERENCE_IMAGES = 3
+MAX_SAMPLES = 4
+
+
+@dataclass(frozen=True)
+class VeoModel:
+    name: str
+    seconds: tuple[int, ...] = (4, 6, 8)
+    resolutions: tuple[str, ...] = ("720p", "1080p", "4k")
+    eight_seconds_only: tuple[str, ...] = ("1080p", "4k")
+    last_frame: bool = True
+    reference_images: bool = True
+
+
+VEO_MODELS: dict[str, VeoModel] = {
+    m.name: m
+    for m in (
+        VeoModel("veo-3.1-generate-001"),
+        VeoModel("veo-3.1-fast-generate-001", reference_images=False),
+        VeoModel("veo-3.1-generate-preview"),
+        VeoModel("veo-3.1-fast-generate-preview", reference_images=False),
+    )
+}
+
+
+def frame_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """Pixel size of a clip: 16:9 720p is 1280x720, 9:16 720p is 720x1280."""
+    width, height = RESOLUTIONS[resolution]
+    return (width, height) if aspect_ratio == "16:9" else (height, width)
