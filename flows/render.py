@@ -81,10 +81,9 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
 
     def clip_chain(spec, refresh: bool = False) -> tuple:
         generate = generate_clip.with_options(result_storage=results, refresh_cache=refresh)
-        store = store_clip.with_options(result_storage=results, refresh_cache=refresh)
         generated = generate.submit(spec, work_dir)
         downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
-        return generated, downloaded, store.submit(spec, downloaded, storage_url, plan.title)
+        return generated, downloaded, store_clip.submit(spec, downloaded, storage_url, plan.title)
 
     chains = {spec.clip_key: (spec, *clip_chain(spec)) for spec in plan.clips}
     wait([f for chain in chains.values() for f in chain[1:]])

@@ -245,6 +245,7 @@ def render(
     plan = _plan(storyboard, settings)
     out.print(_estimate_table(plan))
     planning.check_budget(plan, budget)
+    planning.resolve_paths(out_dir, storage, settings)  # refused here, before Prefect starts
     if dry_run:
         console.print("dry run: nothing was created")
         return

@@ -13,9 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .redaction import redact_text
+
 
 class SoraflowError(Exception):
-    """Base of every error soraflow raises on purpose."""
+    """Base of every error soraflow raises on purpose.
+
+    Its message never carries a URL's userinfo or a signed link's credentials: they are
+    removed when the error is made, before it can reach a state, a log, a result or a terminal.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class ProviderError(SoraflowError):
         shot_id: str | None = None,
         retry_after: float | None = None,
     ):
-        self.provider_message = message
+        self.provider_message = redact_text(message)
         self.code = code
         self.status = status
         self.shot_id = shot_id

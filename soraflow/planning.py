@@ -6,11 +6,14 @@ import math
 from decimal import Decimal
 from pathlib import Path
 
-from .errors import BudgetExceededError, InvalidBudgetError, Problem, StoryboardError
+from .documents import path_problem
+from .errors import BudgetExceededError, InvalidBudgetError, Problem, StorageError, StoryboardError
 from .ledger import Ledger
 from .plan import ClipSpec, Plan, plan_storyboard
 from .settings import Settings
+from .storage import check_storage_url
 from .storyboard import load_storyboard, parse_storyboard
+from .terminal import printable
 
 
 def load_plan(storyboard_path: str | None, storyboard_inline: dict | None, *, settings: Settings) -> Plan:
@@ -58,7 +61,14 @@ def estimate_rows(plan: Plan) -> list[dict]:
 
 
 def resolve_paths(out_dir: str | Path, storage: str | None, settings: Settings) -> tuple[Path, str]:
-    """The output directory (absolute) and the storage URL (default: the output directory)."""
+    """The output directory (absolute) and the storage URL (default: the output directory),
+    both checked before anything is spent: a path the system cannot hold, an output "directory"
+    that is a file, or a storage URL no store accepts is refused here, not after the clips."""
+    shown = printable(repr(str(out_dir)), 200)
+    if problem := path_problem(out_dir):
+        raise StorageError(f"output directory {shown}: the path {problem}")
     out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise StorageError(f"output directory {shown} exists and is not a directory")
     url = storage or settings.storage or out.as_uri()
-    return out, url
+    return out, check_storage_url(url)

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .redaction import redact_url
+
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.openai_base_url or OPENAI_DEFAULT_BASE_URL).rstrip("/")
+
+    @property
+    def shown_base_url(self) -> str:
+        """The base URL as it may be printed, logged or stored: no userinfo, no query."""
+        return redact_url(self.base_url)
 
     @property
     def endpoint_identity(self) -> str:

@@ -28,4 +28,4 @@ def check_budget(plan: Plan, budget_usd: float | None) -> None:
 def check_availability(models: list[str]) -> None:
     """Refuse retired models before anything is spent (the watch's last report, then the live answer)."""
     s = runtime.settings()
-    availability.ensure_available(models, runtime.provider(), known=last_seen(s.endpoint_identity), base_url=s.base_url)
+    availability.ensure_available(models, runtime.provider(), known=last_seen(s.endpoint_identity), base_url=s.shown_base_url)

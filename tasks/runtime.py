@@ -107,9 +107,9 @@ def clip_cache_key(stage: str):
     """A cache key from the clip key alone: task source and other parameters are not in it."""
 
     def key(context, parameters) -> str:
-        spec = parameters["spec"]
-        extra = parameters.get("storage_url") or ""
-        return f"soraflow-{stage}-{spec.clip_key}-{extra}" if extra else f"soraflow-{stage}-{spec.clip_key}"
+        # Only hex digits after the stage name: the key is a file name in the result storage,
+        # so nothing user-given (a storage URL) may become nested directories there.
+        return f"soraflow-{stage}-{parameters['spec'].clip_key}"
 
     return key
 

@@ -17,8 +17,11 @@ from . import runtime
 @task(
     name="store-clip",
     task_run_name="store {spec.shot_id} part {spec.part}",
-    cache_key_fn=runtime.clip_cache_key("store"),
-    persist_result=True,
+    # Never answered from a cache: a cached result would claim an object that may have been
+    # deleted since. The store checks what is there (a HEAD with the sha256 metadata and the
+    # checksum, or the local file's digest) and uploads again only when it is missing or
+    # different; a stored clip costs one HEAD to confirm.
+    cache_policy=runtime.NO_CACHE,
     **runtime.RETRY_OPTIONS,
 )
 def store_clip(spec: ClipSpec, downloaded: DownloadedClip, storage_url: str, title: str) -> StoredClip:

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from ..documents import path_problem
 from ..errors import StorageError
+from ..redaction import redact_url
 from ..settings import Settings
 from ._base import AI_GENERATED_TAG, SHA256_METADATA_KEY, Storage, StoredObject
 from ._keys import check_key, clip_object_key, film_object_key, safe_component, storage_key
 from ._local import LocalStorage
-from ._s3 import S3Storage
+from ._s3 import S3Storage, check_location
+from ..terminal import printable
 
 if TYPE_CHECKING:
     import boto3
@@ -33,6 +36,7 @@ __all__ = [
     "StorageError",
     "StoredObject",
     "check_key",
+    "check_storage_url",
     "clip_object_key",
     "film_object_key",
     "open_storage",
@@ -46,24 +50,45 @@ def open_storage(
 ) -> Storage:
     """The store behind ``url``: ``file:///path``, a plain path, or ``s3://bucket/prefix``."""
     settings = settings if settings is not None else Settings()
-    text = str(url).strip()
-    scheme = urlsplit(text).scheme.lower() if "://" in text else ""
-    if scheme == "s3":
-        parts = urlsplit(text)
+    kind, where, prefix = _location(url)
+    if kind == "s3":
         if settings.aws_credentials_block and session is None:
             # Silently falling back to the default chain could write with other credentials.
             raise StorageError(
                 f"SORAFLOW_AWS_CREDENTIALS_BLOCK={settings.aws_credentials_block!r} is set, but no boto3 "
                 "session was built from it; open S3 storage through the Prefect tasks layer"
             )
-        return S3Storage(parts.netloc, parts.path.strip("/"), settings, session=session)
+        return S3Storage(where, prefix, settings, session=session)
+    return LocalStorage(where)
+
+
+def check_storage_url(url: str | Path) -> str:
+    """``url`` if a store can be opened on it (scheme, host, bucket name, prefix segments);
+    StorageError otherwise. Builds no client and sends nothing: a preflight check, run before
+    anything is spent."""
+    kind, where, prefix = _location(url)
+    if kind == "s3":
+        check_location(where, prefix)
+    return str(url)
+
+
+def _location(url: str | Path) -> tuple[str, str, str]:
+    """("s3", bucket, prefix) or ("file", path, "") for a storage URL; StorageError if neither."""
+    text = str(url).strip()
+    shown = printable(repr(redact_url(text) if "://" in text else text), 200)
+    if problem := path_problem(text):
+        raise StorageError(f"storage URL {shown}: the URL {problem}")
+    scheme = urlsplit(text).scheme.lower() if "://" in text else ""
+    if scheme == "s3":
+        parts = urlsplit(text)
+        return "s3", parts.netloc, parts.path.strip("/")
     if scheme == "file":
         parts = urlsplit(text)
         if parts.netloc not in ("", "localhost"):
-            raise StorageError(f"storage URL {text!r} names host {parts.netloc!r}; file URLs must be local (file:///path)")
-        return LocalStorage(unquote(parts.path))
+            raise StorageError(f"storage URL {shown} names a host; file URLs must be local (file:///path)")
+        return "file", unquote(parts.path), ""
     if scheme:
-        raise StorageError(f"storage URL {text!r}: unsupported scheme {scheme!r}; use file:///path, a path, or s3://bucket/prefix")
+        raise StorageError(f"storage URL {shown}: unsupported scheme {printable(repr(scheme), 40)}; use file:///path, a path, or s3://bucket/prefix")
     if not text:
         raise StorageError("storage URL is empty; use file:///path, a path, or s3://bucket/prefix")
-    return LocalStorage(text)
+    return "file", text, ""

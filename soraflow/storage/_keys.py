@@ -12,6 +12,7 @@ import re
 import unicodedata
 
 from ..errors import StorageError
+from ..terminal import printable
 
 _UNSAFE_RUN = re.compile(r"[^a-z0-9._-]+")
 _DOT_RUN = re.compile(r"\.{2,}")
@@ -20,6 +21,7 @@ _EDGE = "-._"
 # code points: invisible or ambiguous in a path, so never part of a key.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 MAX_KEY_BYTES = 1024  # S3's limit for a whole key
+MAX_SEGMENT_BYTES = 255  # NAME_MAX: a segment must be a valid file name wherever it is mirrored
 
 
 def _digest8(text: str) -> str:
@@ -91,9 +93,11 @@ def check_key(key: str, *, what: str = "key") -> str:
         problem = "has an empty, '.' or '..' segment"
     elif len(key.encode("utf-8")) > MAX_KEY_BYTES:
         problem = f"is longer than {MAX_KEY_BYTES} bytes"
+    elif any(len(seg.encode("utf-8")) > MAX_SEGMENT_BYTES for seg in key.split("/")):
+        problem = f"has a segment longer than {MAX_SEGMENT_BYTES} bytes (a file name's limit, for local mirrors and caches)"
     if problem:
         raise StorageError(
-            f"{what} {key!r} {problem}; keys are relative paths of plain segments "
+            f"{what} {printable(repr(key), 120)} {problem}; keys are relative paths of plain segments "
             "(build them with storage_key/clip_object_key)"
         )
     return key

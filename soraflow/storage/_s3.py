@@ -9,9 +9,11 @@ import uuid
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from ..errors import StorageError
+from ..redaction import redact_url
+from ..terminal import printable
 from ..settings import Settings
 from ._base import AI_GENERATED_TAG, SHA256_METADATA_KEY, StoredObject
 from ._digest import FileDigest, digest_file, sha256_in_background, sha256_of
@@ -63,6 +65,15 @@ def client_config(settings: Settings):
     )
 
 
+def check_location(bucket: str, prefix: str) -> tuple[str, str]:
+    """The bucket and prefix if S3 accepts them and no key under them can escape; else StorageError."""
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise StorageError(
+            f"bucket name {printable(repr(bucket), 80)} is not valid: 3-63 lowercase letters, digits, '.' or '-'"
+        )
+    return bucket, check_key(prefix, what="S3 prefix") if prefix else ""
+
+
 class S3Storage:
     """Objects under ``s3://bucket/prefix``.
 
@@ -76,12 +87,7 @@ class S3Storage:
     """
 
     def __init__(self, bucket: str, prefix: str, settings: Settings, session: "boto3.Session | None" = None):
-        if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-            raise StorageError(
-                f"bucket name {bucket!r} is not valid: 3-63 lowercase letters, digits, '.' or '-'"
-            )
-        self.bucket = bucket
-        self.prefix = check_key(prefix, what="S3 prefix") if prefix else ""
+        self.bucket, self.prefix = check_location(bucket, prefix)
         self.settings = settings
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._verify_with_checksum = settings.s3_checksum_mode == "when_supported"
@@ -91,7 +97,7 @@ class S3Storage:
             session = boto3.Session()
         # Credentials come from the session (standard chain or a Prefect block) and stay in it.
         self.client = session.client("s3", config=client_config(settings))
-        log.debug("opened %s via %s", self.url, _redact_url(self.client.meta.endpoint_url))
+        log.debug("opened %s via %s", self.url, redact_url(self.client.meta.endpoint_url) or "(default endpoint)")
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r})"
@@ -291,12 +297,3 @@ def _storage_error(action: str, err: Exception) -> StorageError:
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return StorageError(f"{action}: {error.get('Code', 'error')} {error.get('Message', '')} (HTTP {status})".rstrip())
     return StorageError(f"{action}: {type(err).__name__}: {err}")
-
-
-def _redact_url(url: str | None) -> str:
-    if not url:
-        return "(default endpoint)"
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

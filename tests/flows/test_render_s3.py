@@ -3,6 +3,7 @@ every third write with a 500, the simulator over HTTP, a real Prefect server."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def test_results_cached_in_s3_spare_a_worker_with_an_empty_ledger_every_create_a
     first = render_storyboard(request, return_state=True)
     assert first.is_completed(), first.message
     results = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="prefect-results/").get("Contents", [])]
-    assert len(results) == 8, results  # generate and store, for each of the 4 clips
+    assert len(results) == 4, results  # generate, for each of the 4 clips (store is never cached)
 
     monkeypatch.setenv("SORAFLOW_STATE_DIR", str(tmp_path / "another-worker"))
     before = dict(sim_env.stats()["requests_by_route"])
@@ -97,3 +98,44 @@ def test_results_cached_in_s3_spare_a_worker_with_an_empty_ledger_every_create_a
     # ledger makes before anything could be spent.
     assert set(grew) == {"GET /v1/videos/{video_id}/content", "GET /v1/models"}, grew
     assert second.result().billed_usd_this_run == "0.00"
+
+
+def test_clip_objects_deleted_from_s3_are_restored_by_the_rerun_without_a_create(s3_bucket, s3_client, s3_env, sim_env, tmp_path):
+    """Reuse verifies: the rerun checks each stored clip (HEAD: sha256 metadata and checksum)
+    instead of trusting a cached answer. A deleted object is uploaded again from the local copy,
+    or, with no local copy either, fetched again from the provider (the job is paid already)."""
+    import yaml
+
+    sb = tmp_path / "restore.yaml"
+    sb.write_text(yaml.safe_dump({"title": "Restore", "shots": [
+        {"id": "kept", "seconds": 4, "visual": "a harbour at noon"},
+        {"id": "gone", "seconds": 4, "visual": "a harbour at night"},
+        {"id": "same", "seconds": 4, "visual": "a harbour at dawn"},
+    ]}))
+    out = tmp_path / "out"
+    request = RenderRequest(storyboard_path=str(sb), out_dir=str(out), storage=f"s3://{s3_bucket}/{PREFIX}")
+    assert render_storyboard(request, return_state=True).is_completed()
+    clips = {c["shot_id"]: c for c in json.loads((out / "manifest.json").read_text())["clips"]}
+    key_of = {shot: c["storage_uri"].removeprefix(f"s3://{s3_bucket}/") for shot, c in clips.items()}
+    s3_client.delete_object(Bucket=s3_bucket, Key=key_of["kept"])  # the local copy remains
+    s3_client.delete_object(Bucket=s3_bucket, Key=key_of["gone"])
+    for local in (out / ".work" / "clips").glob("gone-*.mp4"):
+        local.unlink()  # and no local copy of this one
+
+    creates, content = len(sim_env.jobs()), sim_env.stats()["requests_by_route"].get("GET /v1/videos/{video_id}/content", 0)
+    state = render_storyboard(request, return_state=True)
+    assert state.is_completed(), state.message
+    assert len(sim_env.jobs()) == creates, "a stored clip that went missing was paid for again"
+    refetched = sim_env.stats()["requests_by_route"].get("GET /v1/videos/{video_id}/content", 0) - content
+    assert refetched == 2, refetched  # the missing clip's video and thumbnail, nothing else
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run"]["billed_usd"] == "0.00"
+    for clip in manifest["clips"]:
+        key = clip["storage_uri"].removeprefix(f"s3://{s3_bucket}/")
+        head = s3_client.head_object(Bucket=s3_bucket, Key=key)  # the manifest names what is there
+        assert head["Metadata"]["sha256"] == clip["sha256"] == clips[clip["shot_id"]]["sha256"]
+        body = s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == clip["sha256"]
+    listed = {o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket, Prefix=f"{PREFIX}/restore/clips/")["Contents"]}
+    assert listed == set(key_of.values())

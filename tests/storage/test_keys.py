@@ -97,6 +97,7 @@ def test_clip_key_must_be_hex():
         "\uff0e\uff0e/x",
         "a/\u202eb",
         "x" * 1025,
+        "films/" + "x" * 256 + "/film.mp4",  # a segment longer than a file name may be
     ],
 )
 def test_check_key_refuses_anything_but_plain_relative_paths(key):
