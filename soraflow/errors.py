@@ -3,6 +3,7 @@
 The families decide what happens next (docs/architecture.md, rule 6):
 - ``StoryboardError``: the input is wrong; nothing was spent; the message names the field.
 - ``TransientProviderError``: worth retrying with backoff (429, 5xx, resets, stalls).
+- ``ClipInDoubtError``: a create may have been paid for and nothing can show it; not retried.
 - ``PermanentProviderError``: retrying cannot help (moderation, invalid parameters,
   a retired model); the shot and the provider's message are named.
 - ``BudgetExceededError``: the estimate is above the budget; nothing was spent.
@@ -99,6 +100,14 @@ class AmbiguousCreateError(TransientProviderError):
     """A create request was sent but its answer was lost: the job may exist.
 
     Never answered by a blind retry: the ledger reconciles against the provider's job list.
+    """
+
+
+class ClipInDoubtError(ProviderError):
+    """A create may have reached the provider and the provider cannot show whether it did.
+
+    Never retried and never created again automatically (a second create could pay twice):
+    the message names the clip, what was tried and what settles it.
     """
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from .catalog import get_model
 from .errors import (
     AmbiguousCreateError,
+    ClipInDoubtError,
     ClipTimeoutError,
     JobLostError,
     MediaError,
@@ -36,6 +37,8 @@ from .settings import Settings
 log = logging.getLogger("soraflow.generation")
 
 ProgressCallback = Callable[[ClipSpec, VideoJob], None]
+# A job that ended this way was refused for its content (Sora's moderation, Veo's safety filter).
+REFUSED_CONTENT_CODES = frozenset({"moderation_blocked", "safety_filtered"})
 
 
 class GeneratedClip(BaseModel):
@@ -89,6 +92,21 @@ def _reconcile(spec: ClipSpec, provider: VideoProvider, ledger: Ledger, since: f
     return min(matches, key=lambda j: (j.created_at or 0, j.id))
 
 
+def in_doubt(spec: ClipSpec, provider: VideoProvider, since: float | None, what: str) -> ClipInDoubtError:
+    """The error for a clip whose create may have been paid for, when the provider cannot list
+    its jobs to show it (rule 4): it names the clip, what happened and what settles it."""
+    sent = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since)) if since else "earlier"
+    key = spec.clip_key[:16]
+    return ClipInDoubtError(
+        f"clip {spec.label} is in doubt: a create sent to the {provider.dialect} endpoint at {sent} may have been "
+        f"accepted ({what}), and this endpoint cannot list its jobs to show whether it was. It is not created again "
+        f"automatically. Settle it: find the operation (for Veo, the Vertex AI operations of model {spec.model}, or "
+        f"billing) and run `soraflow jobs adopt {key} OPERATION_NAME`, or pay for it again with `soraflow jobs re-create {key}`",
+        code="in_doubt",
+        shot_id=spec.shot_id,
+    )
+
+
 def submit_clip(
     spec: ClipSpec, *, provider: VideoProvider, ledger: Ledger, settings: Settings, work_dir: Path
 ) -> GeneratedClip:
@@ -115,6 +133,8 @@ def submit_clip(
             time.sleep(0.5 + random.random() * 0.5)
             continue
         if claim.kind is ClaimKind.RECONCILE:
+            if not provider.finds_lost_creates:
+                raise in_doubt(spec, provider, claim.since, "an earlier run sent its create and stopped before the answer was recorded")
             found = _reconcile(spec, provider, ledger, claim.since)
             if found is not None:
                 log.info("clip %s: adopted job %s from an earlier unanswered create", spec.label, found.id)
@@ -127,6 +147,8 @@ def submit_clip(
             job = provider.create(model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=reference)
         except AmbiguousCreateError as err:
             # The claim stays ours and 'creating': whoever tries next reconciles first.
+            if not provider.finds_lost_creates:
+                raise in_doubt(spec, provider, time.time(), err.detail) from err
             for delay in (0.5, 1.5):
                 time.sleep(delay)  # the job list can lag the create by a moment
                 found = _reconcile(spec, provider, ledger, time.time() - 120)
@@ -223,7 +245,7 @@ def poll_clip(
             return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
         if job.status == "failed":
             message = job.error_message or "the provider reported the job failed"
-            cls = ModerationBlockedError if job.error_code == "moderation_blocked" else PermanentProviderError
+            cls = ModerationBlockedError if job.error_code in REFUSED_CONTENT_CODES else PermanentProviderError
             raise cls(message, code=job.error_code or "failed").for_shot(spec.shot_id)
         now = time.time()
         if now > deadline:
@@ -288,7 +310,8 @@ def download_clip(
         # A damaged download is fetched again; the job itself is fine and is not re-created.
         raise TransientProviderError(f"downloaded clip {spec.label} failed validation: {err}", code="invalid_media").for_shot(spec.shot_id) from err
     try:
-        provider.download(job_id, thumb, variant="thumbnail")
+        if "thumbnail" in provider.variants:
+            provider.download(job_id, thumb, variant="thumbnail")
     except ProviderError as err:  # a thumbnail is a convenience, never a reason to fail a paid clip
         log.warning("clip %s: no thumbnail (%s)", spec.label, err)
     ledger.record_download(spec.clip_key, dest, got.sha256)

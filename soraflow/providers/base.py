@@ -56,6 +56,13 @@ class Download(BaseModel):
 
 
 class VideoProvider(Protocol):
+    dialect: str
+    # Whether list_jobs can find a job whose create answer was lost (rule 4): when it cannot,
+    # a create that may have reached the provider leaves its clip in doubt.
+    finds_lost_creates: bool
+    # The content variants ``download`` serves ("video" always).
+    variants: tuple[str, ...]
+
     def create(
         self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None
     ) -> VideoJob: ...

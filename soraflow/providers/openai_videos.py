@@ -112,6 +112,10 @@ def _job(video) -> VideoJob:
 class OpenAIVideosProvider:
     """The Videos API through ``openai.OpenAI``; the endpoint comes from settings."""
 
+    dialect = "openai-videos"
+    finds_lost_creates = True  # the job list shows each job's model, size, seconds and prompt
+    variants: tuple[str, ...] = ("video", "thumbnail", "spritesheet")
+
     def __init__(self, settings: Settings, *, client: openai.OpenAI | None = None):
         self.settings = settings
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None

@@ -1,0 +1,174 @@
+"""The Veo provider on google-genai against the simulator: create → poll → download (inline and
+from Cloud Storage), each failure typed, and rule 4 where Veo cannot find a lost create."""
+
+from __future__ import annotations
+
+import socket
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from soraflow.errors import (
+    AmbiguousCreateError,
+    ClipInDoubtError,
+    ModelUnavailableError,
+    PermanentProviderError,
+    TransientProviderError,
+)
+from soraflow.generation import poll_clip, submit_clip
+from soraflow.ledger import Ledger
+from soraflow.plan import ClipSpec
+from soraflow.providers import GoogleVeoProvider
+from soraflow.settings import Settings
+from soraflow.simulator import Simulator, SimulatorConfig
+
+from ..simulator.media import colour_at, png, probe
+
+MODEL = "veo-3.1-fast-generate-001"
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    with Simulator(SimulatorConfig(latency=0.3, cache_dir=str(tmp_path_factory.mktemp("renders")), stall_seconds=2)) as sim:
+        yield sim
+
+
+@pytest.fixture(autouse=True)
+def fresh(sim):
+    sim.reset()
+    sim.set_faults("", seed=None)
+    yield
+
+
+def provider(sim, **options) -> GoogleVeoProvider:
+    options.setdefault("read_attempts", 1)
+    options.setdefault("retry_initial_delay", 0.05)
+    return GoogleVeoProvider(api_key="AIza-simulated", base_url=sim.url, **options)
+
+
+def until_completed(veo: GoogleVeoProvider, job_id: str):
+    deadline = time.monotonic() + 30
+    while True:
+        job, hint = veo.retrieve(job_id)
+        assert hint is None
+        if job.terminal:
+            return job
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_create_poll_download_inline_with_the_first_frame_and_no_sound(sim, tmp_path):
+    veo = provider(sim)
+    image = tmp_path / "first.png"
+    image.write_bytes(png(32, 18, (230, 20, 20)))
+    job = veo.create(model=MODEL, size="1280x720", seconds=4, prompt="Shot dawn\nA lighthouse", reference=image, audio=False,
+                     negative_prompt="rain", seed=42, person_generation="dont_allow")
+    assert job.id.startswith("projects/") and f"/models/{MODEL}/operations/" in job.id and job.status == "in_progress"
+    assert until_completed(veo, job.id).status == "completed"
+    got = veo.download(job.id, tmp_path / "clip.mp4")
+    info = probe(got.path)
+    assert (info["video"][0]["width"], info["video"][0]["height"]) == (1280, 720) and abs(info["duration"] - 4) < 0.1
+    assert "audio" not in info and got.size == got.path.stat().st_size
+    assert colour_at(got.path, 0)[0] > 180  # the first frame is the image
+    with pytest.raises(PermanentProviderError):
+        veo.download(job.id, tmp_path / "thumb.webp", variant="thumbnail")
+    assert veo.variants == ("video",)
+
+
+def test_audio_when_asked_and_a_video_streamed_from_cloud_storage(sim, tmp_path):
+    veo = provider(sim, output_gcs_uri="gs://renders/veo", storage_endpoint=sim.url)
+    job = veo.create(model=MODEL, size="720x1280", seconds=6, prompt="Shot gcs", audio=True)
+    until_completed(veo, job.id)
+    got = veo.download(job.id, tmp_path / "clip.mp4")
+    info = probe(got.path)
+    assert (info["video"][0]["height"], len(info["audio"])) == (1280, 1)
+    assert sim.stats()["requests_by_route"]["GET /download/storage/v1/b/{bucket}/o/{object}"] == 1
+
+
+def test_a_size_veo_cannot_make_is_refused_before_anything_is_sent(sim):
+    with pytest.raises(PermanentProviderError, match="1024x1792.*1280x720"):
+        provider(sim).create(model=MODEL, size="1024x1792", seconds=4, prompt="x")
+    assert sim.jobs() == []
+
+
+def test_quota_refusal_is_transient_with_the_retry_delay(sim):
+    sim.set_faults("429=1")
+    with pytest.raises(TransientProviderError) as err:
+        provider(sim).create(model=MODEL, size="1280x720", seconds=4, prompt="x")
+    assert not isinstance(err.value, AmbiguousCreateError)
+    assert err.value.status == 429 and err.value.retry_after == 1.0 and err.value.code == "resource_exhausted"
+
+
+@pytest.mark.parametrize("fault", ["500", "502", "503", "reset", "stall"])
+def test_a_create_whose_answer_may_be_lost_is_ambiguous_never_retried_by_the_sdk(sim, fault):
+    sim.set_faults(f"{fault}=1")
+    with pytest.raises(AmbiguousCreateError):
+        provider(sim, timeout_seconds=1, read_attempts=5).create(model=MODEL, size="1280x720", seconds=4, prompt="x")
+    creates = sim.stats()["requests_by_route"]["POST /v1beta1/{model}:predictLongRunning"]
+    assert creates == 1  # one request: the SDK's read retries never apply to the create
+
+
+def test_a_connection_that_never_opened_is_a_clean_refusal():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    veo = GoogleVeoProvider(api_key="k", base_url=f"http://127.0.0.1:{port}", read_attempts=1)
+    with pytest.raises(TransientProviderError) as err:
+        veo.create(model=MODEL, size="1280x720", seconds=4, prompt="x")
+    assert not isinstance(err.value, AmbiguousCreateError)
+
+
+def test_polls_ride_out_server_errors_with_the_sdks_retries(sim):
+    veo = provider(sim, read_attempts=6)
+    job = veo.create(model=MODEL, size="1280x720", seconds=4, prompt="Shot storm")
+    sim.set_faults("500=0.25,503=0.15", seed=3)
+    assert until_completed(veo, job.id).status == "completed"
+    assert sim.stats()["faults_injected"]
+
+
+def test_safety_filtered_result_is_a_failure_naming_the_reasons(sim):
+    sim.set_faults("moderation=1")
+    veo = provider(sim)
+    job = until_completed(veo, veo.create(model=MODEL, size="1280x720", seconds=4, prompt="x").id)
+    assert job.status == "failed" and job.error_code == "safety_filtered"
+    assert "safety filter" in job.error_message and "usage guidelines" in job.error_message
+
+
+def test_a_model_that_is_gone(tmp_path):
+    with Simulator(SimulatorConfig(latency=0.3, shutdown=True, cache_dir=str(tmp_path))) as gone:
+        veo = provider(gone)
+        with pytest.raises(ModelUnavailableError, match="Publisher Model"):
+            veo.create(model=MODEL, size="1280x720", seconds=4, prompt="x")
+        assert veo.model_info(MODEL) is None
+
+
+def spec(prompt: str = "Shot doubt") -> ClipSpec:
+    return ClipSpec(shot_id="doubt", shot_index=0, part=1, parts=1, model=MODEL, size="1280x720", seconds=4, prompt=prompt,
+                    clip_key="k" * 64, price_usd=Decimal("0.40"))
+
+
+def test_a_lost_create_answer_leaves_the_clip_in_doubt_and_no_rerun_creates_it_again(sim, tmp_path):
+    ledger, settings = Ledger(tmp_path / "ledger.sqlite"), Settings(state_dir=tmp_path)
+    sim.set_faults("reset=1")
+    with pytest.raises(ClipInDoubtError) as err:
+        submit_clip(spec(), provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path)
+    message = str(err.value)
+    assert "clip doubt is in doubt" in message and "soraflow jobs adopt kkkkkkkkkkkkkkkk" in message and "re-create" in message
+    sim.set_faults("")
+    # A rerun (another process: the claim's owner is gone) finds the claim and stops again.
+    with ledger._write() as db:
+        db.execute("UPDATE clips SET owner='elsewhere:1:1', lease_until=0")
+    with pytest.raises(ClipInDoubtError):
+        submit_clip(spec(), provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path)
+    assert len(sim.jobs()) == 1  # paid once, never twice
+
+
+def test_a_429_on_create_is_waited_out_and_the_clip_created_once(sim, tmp_path):
+    ledger, settings = Ledger(tmp_path / "ledger.sqlite"), Settings(state_dir=tmp_path, poll_min_interval_seconds=0.1)
+    sim.set_faults("429=0.6", seed=1)  # the first create is refused, the second accepted
+    created = submit_clip(spec("Shot quota"), provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path)
+    sim.set_faults("")
+    assert created.created_here and ledger.get(created.clip_key).job_id == created.job_id
+    assert sim.stats()["faults_injected"].get("429", 0) >= 1 and len(sim.jobs()) == 1
