@@ -10,13 +10,12 @@ from pydantic import BaseModel, Field
 
 from soraflow import assembly, planning
 from soraflow.errors import JobLostError, ProviderError, SoraflowError
-from soraflow.ledger import Ledger
 from soraflow.settings import Settings
 from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
 from soraflow.tasks.limits import ensure_limits
 from soraflow.tasks.prepare import check_availability, check_budget, prepare_plan
-from soraflow.tasks.runtime import result_storage
+from soraflow.tasks.runtime import ledger, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results
 from soraflow.tasks.stitch import stitch_film, write_manifest
 from soraflow.tasks.store import store_clip, store_outputs
@@ -70,7 +69,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
         return RenderResult(title=plan.title, estimated_usd=f"{plan.total_usd:.2f}", dry_run=True)
 
     ensure_limits()
-    to_create = planning.clips_to_create(plan, Ledger(settings.resolved_ledger_path))
+    to_create = planning.clips_to_create(plan, ledger())
     if to_create:
         check_availability(sorted({c.model for c in to_create}))
 

@@ -250,18 +250,18 @@ def render(
         console.print("dry run: nothing was created")
         return
 
+    ledger = Ledger(settings.resolved_ledger_url)  # before anything starts: a wrong URL is one line
     with _sigterm_unwinds():
-        _render(storyboard, out_dir, storage, budget, settings)
+        _render(storyboard, out_dir, storage, budget, settings, ledger)
 
 
-def _render(storyboard: Path, out_dir: Path, storage: str | None, budget: float | None, settings: Settings) -> None:
+def _render(storyboard: Path, out_dir: Path, storage: str | None, budget: float | None, settings: Settings, ledger: Ledger) -> None:
     _prefect_defaults()
     from soraflow.flows.render import RenderRequest, ShotsFailed, render_storyboard  # Prefect starts here
 
     _quiet_prefect_console()
     with _backend(settings) as live:
         plan = _plan(storyboard, live)  # clip keys depend on the endpoint
-        ledger = Ledger(live.resolved_ledger_path)
         stop = threading.Event()
         watcher = threading.Thread(target=_watch_progress, args=(plan, ledger, stop), daemon=True)
         watcher.start()

@@ -8,6 +8,7 @@ The families decide what happens next (docs/architecture.md, rule 6):
   a retired model); the shot and the provider's message are named.
 - ``BudgetExceededError``: the estimate is above the budget; nothing was spent.
 - ``MediaError`` / ``StorageError``: a clip or film could not be validated or stored.
+- ``LedgerError``: the job ledger cannot be opened or used (its URL, driver or schema).
 """
 
 from __future__ import annotations
@@ -162,3 +163,7 @@ class MediaError(SoraflowError):
 
 class StorageError(SoraflowError):
     """An object could not be stored or verified."""
+
+
+class LedgerError(SoraflowError):
+    """The job ledger cannot be opened or used; names the ledger (never its credentials)."""

@@ -124,6 +124,7 @@ def submit_clip(
             seconds=spec.seconds,
             prompt_sha256=spec.prompt_sha256,
             owner=owner,
+            price_usd=spec.price_usd,
         )
         if claim.kind is ClaimKind.HAVE_JOB:
             return GeneratedClip(clip_key=spec.clip_key, job_id=claim.job_id, status="submitted")

@@ -65,7 +65,12 @@ class Settings(BaseSettings):
         default=None, description="file:///path or s3://bucket/prefix; default: the output dir."
     )
     state_dir: Path = Field(default=Path.home() / ".soraflow")
-    ledger_path: Path | None = None
+    ledger_path: Path | None = Field(default=None, description="The SQLite ledger file; default STATE_DIR/ledger.sqlite.")
+    ledger_url: SecretStr | None = Field(
+        default=None,
+        description="The ledger's database: postgresql+psycopg://USER:PASSWORD@HOST/DB when workers on several "
+        "machines share it (its password never reaches logs), or sqlite:///PATH. Overrides ledger_path.",
+    )
     s3_checksum_mode: Literal["when_supported", "when_required"] = "when_supported"
     aws_credentials_block: str | None = None
     presign_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=7 * 24 * 3600)
@@ -103,8 +108,11 @@ class Settings(BaseSettings):
         return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
     @property
-    def resolved_ledger_path(self) -> Path:
-        return self.ledger_path or (self.state_dir / "ledger.sqlite")
+    def resolved_ledger_url(self) -> str:
+        """Where the ledger lives: the URL (secret: never log it) or the SQLite file's path."""
+        if self.ledger_url and self.ledger_url.get_secret_value():
+            return self.ledger_url.get_secret_value()
+        return str(self.ledger_path or (self.state_dir / "ledger.sqlite"))
 
     @property
     def has_api_key(self) -> bool:

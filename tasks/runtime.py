@@ -23,12 +23,14 @@ def settings() -> Settings:
 
 
 @lru_cache(maxsize=8)
-def _ledger(path: str) -> Ledger:
-    return Ledger(path)
+def _ledger(url: str) -> Ledger:
+    # One ledger (one connection pool, one schema check) per process and URL; the URL may hold
+    # a password and lives only in this in-memory lookup.
+    return Ledger(url)
 
 
 def ledger() -> Ledger:
-    return _ledger(str(settings().resolved_ledger_path))
+    return _ledger(settings().resolved_ledger_url)
 
 
 def provider() -> OpenAIVideosProvider:

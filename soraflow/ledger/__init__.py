@@ -1,0 +1,17 @@
+"""The job ledger: a durable record, keyed by clip key, of every paid job.
+
+It is what makes "never pay twice" (docs/architecture.md, rule 3) hold across crashes, retries,
+concurrent runs and machines: a clip is claimed before its create, its job id is recorded the
+moment the create returns, and a claim left by a dead owner is reconciled against the provider
+before anyone creates again (see ``Ledger``).
+
+Two backends behind one interface (``_backends``): SQLite, the embedded default
+(``SORAFLOW_STATE_DIR/ledger.sqlite``), for workers on one machine; Postgres
+(``SORAFLOW_LEDGER_URL=postgresql+psycopg://...``) for workers on several. The schema is
+versioned by Alembic migrations shipped in this package (``_migrate``).
+"""
+
+from ._ledger import Claim, ClaimKind, Ledger, LedgerAction, LedgerEntry
+from ._owners import owner_id
+
+__all__ = ["Claim", "ClaimKind", "Ledger", "LedgerAction", "LedgerEntry", "owner_id"]

@@ -1,0 +1,99 @@
+"""The ledger's tables as the code reads and writes them (the schema at the migrations' head).
+
+The migrations under ``migrations/versions`` build this schema step by step; a test compares a
+freshly migrated database with these tables on both backends, so the two cannot drift apart.
+Times are seconds since the epoch (as in round 1); money is exact (``ExactDecimal``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import JSON, BigInteger, Column, Double, Index, Integer, MetaData, Numeric, Table, Text
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class ExactDecimal(TypeDecorator):
+    """A Decimal stored exactly: NUMERIC on Postgres, its decimal text on SQLite.
+
+    SQLAlchemy's Numeric on SQLite goes through a float (SQLite has no decimal type), and a
+    price must come back to the cent as it went in. Floats are refused on the way in.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("price_usd must be a Decimal (or its text), never a float")
+        value = Decimal(value)
+        return value if dialect.name == "postgresql" else str(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value)
+
+
+clips = Table(
+    "clips",
+    metadata,
+    Column("clip_key", Text, primary_key=True),
+    Column("shot_id", Text, nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("size", Text, nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("prompt_sha256", Text, nullable=False),
+    # creating | submitted | completed | failed | lost
+    Column("state", Text, nullable=False),
+    Column("owner", Text),
+    Column("create_started", Double),
+    Column("lease_until", Double),
+    Column("job_id", Text),
+    Column("submitted_at", Double),
+    Column("job_status", Text),
+    Column("progress", Integer, server_default="0"),
+    Column("error_code", Text),
+    Column("error_message", Text),
+    Column("local_path", Text),
+    Column("sha256", Text),
+    Column("storage_uri", Text),
+    Column("updated_at", Double, nullable=False),
+    # revision 0002: where the clip is generated and what it costs (optional)
+    Column("endpoint", Text),
+    Column("profile", Text),
+    Column("price_usd", ExactDecimal),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("clip_key", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    # created | reconciled
+    Column("how", Text, nullable=False),
+    Index("ix_jobs_clip_key", "clip_key"),
+)
+
+# Append-only: user actions (adopt, re-create, release, forget) and notable events (a claim
+# taken over from a dead owner, a job adopted after an unanswered create, a clip regenerated).
+ledger_actions = Table(
+    "ledger_actions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("clip_key", Text),
+    Column("action", Text, nullable=False),
+    Column("detail", JSON),
+    Column("actor", Text, nullable=False),
+    Index("ix_ledger_actions_clip_key", "clip_key"),
+)
