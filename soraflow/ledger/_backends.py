@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..errors import LedgerError
+from ..redaction import redact_text
 
 # Engines of this process; a forked child must not reuse (or close) its parent's connections.
 _ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -38,11 +39,9 @@ os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 def redacted(url: URL) -> str:
-    """The URL as it may be shown: never its user, its password or a password in its query."""
-    # (URL.set takes None as "unchanged"; the named tuple's _replace clears them.)
-    shown = url._replace(username=None, password=None).difference_update_query(["password", "sslpassword", "passfile"])
-    text = shown.render_as_string(hide_password=True)
-    return text.replace("://", "://***@", 1) if url.username or url.password else text
+    """The URL as it may be shown: no userinfo, no password in its query (the schema option stays)."""
+    shown = url.difference_update_query(["password", "sslpassword", "passfile"])
+    return redact_text(shown.render_as_string(hide_password=False))
 
 
 class SqliteBackend:
