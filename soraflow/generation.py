@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from .catalog import get_model
 from .errors import (
     AmbiguousCreateError,
+    CatalogError,
     ClipInDoubtError,
     ClipTimeoutError,
     JobLostError,
@@ -199,8 +200,17 @@ class PollClock:
         return max(self.min_interval, min(wait, self.max_interval))
 
 
+# Render time per generated second for a model the Sora catalog does not know (Veo takes about a
+# minute for an 8 s clip): only paces the first polls, never a promise.
+DEFAULT_SECONDS_PER_SECOND = 8.0
+
+
 def expected_render_seconds(spec: ClipSpec) -> float:
-    return get_model(spec.model).expected_seconds_per_second * spec.seconds
+    try:
+        per_second = get_model(spec.model).expected_seconds_per_second
+    except CatalogError:
+        per_second = DEFAULT_SECONDS_PER_SECOND
+    return per_second * spec.seconds
 
 
 def poll_clip(

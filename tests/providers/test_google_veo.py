@@ -149,6 +149,12 @@ def spec(prompt: str = "Shot doubt") -> ClipSpec:
                     clip_key="k" * 64, price_usd=Decimal("0.40"))
 
 
+def the_run_ended(ledger: Ledger) -> None:
+    """What a rerun finds after the run that claimed its clips has exited: claims of a dead process."""
+    with ledger._write() as db:
+        db.execute("UPDATE clips SET owner=?, lease_until=0 WHERE state='creating'", (f"{socket.gethostname()}:999999999:1",))
+
+
 def test_a_lost_create_answer_leaves_the_clip_in_doubt_and_no_rerun_creates_it_again(sim, tmp_path):
     ledger, settings = Ledger(tmp_path / "ledger.sqlite"), Settings(state_dir=tmp_path)
     sim.set_faults("reset=1")
@@ -158,8 +164,7 @@ def test_a_lost_create_answer_leaves_the_clip_in_doubt_and_no_rerun_creates_it_a
     assert "clip doubt is in doubt" in message and "soraflow jobs adopt kkkkkkkkkkkkkkkk" in message and "re-create" in message
     sim.set_faults("")
     # A rerun (another process: the claim's owner is gone) finds the claim and stops again.
-    with ledger._write() as db:
-        db.execute("UPDATE clips SET owner='elsewhere:1:1', lease_until=0")
+    the_run_ended(ledger)
     with pytest.raises(ClipInDoubtError):
         submit_clip(spec(), provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path)
     assert len(sim.jobs()) == 1  # paid once, never twice
@@ -172,3 +177,96 @@ def test_a_429_on_create_is_waited_out_and_the_clip_created_once(sim, tmp_path):
     sim.set_faults("")
     assert created.created_here and ledger.get(created.clip_key).job_id == created.job_id
     assert sim.stats()["faults_injected"].get("429", 0) >= 1 and len(sim.jobs()) == 1
+
+
+# --- twelve clips through the pipeline's own functions (the flow adds Prefect's retries) --------
+
+
+def clip_specs(n: int, title: str) -> list[ClipSpec]:
+    return [ClipSpec(shot_id=f"{title}{i:02d}", shot_index=i, part=1, parts=1, model=MODEL, size="1280x720", seconds=4,
+                     prompt=f"Shot {title}{i:02d}\n{title} number {i}", clip_key=f"{title}{i:02d}".ljust(64, "0"),
+                     price_usd=Decimal("0.40")) for i in range(n)]
+
+
+def generate_all(specs, sim, tmp_path, settings):
+    """Create (once), poll and download each clip on its own thread, retrying a failed stage as
+    the flow's Prefect task retries do (transient failures only)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from soraflow.generation import download_clip
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+
+    def stage(fn):
+        for attempt in range(8):
+            try:
+                return fn()
+            except TransientProviderError:
+                if attempt == 7:
+                    raise
+                time.sleep(0.2)
+
+    def one(spec):
+        veo = provider(sim, read_attempts=4)
+        created = stage(lambda: submit_clip(spec, provider=veo, ledger=ledger, settings=settings, work_dir=tmp_path))
+        stage(lambda: poll_clip(spec, created.job_id, provider=veo, ledger=ledger, settings=settings))
+        return stage(lambda: download_clip(spec, created.job_id, provider=veo, ledger=ledger, work_dir=tmp_path))
+
+    with ThreadPoolExecutor(len(specs)) as pool:
+        futures = [pool.submit(one, spec) for spec in specs]
+    return [f.exception() or f.result() for f in futures], ledger
+
+
+def test_fault_storm_on_reads_and_quota_refusals_on_creates_twelve_clips_twelve_operations(sim, tmp_path):
+    settings = Settings(state_dir=tmp_path, poll_min_interval_seconds=0.1, poll_max_interval_seconds=0.5, retry_max_delay_seconds=1)
+    # Creates meet quota refusals (clean: nothing was created); every read meets the whole storm.
+    sim.set_faults("429=0.4", seed=7)
+    specs = clip_specs(12, "storm")
+    results, ledger = [], None
+    from concurrent.futures import ThreadPoolExecutor
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda s: submit_clip(s, provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path), specs))
+    refused_creates = sim.stats()["faults_injected"].get("429", 0)
+    sim.set_faults("429=0.15,500=0.1,502=0.05,503=0.05,reset=0.05,truncate=0.05", seed=8)
+    results, _ = generate_all(specs, sim, tmp_path, settings)
+    sim.set_faults("")
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert not failures, failures
+    for spec, clip in zip(specs, results):
+        assert probe(Path(clip.path))["video"][0]["width"] == 1280, spec.shot_id
+    assert refused_creates >= 1 and sum(sim.stats()["faults_injected"].values()) > refused_creates
+    jobs = sim.jobs()
+    assert len(jobs) == 12 and len({j["prompt"] for j in jobs}) == 12  # one operation per clip
+
+
+def test_resets_and_server_errors_on_creates_leave_clips_in_doubt_never_paid_twice(sim, tmp_path):
+    settings = Settings(state_dir=tmp_path, poll_min_interval_seconds=0.1, poll_max_interval_seconds=0.5, retry_max_delay_seconds=1)
+    sim.set_faults("500=0.15,reset=0.15", seed=4)
+    specs = clip_specs(12, "doubt")
+    results, ledger = generate_all(specs, sim, tmp_path, settings)
+    sim.set_faults("")
+    in_doubt = [r for r in results if isinstance(r, ClipInDoubtError)]
+    done = [r for r in results if not isinstance(r, Exception)]
+    assert in_doubt and len(in_doubt) + len(done) == 12, results
+    jobs = sim.jobs()
+    prompts = [j["prompt"] for j in jobs]
+    assert len(prompts) == len(set(prompts)) <= 12  # no clip paid twice
+    # A rerun creates nothing for a clip in doubt; settling one (adopting the operation found at
+    # the provider, as `soraflow jobs adopt` does) lets it finish with no new operation.
+    the_run_ended(ledger)
+    results, _ = generate_all(specs, sim, tmp_path, settings)
+    assert sum(isinstance(r, ClipInDoubtError) for r in results) == len(in_doubt) and len(sim.jobs()) == len(jobs)
+    by_prompt = {j["prompt"]: j["id"] for j in jobs}
+    for spec in specs:
+        entry = ledger.get(spec.clip_key)
+        if entry.state == "creating" and spec.prompt in by_prompt:
+            from soraflow.providers import VideoJob
+
+            ledger.record_job(spec.clip_key, VideoJob(id=by_prompt[spec.prompt], status="in_progress"), how="adopted")
+    the_run_ended(ledger)
+    results, _ = generate_all(specs, sim, tmp_path, settings)
+    unsettled = [spec.prompt for spec in specs if spec.prompt not in by_prompt]  # sent, but the server never took it
+    assert sum(isinstance(r, ClipInDoubtError) for r in results) == len(unsettled)
+    assert len(sim.jobs()) == len(jobs) == 12 - len(unsettled)
