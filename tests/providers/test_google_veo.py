@@ -151,8 +151,12 @@ def spec(prompt: str = "Shot doubt") -> ClipSpec:
 
 def the_run_ended(ledger: Ledger) -> None:
     """What a rerun finds after the run that claimed its clips has exited: claims of a dead process."""
+    from sqlalchemy import update
+
+    from soraflow.ledger._tables import clips
+
     with ledger._write() as db:
-        db.execute("UPDATE clips SET owner=?, lease_until=0 WHERE state='creating'", (f"{socket.gethostname()}:999999999:1",))
+        db.execute(update(clips).where(clips.c.state == "creating").values(owner=f"{socket.gethostname()}:999999999:1", lease_until=0))
 
 
 def test_a_lost_create_answer_leaves_the_clip_in_doubt_and_no_rerun_creates_it_again(sim, tmp_path):
