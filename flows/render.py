@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.futures import wait
+from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from soraflow import assembly, planning
 from soraflow.errors import JobLostError, ProviderError, SoraflowError
+from soraflow.output_lock import hold_output_dir
 from soraflow.settings import Settings
 from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
@@ -68,75 +70,79 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     if request.dry_run:
         return RenderResult(title=plan.title, estimated_usd=f"{plan.total_usd:.2f}", dry_run=True)
 
-    ensure_limits()
-    to_create = planning.clips_to_create(plan, ledger())
-    if to_create:
-        check_availability(sorted({c.model for c in to_create}))
-
-    # 2. every clip, concurrently: generate (create once + poll) → download → store
+    # the output directory: one render writes into it at a time (a second one waits, saying so)
     out_dir, storage_url = planning.resolve_paths(request.out_dir, request.storage, settings)
-    work_dir = str(out_dir / ".work")
-    results = result_storage()
+    with hold_output_dir(
+        out_dir, run=flow_run.get_name(), title=plan.title, wait_seconds=settings.out_dir_wait_seconds, on_wait=log.warning
+    ):
+        ensure_limits()
+        to_create = planning.clips_to_create(plan, ledger())
+        if to_create:
+            check_availability(sorted({c.model for c in to_create}))
 
-    def clip_chain(spec, refresh: bool = False) -> tuple:
-        generate = generate_clip.with_options(result_storage=results, refresh_cache=refresh)
-        generated = generate.submit(spec, work_dir)
-        downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
-        return generated, downloaded, store_clip.submit(spec, downloaded, storage_url, plan.title)
+        # 2. every clip, concurrently: generate (create once + poll) → download → store
+        work_dir = str(out_dir / ".work")
+        results = result_storage()
 
-    chains = {spec.clip_key: (spec, *clip_chain(spec)) for spec in plan.clips}
-    wait([f for chain in chains.values() for f in chain[1:]])
+        def clip_chain(spec, refresh: bool = False) -> tuple:
+            generate = generate_clip.with_options(result_storage=results, refresh_cache=refresh)
+            generated = generate.submit(spec, work_dir)
+            downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
+            return generated, downloaded, store_clip.submit(spec, downloaded, storage_url, plan.title)
 
-    # 2b. a job the provider no longer has (expired or deleted), with no copy kept anywhere, can
-    # only be generated again: once, said plainly, and billed in the manifest
-    lost = [spec for spec, *futures in chains.values() if isinstance(_root_error(*futures), JobLostError)]
-    if lost:
-        log.warning(
-            "%d clip(s) must be generated again: their jobs are gone at the provider and no copy is kept "
-            "(%s); estimated $%.2f", len(lost), ", ".join(spec.label for spec in lost), sum(spec.price_usd for spec in lost),
+        chains = {spec.clip_key: (spec, *clip_chain(spec)) for spec in plan.clips}
+        wait([f for chain in chains.values() for f in chain[1:]])
+
+        # 2b. a job the provider no longer has (expired or deleted), with no copy kept anywhere, can
+        # only be generated again: once, said plainly, and billed in the manifest
+        lost = [spec for spec, *futures in chains.values() if isinstance(_root_error(*futures), JobLostError)]
+        if lost:
+            log.warning(
+                "%d clip(s) must be generated again: their jobs are gone at the provider and no copy is kept "
+                "(%s); estimated $%.2f", len(lost), ", ".join(spec.label for spec in lost), sum(spec.price_usd for spec in lost),
+            )
+            if unchecked := sorted({spec.model for spec in lost} - {c.model for c in to_create}):
+                check_availability(unchecked)  # a retired model is refused before anything is spent
+            for spec in lost:
+                chains[spec.clip_key] = (spec, *clip_chain(spec, refresh=True))
+            wait([f for spec in lost for f in chains[spec.clip_key][1:]])
+
+        stored_clips, created_here, failures = [], {}, []
+        for spec, generated, downloaded, stored in chains.values():
+            try:
+                stored_clips.append(stored.result())
+                # a cached result replays the first run's flag: nothing was created (or paid) now
+                created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
+            except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
+                cause = _root_error(generated, downloaded, stored) or err
+                failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": _without_shot(cause)})
+        if failures:
+            publish_failures(plan.title, failures)
+            summary = "; ".join(f"shot {f['shot_id']!r} part {f['part']}: {f['error']}" for f in failures)
+            head = f"{len(failures)} of {len(plan.clips)} clips failed"
+            return Failed(
+                message=f"{head}: {summary}",
+                data=ShotsFailed(f"{head}; the others are kept, and a rerun regenerates only what failed or changed", failures),
+            )
+
+        # 3. assemble in storyboard order, then store and report the outputs
+        film = stitch_film(plan, stored_clips, str(out_dir))
+        outputs = store_outputs(str(out_dir), storage_url, plan.title, [assembly.FILM_NAME, assembly.CONTACT_SHEET_NAME])
+        manifest = assembly.build_manifest(
+            plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs
         )
-        if unchecked := sorted({spec.model for spec in lost} - {c.model for c in to_create}):
-            check_availability(unchecked)  # a retired model is refused before anything is spent
-        for spec in lost:
-            chains[spec.clip_key] = (spec, *clip_chain(spec, refresh=True))
-        wait([f for spec in lost for f in chains[spec.clip_key][1:]])
-
-    stored_clips, created_here, failures = [], {}, []
-    for spec, generated, downloaded, stored in chains.values():
-        try:
-            stored_clips.append(stored.result())
-            # a cached result replays the first run's flag: nothing was created (or paid) now
-            created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
-        except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
-            cause = _root_error(generated, downloaded, stored) or err
-            failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": _without_shot(cause)})
-    if failures:
-        publish_failures(plan.title, failures)
-        summary = "; ".join(f"shot {f['shot_id']!r} part {f['part']}: {f['error']}" for f in failures)
-        head = f"{len(failures)} of {len(plan.clips)} clips failed"
-        return Failed(
-            message=f"{head}: {summary}",
-            data=ShotsFailed(f"{head}; the others are kept, and a rerun regenerates only what failed or changed", failures),
+        manifest_path, stable_dir = write_manifest(manifest, str(out_dir))
+        outputs.update(store_outputs(stable_dir, storage_url, plan.title, [assembly.MANIFEST_NAME]))
+        publish_results(manifest)
+        return RenderResult(
+            title=plan.title,
+            estimated_usd=f"{plan.total_usd:.2f}",
+            film=film.film,
+            manifest=manifest_path,
+            contact_sheet=film.contact_sheet,
+            duration_seconds=film.duration,
+            billed_usd_this_run=manifest["run"]["billed_usd"],
         )
-
-    # 3. assemble in storyboard order, then store and report the outputs
-    film = stitch_film(plan, stored_clips, str(out_dir))
-    outputs = store_outputs(str(out_dir), storage_url, plan.title, [assembly.FILM_NAME, assembly.CONTACT_SHEET_NAME])
-    manifest = assembly.build_manifest(
-        plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs
-    )
-    manifest_path, stable_dir = write_manifest(manifest, str(out_dir))
-    outputs.update(store_outputs(stable_dir, storage_url, plan.title, [assembly.MANIFEST_NAME]))
-    publish_results(manifest)
-    return RenderResult(
-        title=plan.title,
-        estimated_usd=f"{plan.total_usd:.2f}",
-        film=film.film,
-        manifest=manifest_path,
-        contact_sheet=film.contact_sheet,
-        duration_seconds=film.duration,
-        billed_usd_this_run=manifest["run"]["billed_usd"],
-    )
 
 
 def _without_shot(err: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -133,7 +134,7 @@ def build_manifest(
                 "price_usd": f"{spec.price_usd:.2f}",
                 "sha256": s.sha256 if s else None,
                 "storage_uri": s.uri if s else None,
-                "presigned_url": s.presigned_url if s else None,
+                "link": s.link if s else None,
                 "generated_this_run": new,
                 "prompt_sha256": spec.prompt_sha256,
             }
@@ -176,15 +177,16 @@ def build_manifest(
 
 
 # Fields that change from run to run although the film does not.
-_RUN_ONLY_CLIP_FIELDS = ("presigned_url", "generated_this_run")
-_RUN_ONLY_OUTPUT_FIELDS = ("presigned_url", "uploaded")
+_RUN_ONLY_CLIP_FIELDS = ("generated_this_run",)
+_RUN_ONLY_OUTPUT_FIELDS = ("uploaded",)
 
 
 def stable_manifest(manifest: dict) -> dict:
-    """The manifest as stored next to the film: without this run's facts and expiring links.
+    """The manifest as stored next to the film: without this run's facts.
 
     A rerun of an unchanged storyboard then writes the same bytes, so the stored copy is not
-    uploaded again; presigned links expire and are for people, not for the bucket itself.
+    uploaded again. No manifest holds a presigned link: it would carry the access key id and
+    session token (``soraflow link`` makes one when it is wanted).
     """
     stable = {k: v for k, v in manifest.items() if k != "run"}
     stable["clips"] = [{k: v for k, v in c.items() if k not in _RUN_ONLY_CLIP_FIELDS} for c in manifest["clips"]]
@@ -195,6 +197,6 @@ def stable_manifest(manifest: dict) -> dict:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -291,6 +291,54 @@ def _render(storyboard: Path, out_dir: Path, storage: str | None, budget: float 
 
 
 @app.command()
+def link(
+    target: str = typer.Argument(..., help="An output directory (or its manifest.json), or an s3:// or file:// URI"),
+    expires: Optional[int] = typer.Option(
+        None, "--expires", min=1, max=7 * 24 * 3600, help="Seconds the links stay valid (env SORAFLOW_PRESIGN_EXPIRY_SECONDS, 3600)"
+    ),
+) -> None:
+    """Print links that open a render's outputs and clips: presigned for S3, made now.
+
+    A presigned link carries your AWS access key id (and session token, with temporary
+    credentials), so soraflow never stores one: manifests and artifacts keep credential-free
+    links, and this command makes presigned ones when you want to open or share an object.
+    """
+    from .storage import presign_uri
+
+    settings = Settings()
+    session = None
+    if settings.aws_credentials_block:
+        from soraflow.tasks.runtime import aws_session  # Prefect loads the block
+
+        session = aws_session()
+    for label, uri in _linked_objects(target):
+        say((f"{printable(label)}: ", "bold"), presign_uri(uri, settings, session, expires), to=out)
+
+
+def _linked_objects(target: str) -> list[tuple[str, str]]:
+    """(label, URI) of every output and clip a render's manifest names, or of one URI."""
+    from .documents import DocumentError, parse_document, read_bounded
+
+    if "://" in target:
+        return [(target.rsplit("/", 1)[-1] or target, target)]
+    path = Path(target)
+    manifest_path = path / "manifest.json" if path.is_dir() else path
+    try:
+        manifest = parse_document(read_bounded(manifest_path, limit=16 * 1024 * 1024).decode("utf-8", "replace"), json_only=True)
+    except DocumentError as err:
+        raise SoraflowError(f"{printable(manifest_path, 200)}: {err}") from None
+    if not isinstance(manifest, dict):
+        raise SoraflowError(f"{printable(manifest_path, 200)} is not a soraflow manifest")
+    links = [(name, out["uri"]) for name, out in (manifest.get("outputs") or {}).items() if isinstance(out, dict) and out.get("uri")]
+    for clip in manifest.get("clips") or []:
+        if isinstance(clip, dict) and clip.get("storage_uri"):
+            links.append((f"{clip.get('shot_id')} part {clip.get('part')}", clip["storage_uri"]))
+    if not links:
+        raise SoraflowError(f"{printable(manifest_path, 200)} names no stored outputs or clips")
+    return links
+
+
+@app.command()
 def simulator(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     port: int = typer.Option(8765, help="Port (0: any free port)"),

@@ -97,6 +97,13 @@ class TransientProviderError(ProviderError):
     """Retrying later may succeed: rate limits, server errors, resets, stalls."""
 
 
+class RetryAfterTooLongError(TransientProviderError):
+    """The endpoint asks to wait longer than soraflow will (``SORAFLOW_MAX_RETRY_AFTER_SECONDS``).
+
+    Transient (a later rerun may pass) but not retried now: retrying means waiting as asked.
+    """
+
+
 class AmbiguousCreateError(TransientProviderError):
     """A create request was sent but its answer was lost: the job may exist.
 

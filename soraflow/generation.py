@@ -27,6 +27,7 @@ from .errors import (
     ModerationBlockedError,
     PermanentProviderError,
     ProviderError,
+    RetryAfterTooLongError,
     TransientProviderError,
 )
 from .ledger import ClaimKind, Ledger, owner_id
@@ -115,6 +116,7 @@ def submit_clip(
     owner = owner_id()
     waited_since = time.monotonic()
     rate_limited = 0
+    rate_limit_wait = 0.0  # seconds this clip has slept on the endpoint's retry-after
     while True:
         claim = ledger.claim_create(
             clip_key=spec.clip_key,
@@ -164,7 +166,23 @@ def submit_clip(
             rate_limited += 1
             if err.retry_after is None or rate_limited > settings.transient_retries:
                 raise err.for_shot(spec.shot_id)
-            time.sleep(min(err.retry_after, settings.retry_max_delay_seconds) + random.random() * 0.25)
+            delay = min(err.retry_after, settings.retry_max_delay_seconds)
+            if err.retry_after > settings.max_retry_after_seconds or rate_limit_wait + delay > settings.max_retry_after_seconds:
+                raise RetryAfterTooLongError(
+                    f"the endpoint asks to wait {err.retry_after:.0f} s before the next create "
+                    f"(rate limited, retry-after) and this clip has waited {rate_limit_wait:.0f} s already; that is "
+                    f"beyond SORAFLOW_MAX_RETRY_AFTER_SECONDS={settings.max_retry_after_seconds:.0f}. Nothing was "
+                    "created: rerun later, or raise the setting",
+                    code="retry_after_too_long",
+                    status=err.status,
+                    retry_after=err.retry_after,
+                ).for_shot(spec.shot_id) from err
+            log.warning(
+                "clip %s: rate limited by the endpoint; waiting %.0f s as it asks (retry-after), %.0f s so far",
+                spec.label, delay, rate_limit_wait,
+            )
+            time.sleep(delay + random.random() * 0.25)
+            rate_limit_wait += delay
             continue
         except ProviderError as err:
             ledger.mark_failed(spec.clip_key, err.code, err.provider_message)

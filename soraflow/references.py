@@ -7,11 +7,13 @@ A user's reference rarely has that size, so it is scaled to cover the frame and 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import ffmpeg
 
 from .errors import MediaError
+from .media import error_summary
 from .plan import sha256_file
 
 
@@ -19,11 +21,12 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         info = ffmpeg.probe(str(path))
     except ffmpeg.Error as err:
-        raise MediaError(f"reference image {path}: {err.stderr.decode(errors='replace').strip()[-300:]}") from None
+        raise MediaError(f"reference image {path}: {error_summary(err.stderr)}") from None
     stream = next((s for s in info.get("streams", []) if s.get("codec_type") == "video"), None)
-    if stream is None:
-        raise MediaError(f"reference image {path}: not an image")
-    return int(stream["width"]), int(stream["height"])
+    width, height = (int(stream.get(k) or 0) for k in ("width", "height")) if stream else (0, 0)
+    if width <= 0 or height <= 0:  # ffprobe names a codec even for bytes that do not decode
+        raise MediaError(f"reference image {path}: not a readable image")
+    return width, height
 
 
 def prepare_reference(source: Path, size: str, cache_dir: Path) -> Path:
@@ -35,7 +38,7 @@ def prepare_reference(source: Path, size: str, cache_dir: Path) -> Path:
     out = cache_dir / f"{sha256_file(source)[:16]}-{size}.png"
     if out.is_file():
         return out
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.png")
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.png")
     try:
         (
             ffmpeg.input(str(source))
@@ -46,6 +49,6 @@ def prepare_reference(source: Path, size: str, cache_dir: Path) -> Path:
             .run(quiet=True)
         )
     except ffmpeg.Error as err:
-        raise MediaError(f"reference image {source}: {err.stderr.decode(errors='replace').strip()[-300:]}") from None
+        raise MediaError(f"reference image {source}: {error_summary(err.stderr)}") from None
     os.replace(tmp, out)
     return out

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     transient_retries: int = Field(default=6, ge=0)
     retry_base_delay_seconds: float = Field(default=2.0, ge=0)
     retry_max_delay_seconds: float = Field(default=60.0, ge=0)
+    # The longest one clip waits for an endpoint's rate limit (429 retry-after), in one answer
+    # or added up over its create attempts; beyond it the clip fails, naming the figure, rather
+    # than sleeping for tens of minutes unannounced.
+    max_retry_after_seconds: float = Field(default=120.0, ge=0)
 
     # --- where things live --------------------------------------------------------------
     storage: str | None = Field(
@@ -71,9 +75,13 @@ class Settings(BaseSettings):
         description="The ledger's database: postgresql+psycopg://USER:PASSWORD@HOST/DB when workers on several "
         "machines share it (its password never reaches logs), or sqlite:///PATH. Overrides ledger_path.",
     )
+    # How long a render waits for another render writing into the same output directory
+    # (saying which one every 30 s) before it gives up; 0 refuses at once.
+    out_dir_wait_seconds: float = Field(default=3600.0, ge=0)
     s3_checksum_mode: Literal["when_supported", "when_required"] = "when_supported"
     aws_credentials_block: str | None = None
-    presign_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=1, le=7 * 24 * 3600)
+    # Lifetime of the links `soraflow link` makes (presigned links are never stored anywhere).
+    presign_expiry_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     result_storage: str | None = Field(
         default=None, description="Where Prefect persists task results (a path or s3:// URL)."
     )

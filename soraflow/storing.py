@@ -31,7 +31,7 @@ class StoredClip(BaseModel):
     uri: str
     key: str
     uploaded: bool
-    presigned_url: str | None = None
+    link: str | None = None  # credential-free (Storage.link); never a presigned URL
 
 
 def open_for(storage_url: str, settings: Settings, session=None):
@@ -75,7 +75,7 @@ def store_clip(
         uri=obj.uri,
         key=key,
         uploaded=obj.uploaded,
-        presigned_url=obj.presigned_url,
+        link=obj.link,
     )
 
 
@@ -91,6 +91,6 @@ def store_outputs(out_dir: Path, names: list[str], *, storage_url: str, title: s
             content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
             metadata={"ai-generated": "true"},
         )
-        stored[name] = {"uri": obj.uri, "sha256": obj.sha256, "presigned_url": obj.presigned_url, "uploaded": obj.uploaded}
+        stored[name] = {"uri": obj.uri, "sha256": obj.sha256, "link": obj.link, "uploaded": obj.uploaded}
     return stored
 

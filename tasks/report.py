@@ -47,7 +47,7 @@ def publish_results(manifest: dict) -> None:
     rows.append({"shot": "BILLED (this run)", "part": "", "job": "", "seconds": run["billed_seconds"], "usd": run["billed_usd"], "new": f"{run['reused_clips']} reused", "stored": ""})
     create_table_artifact(key=_key(title, "cost"), table=rows, description=f"Cost ledger of {title!r}: estimated, billed for the film, billed this run")
     for name, out in (manifest.get("outputs") or {}).items():
-        link = out.get("presigned_url") or out.get("uri")
+        link = out.get("link") or out.get("uri")  # credential-free: never a presigned URL
         if link:
             create_link_artifact(link=link, link_text=name, key=_key(title, name.split(".")[0].replace("_", "-")))
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from soraflow.errors import PermanentProviderError, SoraflowError, TransientProviderError
+from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
 from soraflow.ledger import Ledger
 from soraflow.providers import OpenAIVideosProvider
 from soraflow.settings import Settings
@@ -96,6 +96,8 @@ def retry_transient(task, task_run, state) -> bool:
     """Prefect retry condition: retry transient failures only, never permanent ones."""
     try:
         state.result()
+    except RetryAfterTooLongError:
+        return False  # retrying is waiting as long as the endpoint asks, which is the problem
     except TransientProviderError:
         return True
     except (PermanentProviderError, SoraflowError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import ffmpeg
 
 from ..errors import MediaError
-from ._ffmpeg import trimmed
+from ._ffmpeg import error_summary
 
 DURATION_TOLERANCE_SECONDS = 0.25
 
@@ -122,7 +122,7 @@ def _probe_uncached(path: Path, name: str, size_bytes: int) -> ClipProbe:
     try:
         info = ffmpeg.probe(str(path), v="error", show_data_hash="sha256")
     except ffmpeg.Error as err:
-        raise MediaError(f"clip {name}: ffprobe cannot read {path}: {trimmed(err.stderr)}") from None
+        raise MediaError(f"clip {name}: ffprobe cannot read {path}: {error_summary(err.stderr)}") from None
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover_art(s)), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)

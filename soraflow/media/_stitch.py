@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -79,7 +80,8 @@ def stitch_film(segments: Sequence[FilmSegment], out_path: str | os.PathLike, sp
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # Written under a temporary name and renamed when verified: a failed run never leaves a
     # broken film where a good one is expected.
-    partial = out_path.with_name(f".{out_path.stem}.partial.mp4")
+    # The name is this stitch's own: two renders (or two threads) never write one file.
+    partial = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex[:12]}.partial.mp4")
     try:
         with tempfile.TemporaryDirectory(prefix="soraflow-stitch-") as tmp:
             work = Path(tmp)

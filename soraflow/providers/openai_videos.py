@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import uuid
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -170,7 +171,7 @@ class OpenAIVideosProvider:
     ) -> Download:
         """Stream the content to ``dest`` (via a temp file); never holds the clip in memory."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")  # never shared by two downloads
         digest = hashlib.sha256()
         size = 0
         try:

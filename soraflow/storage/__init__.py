@@ -40,6 +40,7 @@ __all__ = [
     "clip_object_key",
     "film_object_key",
     "open_storage",
+    "presign_uri",
     "safe_component",
     "storage_key",
 ]
@@ -60,6 +61,23 @@ def open_storage(
             )
         return S3Storage(where, prefix, settings, session=session)
     return LocalStorage(where)
+
+
+def presign_uri(
+    uri: str, settings: Settings | None = None, session: "boto3.Session | None" = None, expires_in: int | None = None
+) -> str:
+    """A link that opens the object at ``uri`` by itself: presigned for ``s3://bucket/key``
+    (made now, valid ``expires_in`` seconds), the URI itself for a local file. Only for showing
+    at once: a presigned link carries the access key id (and the session token)."""
+    settings = settings if settings is not None else Settings()
+    kind, where, key = _location(uri)
+    if kind == "file":
+        if not Path(where).is_file():
+            raise StorageError(f"{printable(uri, 200)}: no such file")
+        return Path(where).resolve().as_uri()
+    if not key:
+        raise StorageError(f"{printable(uri, 200)} names a bucket, not an object (s3://bucket/key)")
+    return S3Storage(where, "", settings, session=session).presign(key, expires_in)  # type: ignore[return-value]
 
 
 def check_storage_url(url: str | Path) -> str:

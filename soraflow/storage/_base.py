@@ -18,6 +18,8 @@ class StoredObject:
 
     ``uploaded`` is False when the store already held the same bytes and nothing was sent.
     ``sha256`` is None only for objects soraflow did not write (no checksum recorded).
+    ``link`` is for people and carries no credential (see ``Storage.link``); a presigned link,
+    which does, is only ever made when asked for (``Storage.presign``, ``soraflow link``).
     """
 
     uri: str
@@ -25,7 +27,7 @@ class StoredObject:
     sha256: str | None
     size: int
     uploaded: bool
-    presigned_url: str | None = None
+    link: str | None = None
 
 
 @runtime_checkable
@@ -49,6 +51,15 @@ class Storage(Protocol):
 
     def exists(self, key: str, sha256: str | None = None) -> StoredObject | None: ...
 
-    def presign(self, key: str) -> str | None: ...
+    def link(self, key: str) -> str:
+        """A link to the object for a person, with no credential in it (safe to store, log and
+        show in an artifact): a file:// URI, the AWS console page of an S3 object, or the
+        object's path-style URL on an S3-compatible endpoint."""
+        ...
+
+    def presign(self, key: str, expires_in: int | None = None) -> str | None:
+        """A link that grants access by itself. It carries the access key id and, with temporary
+        credentials, the session token: made only to be shown at once, never stored."""
+        ...
 
     def get_file(self, key: str, local_path: str | Path) -> StoredObject: ...

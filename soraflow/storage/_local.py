@@ -84,11 +84,11 @@ class LocalStorage:
             tmp.unlink(missing_ok=True)
         _fsync_dir(dest.parent)
         log.info("stored %s (%d bytes)", dest.as_uri(), size)
-        return StoredObject(dest.as_uri(), key, expected, size, uploaded=True, presigned_url=dest.as_uri())
+        return StoredObject(dest.as_uri(), key, expected, size, uploaded=True, link=dest.as_uri())
 
     def _found(self, key: str, dest: Path, sha256: str) -> StoredObject:
         log.info("already stored: %s", dest.as_uri())
-        return StoredObject(dest.as_uri(), key, sha256, dest.stat().st_size, uploaded=False, presigned_url=dest.as_uri())
+        return StoredObject(dest.as_uri(), key, sha256, dest.stat().st_size, uploaded=False, link=dest.as_uri())
 
     def exists(self, key: str, sha256: str | None = None) -> StoredObject | None:
         dest = self.path(key)
@@ -97,10 +97,13 @@ class LocalStorage:
         actual = sha256_of(dest)
         if sha256 is not None and actual != sha256.lower():
             return None
-        return StoredObject(dest.as_uri(), key, actual, dest.stat().st_size, uploaded=False, presigned_url=dest.as_uri())
+        return StoredObject(dest.as_uri(), key, actual, dest.stat().st_size, uploaded=False, link=dest.as_uri())
 
-    def presign(self, key: str) -> str | None:
+    def link(self, key: str) -> str:
         return self.uri(key)
+
+    def presign(self, key: str, expires_in: int | None = None) -> str | None:
+        return self.uri(key)  # a local file needs no signature
 
     def get_file(self, key: str, local_path: str | Path) -> StoredObject:
         """Copy the stored file to ``local_path`` (atomically)."""
@@ -119,7 +122,7 @@ class LocalStorage:
             raise StorageError(f"could not copy {src.as_uri()} to {dest}: {err}") from err
         finally:
             tmp.unlink(missing_ok=True)
-        return StoredObject(src.as_uri(), key, sha256_of(dest), dest.stat().st_size, uploaded=False, presigned_url=src.as_uri())
+        return StoredObject(src.as_uri(), key, sha256_of(dest), dest.stat().st_size, uploaded=False, link=src.as_uri())
 
 
 def _check(source: Path, actual: str, expected: str) -> None:

@@ -9,7 +9,7 @@ import uuid
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ..errors import StorageError
 from ..redaction import redact_url
@@ -140,7 +140,7 @@ class S3Storage:
             _confirm_source(source, source_check, expected_sha)
             if self._mismatch(head, digest, expected_sha) is None:
                 log.info("already stored: %s (%d bytes)", uri, digest.size)
-                return StoredObject(uri, key, expected_sha, digest.size, uploaded=False, presigned_url=self.presign(key))
+                return StoredObject(uri, key, expected_sha, digest.size, uploaded=False, link=self.link(key))
 
         extra: dict[str, Any] = {
             "ContentType": content_type,
@@ -161,7 +161,7 @@ class S3Storage:
             raise StorageError(f"{uri} failed verification after upload: {mismatch}; the local file is kept")
         _confirm_source(source, source_check, expected_sha)
         log.info("stored %s (%d bytes)", uri, digest.size)
-        return StoredObject(uri, key, expected_sha, digest.size, uploaded=True, presigned_url=self.presign(key))
+        return StoredObject(uri, key, expected_sha, digest.size, uploaded=True, link=self.link(key))
 
     def exists(self, key: str, sha256: str | None = None) -> StoredObject | None:
         head = self._head(self.object_key(key), missing_ok=True)
@@ -172,12 +172,25 @@ class S3Storage:
             return None
         return StoredObject(self.uri(key), key, stored_sha, head["ContentLength"], uploaded=False)
 
-    def presign(self, key: str) -> str | None:
+    def link(self, key: str) -> str:
+        """The AWS console page of the object on AWS; elsewhere (MinIO, R2, a proxy) the object's
+        path-style URL on the endpoint, which opens where the bucket allows it. No credential:
+        a person opens it with their own login, or asks ``soraflow link`` for a presigned one."""
+        object_key = self.object_key(key)
+        endpoint = self.client.meta.endpoint_url or ""
+        host = (urlsplit(endpoint).hostname or "").lower()
+        if host == "amazonaws.com" or host.endswith(".amazonaws.com"):
+            region = self.client.meta.region_name or "us-east-1"
+            query = urlencode({"region": region, "bucketType": "general", "prefix": object_key})
+            return f"https://console.aws.amazon.com/s3/object/{quote(self.bucket)}?{query}"
+        return f"{redact_url(endpoint).rstrip('/')}/{quote(self.bucket)}/{quote(object_key)}"
+
+    def presign(self, key: str, expires_in: int | None = None) -> str | None:
         try:
             return self.client.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self.bucket, "Key": self.object_key(key)},
-                ExpiresIn=self.settings.presign_expiry_seconds,
+                ExpiresIn=expires_in or self.settings.presign_expiry_seconds,
             )
         except Exception as err:  # noqa: BLE001
             raise _storage_error(f"could not presign {self.uri(key)}", err) from err

@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from soraflow.flows.render import RenderRequest, render_storyboard
@@ -42,7 +43,20 @@ def test_render_to_s3_survives_500s_and_a_rerun_uploads_nothing(s3_bucket, s3_cl
         tags = {t["Key"]: t["Value"] for t in s3_client.get_object_tagging(Bucket=s3_bucket, Key=key)["TagSet"]}
         assert tags == {"ai-generated": "true"}
         assert clip["storage_uri"] == f"s3://{s3_bucket}/{key}"
-        assert clip["presigned_url"].startswith(faulty_s3.url)
+        assert clip["link"] == f"{faulty_s3.url}/{s3_bucket}/{key}"  # no credential in it
+    assert "X-Amz-" not in (tmp_path / "out" / "manifest.json").read_text()
+
+    # Presigned links are made when asked for, never stored: `soraflow link OUT`.
+    from typer.testing import CliRunner
+
+    from soraflow.cli import app
+
+    shown = CliRunner().invoke(app, ["link", str(tmp_path / "out"), "--expires", "120"])
+    assert shown.exit_code == 0, shown.output
+    lines = dict(line.split(": ", 1) for line in shown.output.splitlines())
+    assert set(lines) == {"film.mp4", "contact_sheet.png", "dawn part 1", "keeper part 1", "keeper part 2", "lamp part 1"}
+    assert "X-Amz-Expires=120" in lines["film.mp4"]
+    assert httpx.get(lines["film.mp4"], timeout=30).content == (tmp_path / "out" / "film.mp4").read_bytes()
 
     for key in outputs:
         head = s3_client.head_object(Bucket=s3_bucket, Key=key, ChecksumMode="ENABLED")

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import ffmpeg
 import httpx
 import pytest
 import yaml
@@ -168,5 +169,27 @@ def test_two_runs_at_once_create_each_clip_once(tmp_path, env):
         assert a.returncode == 0, out_a
         assert b.returncode == 0, out_b
         assert len(sim.all_jobs()) == 5
+    finally:
+        sim.stop()
+
+
+def test_two_renders_into_one_out_dir_make_one_film_and_both_end_cleanly(tmp_path, env):
+    """The second render waits for the first to leave the output directory (saying which render
+    holds it), then finds every clip made and writes the same film; no temporary file is shared."""
+    sim = SimProcess(tmp_path, "--latency", "1")
+    try:
+        env["OPENAI_BASE_URL"] = f"{sim.url}/v1"
+        sb = storyboard(tmp_path, 2, title="Shared")
+        out = tmp_path / "out"
+        a, b = render(sb, out, env), render(sb, out, env)
+        out_a, out_b = finish(a), finish(b)
+        assert (a.returncode, b.returncode) == (0, 0), out_a + out_b
+        assert "waiting for output directory" in out_a + out_b and "Traceback" not in out_a + out_b
+        assert len(sim.all_jobs()) == 2
+        manifest = json.loads((out / "manifest.json").read_text())
+        film = ffmpeg.probe(str(out / "film.mp4"))
+        assert abs(float(film["format"]["duration"]) - manifest["film"]["duration_seconds"]) < 0.1
+        leftovers = [p.name for p in out.rglob("*") if p.name.endswith((".partial.mp4", ".tmp", ".part"))]
+        assert leftovers == []
     finally:
         sim.stop()

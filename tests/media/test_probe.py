@@ -43,7 +43,7 @@ def test_stream_copy_signature_matches_only_compatible_clips(clips):
     "clip, says",
     [
         ("empty", "empty (0 bytes)"),
-        ("corrupt", "Invalid data found"),
+        ("corrupt", "not a format ffmpeg reads (invalid data)"),
         ("truncated", "moov atom not found"),
         ("audio_only", "no video stream (streams found: audio)"),
     ],

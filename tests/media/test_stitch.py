@@ -182,7 +182,7 @@ def test_copy_is_refused_unless_everything_matches(clips):
 def test_an_unreadable_clip_fails_the_film_naming_the_clip(clips, tmp_path):
     segments = [FilmSegment(clips["match_a"], "dawn", "dawn part 1"), FilmSegment(clips["corrupt"], "keeper", "keeper part 2")]
     out = tmp_path / "film.mp4"
-    with pytest.raises(MediaError, match=r"clip keeper part 2: ffprobe cannot read .*Invalid data found"):
+    with pytest.raises(MediaError, match=r"clip keeper part 2: ffprobe cannot read .*not a format ffmpeg reads \(invalid data\)"):
         stitch_film(segments, out, SPEC)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []

@@ -22,7 +22,7 @@ def test_put_copies_verifies_and_keeps_the_source(store, media):
     src, sha = media(size=3 * 1024 * 1024)
     obj = store.put_file(src, KEY, content_type="video/mp4", metadata={"model": "sora-2"}, sha256=sha)
     dest = store.root / KEY
-    assert obj == StoredObject(dest.as_uri(), KEY, sha, src.stat().st_size, uploaded=True, presigned_url=dest.as_uri())
+    assert obj == StoredObject(dest.as_uri(), KEY, sha, src.stat().st_size, uploaded=True, link=dest.as_uri())
     assert dest.read_bytes() == src.read_bytes()
     assert src.is_file()
     assert not os.path.samefile(src, dest)  # a copy, not a link the source could rewrite

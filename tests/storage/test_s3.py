@@ -198,11 +198,12 @@ def test_when_required_mode_sends_no_checksum_headers(s3_bucket, s3_client, medi
 def test_presigned_url_downloads_the_object(s3_bucket, media):
     src, _ = media(size=20 * MiB)
     store = open_s3(s3_bucket, presign_expiry_seconds=900)
-    obj = store.put_file(src, KEY, content_type="video/mp4", metadata={})
-    assert obj.presigned_url
-    query = parse_qs(urlsplit(obj.presigned_url).query)
+    store.put_file(src, KEY, content_type="video/mp4", metadata={})
+    presigned = store.presign(KEY)
+    query = parse_qs(urlsplit(presigned).query)
     assert query["X-Amz-Expires"] == ["900"] and query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
-    response = httpx.get(obj.presigned_url, timeout=30)
+    assert parse_qs(urlsplit(store.presign(KEY, expires_in=60)).query)["X-Amz-Expires"] == ["60"]
+    response = httpx.get(presigned, timeout=30)
     assert response.status_code == 200
     assert response.content == src.read_bytes()
     # moto does not check signatures, so only the shape of the URL is ours to assert.
@@ -292,3 +293,22 @@ def test_metadata_that_cannot_travel_as_headers_is_refused(s3_bucket, media):
         store.put_file(src, KEY, content_type="video/mp4", metadata={"title": "灯台守"})
     with pytest.raises(StorageError, match="metadata key"):
         store.put_file(src, KEY, content_type="video/mp4", metadata={"bad key": "x"})
+
+
+def test_stored_objects_carry_a_link_without_credentials(s3_bucket, s3_env, media, monkeypatch):
+    """What is stored (manifests, artifacts, results) is a link a person opens with their own
+    login: the object on the endpoint (MinIO, R2, here moto), or its AWS console page."""
+    from tests.fixtures.s3 import S3_TEST_ACCESS_KEY_ID
+
+    src, _ = media()
+    obj = open_s3(s3_bucket).put_file(src, KEY, content_type="video/mp4", metadata={})
+    assert obj.link == f"{s3_env}/{s3_bucket}/films/{KEY}"
+    assert "X-Amz" not in obj.link and S3_TEST_ACCESS_KEY_ID not in repr(obj)
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # AWS itself: no request is made by link()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    link = open_s3(s3_bucket).link(KEY)
+    assert link == (
+        f"https://console.aws.amazon.com/s3/object/{s3_bucket}?region=eu-west-3&bucketType=general"
+        f"&prefix=films%2F{KEY.replace('/', '%2F')}"
+    )

@@ -20,7 +20,7 @@ def test_the_secret_key_never_appears_in_debug_logs_errors_or_results(s3_bucket,
     store = open_storage(f"s3://{s3_bucket}/films", Settings(transient_retries=1))
     seen = [repr(store)]
     obj = store.put_file(src, KEY, content_type="video/mp4", metadata={"model": "sora-2"}, sha256=sha)
-    seen += [repr(obj), obj.presigned_url or ""]
+    seen += [repr(obj), obj.link or "", store.presign(KEY) or ""]
     seen.append(repr(store.put_file(src, KEY, content_type="video/mp4", metadata={}, sha256=sha)))
     seen.append(repr(store.exists(KEY, sha)))
     seen.append(repr(store.get_file(KEY, tmp_path / "back.mp4")))
