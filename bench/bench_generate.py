@@ -154,8 +154,9 @@ def sequential_baseline(sim, n: int) -> float:
 def status_calls(sim_latency: float) -> None:
     from soraflow.generation import poll_clip
     from soraflow.ledger import Ledger
+    from soraflow.models import builtin_catalog, route_endpoints
     from soraflow.plan import clip_key, ClipSpec
-    from soraflow.providers import OpenAIVideosProvider
+    from soraflow.providers import build_provider, connect
     from soraflow.settings import Settings
     from decimal import Decimal
 
@@ -163,11 +164,12 @@ def status_calls(sim_latency: float) -> None:
         with Simulator(SimulatorConfig(latency=sim_latency, poll_after_hint=hint)) as sim:
             os.environ.update({"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": sim.api_key})
             settings = Settings(state_dir=TMP / f"poll-{hint}")
-            provider = OpenAIVideosProvider(settings)
+            route = route_endpoints(builtin_catalog(), settings.environment).route("openai")
+            provider = build_provider(connect(route, settings.environment), settings)
             spec = ClipSpec(
-                shot_id="p", shot_index=0, part=1, parts=1, model="sora-2", size="1280x720", seconds=8,
+                shot_id="p", shot_index=0, part=1, parts=1, profile="sora-2", model="sora-2", route=route, size="1280x720", seconds=8,
                 prompt="Shot p\n\nVisual: poll", clip_key=clip_key(endpoint="b", model="sora-2", size="1280x720", seconds=8, prompt="p"),
-                price_usd=Decimal("0.8"),
+                price_usd=Decimal("0.8"), expected_render_seconds=builtin_catalog().profile("sora-2").expected_render_seconds(8),
             )
             job = provider.create(model="sora-2", size="1280x720", seconds=8, prompt=spec.prompt)
             created = time.time()

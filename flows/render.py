@@ -78,7 +78,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
         ensure_limits()
         to_create = planning.clips_to_create(plan, ledger())
         if to_create:
-            check_availability(sorted({c.model for c in to_create}))
+            check_availability(to_create)
 
         # 2. every clip, concurrently: generate (create once + poll) → download → store
         work_dir = str(out_dir / ".work")
@@ -101,7 +101,8 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
                 "%d clip(s) must be generated again: their jobs are gone at the provider and no copy is kept "
                 "(%s); estimated $%.2f", len(lost), ", ".join(spec.label for spec in lost), sum(spec.price_usd for spec in lost),
             )
-            if unchecked := sorted({spec.model for spec in lost} - {c.model for c in to_create}):
+            checked = {(c.route, c.model) for c in to_create}
+            if unchecked := [spec for spec in lost if (spec.route, spec.model) not in checked]:
                 check_availability(unchecked)  # a retired model is refused before anything is spent
             for spec in lost:
                 chains[spec.clip_key] = (spec, *clip_chain(spec, refresh=True))

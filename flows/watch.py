@@ -1,8 +1,9 @@
-"""watch-models: is every Sora model still served, and at what price? Scheduled every 6 hours.
+"""watch-models: is every profiled model still served, and at what price? Scheduled every 6 hours.
 
-A retired model or a changed price becomes a Prefect event (automations react to it), the
-state is kept in a Variable that ``render`` reads before anything is spent, and the table of
-models lands in a markdown artifact.
+Every endpoint this worker can reach is checked for the models of its profiles. A retired
+model or a changed price becomes a Prefect event (automations react to it), the state is kept
+in a Variable (per endpoint identity) that ``render`` reads before anything is spent, and the
+table of models lands in a markdown artifact.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from soraflow import watch
+from soraflow.models import route_endpoints
+from soraflow.providers import PROVIDERS
 from soraflow.settings import Settings
-from soraflow.watch import WatchReport
+from soraflow.tasks import runtime
 from soraflow.tasks.watch import (
     emit_change_events,
     list_offered_models,
@@ -20,33 +23,51 @@ from soraflow.tasks.watch import (
     read_last_seen,
     remember_models,
 )
+from soraflow.watch import WatchReport
 
 
 @flow(name="watch-models", log_prints=True)
-def watch_models(pricing_source: str | None = None) -> WatchReport:
-    """Compare the endpoint's models and prices with the last check.
+def watch_models(pricing_source: str | None = None) -> list[WatchReport]:
+    """Compare each endpoint's models and prices with the last check; one report per endpoint.
 
     ``pricing_source``: a JSON/YAML file or https URL of ``{model: {size: usd_per_second}}``
-    overriding the catalog's prices (default: ``SORAFLOW_PRICING_SOURCE``, else the catalog).
+    overriding the profiles' prices (default: ``SORAFLOW_PRICING_SOURCE``, else the profiles).
     """
     log = get_run_logger()
     settings = Settings()
     source = pricing_source or settings.pricing_source
-    endpoint = settings.endpoint_identity
-
-    offered = list_offered_models()
     overrides = load_prices(source) if source else None
-    report = watch.compare(
-        offered, read_last_seen(endpoint), endpoint=endpoint, overrides=overrides, pricing_source=source
-    )
-    emit_change_events(report)
-    remember_models(report)
-    publish_watch_report(report)
-    for model in report.models:
-        log.info("%s: %s%s", model.model, model.status, f" (shutdown {model.shutdown_date})" if model.shutdown_date else "")
-    for change in report.changes:
-        log.warning("%s", change.message)
-    return report
+    catalog = runtime.model_catalog()
+    routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
+
+    # Endpoints of one identity (all simulated ones of a dialect) are one check.
+    by_identity: dict[str, tuple] = {}
+    for name, route in sorted(routing.routes.items()):
+        profiles = catalog.profiles_at(name)
+        if not profiles:
+            continue
+        if route.dialect not in PROVIDERS:
+            log.warning("endpoint %s speaks %s, which this soraflow has no provider for: not checked", name, route.dialect)
+            continue
+        first, known = by_identity.get(route.identity, (route, []))
+        by_identity[route.identity] = (first, known + profiles)
+
+    reports = []
+    for identity, (route, profiles) in by_identity.items():
+        offered = list_offered_models(route)
+        report = watch.compare(
+            offered, read_last_seen(identity), endpoint=identity, profiles=profiles, overrides=overrides, pricing_source=source
+        )
+        emit_change_events(report)
+        remember_models(report)
+        publish_watch_report(report)
+        for model in report.models:
+            log.info("%s at %s: %s%s", model.model, identity, model.status,
+                     f" (shutdown {model.shutdown_date})" if model.shutdown_date else "")
+        for change in report.changes:
+            log.warning("%s", change.message)
+        reports.append(report)
+    return reports
 
 
 __all__ = ["watch_models"]

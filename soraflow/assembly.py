@@ -71,7 +71,7 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
             burn_subtitles=burn_subtitles,
             title=plan.title,
             metadata={
-                "comment": f"AI-generated video made with {', '.join(plan.models)} (OpenAI Sora) by soraflow",
+                "comment": f"AI-generated video made with {', '.join(plan.models)} by soraflow",
                 "ai_generated": "true",
             },
         ),
@@ -128,7 +128,9 @@ def build_manifest(
                 "parts": spec.parts,
                 "clip_key": spec.clip_key,
                 "job_id": s.job_id if s else None,
+                "profile": spec.profile,
                 "model": spec.model,
+                "endpoint": spec.endpoint,
                 "size": spec.size,
                 "seconds": spec.seconds,
                 "price_usd": f"{spec.price_usd:.2f}",
@@ -142,7 +144,8 @@ def build_manifest(
     return {
         "soraflow_version": __version__,
         "title": plan.title,
-        "endpoint": plan.endpoint,
+        # Each endpoint the film used, by name, with its identity (a URL without credentials).
+        "endpoints": {name: route.identity for name, route in sorted(plan.routes.items())},
         "storage": storage_url,
         "ai_generated": True,
         "models": plan.models,

@@ -25,8 +25,16 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from . import planning
-from .errors import BudgetExceededError, CatalogError, InvalidBudgetError, SoraflowError, StoryboardError
+from .errors import (
+    BudgetExceededError,
+    CatalogError,
+    EndpointNotConfiguredError,
+    InvalidBudgetError,
+    InvalidInputError,
+    SoraflowError,
+)
 from .ledger import Ledger
+from .models import SIMULATE_VARIABLE, ModelCatalog, profile_table_row, route_endpoints
 from .plan import Plan
 from .settings import Settings
 from .terminal import printable
@@ -34,9 +42,9 @@ from .terminal import printable
 console = Console(stderr=True)
 out = Console()
 
-SIMULATOR_ENDPOINT_ID = "soraflow-simulator"
+SIMULATE_HELP = f"Render every endpoint on the embedded simulator, credentials or not (env {SIMULATE_VARIABLE}=1)"
 # The user's input is wrong (exit 2) rather than the run failing (exit 1).
-INPUT_ERRORS = (StoryboardError, BudgetExceededError, InvalidBudgetError, CatalogError)
+INPUT_ERRORS = (InvalidInputError, BudgetExceededError, InvalidBudgetError, CatalogError, EndpointNotConfiguredError)
 _debug = False
 
 
@@ -76,7 +84,7 @@ def _report(err: BaseException, head: str = "error: ") -> None:
 
 
 app = typer.Typer(
-    cls=_Commands, add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with Sora video models."
+    cls=_Commands, add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with generative video models."
 )
 
 
@@ -86,8 +94,15 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
     _debug = debug
 
 
+def _settings(simulate: bool = False) -> Settings:
+    """Settings from the environment; ``--simulate`` goes into it so the flow run sees it too."""
+    if simulate:
+        os.environ[SIMULATE_VARIABLE] = "1"
+    return Settings()
+
+
 def _plan(storyboard: Path, settings: Settings) -> Plan:
-    return planning.load_plan(str(storyboard), None, settings=settings)
+    return planning.load_plan(str(storyboard), None, settings=settings, catalog=planning.model_catalog(settings))
 
 
 def _prefect_defaults() -> None:
@@ -168,48 +183,32 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 def _estimate_table(plan: Plan) -> Table:
     table = Table(title=Text(f"{printable(plan.title)} — estimate"), title_justify="left")
-    for col, justify in (("shot", "left"), ("part", "right"), ("model", "left"), ("size", "left"), ("seconds", "right"), ("USD", "right")):
+    columns = (("shot", "left"), ("part", "right"), ("model", "left"), ("endpoint", "left"), ("size", "left"), ("seconds", "right"), ("USD", "right"))
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for row in planning.estimate_rows(plan):
-        cells = (row["shot"], row["part"], row["model"], row["size"], str(row["seconds"]), f"${row['usd']}")
+        cells = (row["shot"], row["part"], row["model"], row["endpoint"], row["size"], str(row["seconds"]), f"${row['usd']}")
         table.add_row(*(Text(printable(cell)) for cell in cells))
     table.add_section()
-    table.add_row("total", "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
+    table.add_row("total", "", "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
     return table
 
 
+def _say_if_simulated(plan: Plan, settings: Settings) -> None:
+    if plan.simulated:
+        why = "--simulate" if settings.simulate else "No credentials for any endpoint"
+        say((f"{why}: this film is simulated", "yellow"),
+            " by soraflow's built-in simulator, started in this process (no paid model is called).")
+
+
 @app.command()
-def estimate(storyboard: Path = typer.Argument(..., help="Storyboard YAML or JSON")) -> None:
+def estimate(
+    storyboard: Path = typer.Argument(..., help="Storyboard YAML or JSON"),
+    simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
+) -> None:
     """Print the cost of every clip and the total, to the cent. Creates nothing."""
-    settings = Settings()
+    settings = _settings(simulate)
     out.print(_estimate_table(_plan(storyboard, settings)))
-
-
-@contextmanager
-def _backend(settings: Settings) -> Iterator[Settings]:
-    """The configured endpoint, or the embedded simulator when no API key is set."""
-    if settings.has_api_key:
-        yield settings
-        return
-    from .simulator import Simulator, SimulatorConfig
-
-    cache = settings.state_dir / "simulator-renders"  # identical renders are reused across runs
-    with Simulator(SimulatorConfig(latency=settings.simulator_latency, cache_dir=str(cache))) as sim:
-        console.print(
-            f"[yellow]No OPENAI_API_KEY: this film is simulated[/] by soraflow's built-in simulator at {sim.base_url} "
-            "(no Sora model is called)."
-        )
-        env = {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": sim.api_key, "SORAFLOW_ENDPOINT_ID": SIMULATOR_ENDPOINT_ID}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield Settings()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
 def _watch_progress(plan: Plan, ledger: Ledger, stop: threading.Event) -> None:
@@ -239,9 +238,10 @@ def render(
     storage: Optional[str] = typer.Option(None, "--storage", help="file:///path or s3://bucket/prefix (env SORAFLOW_STORAGE)"),
     budget: Optional[float] = typer.Option(None, "--budget", help="Refuse to start if the estimate exceeds this many USD"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the cost and stop; nothing is created"),
+    simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
 ) -> None:
     """Render STORYBOARD into OUT/film.mp4, OUT/manifest.json and OUT/contact_sheet.png."""
-    settings = Settings()
+    settings = _settings(simulate)
     plan = _plan(storyboard, settings)
     out.print(_estimate_table(plan))
     planning.check_budget(plan, budget)
@@ -252,27 +252,28 @@ def render(
 
     ledger = Ledger(settings.resolved_ledger_url)  # before anything starts: a wrong URL is one line
     with _sigterm_unwinds():
-        _render(storyboard, out_dir, storage, budget, settings, ledger)
+        _render(storyboard, plan, out_dir, storage, budget, settings, ledger)
 
 
-def _render(storyboard: Path, out_dir: Path, storage: str | None, budget: float | None, settings: Settings, ledger: Ledger) -> None:
+def _render(
+    storyboard: Path, plan: Plan, out_dir: Path, storage: str | None, budget: float | None, settings: Settings, ledger: Ledger
+) -> None:
     _prefect_defaults()
     from soraflow.flows.render import RenderRequest, ShotsFailed, render_storyboard  # Prefect starts here
 
     _quiet_prefect_console()
-    with _backend(settings) as live:
-        plan = _plan(storyboard, live)  # clip keys depend on the endpoint
-        stop = threading.Event()
-        watcher = threading.Thread(target=_watch_progress, args=(plan, ledger, stop), daemon=True)
-        watcher.start()
-        try:
-            state = render_storyboard(
-                RenderRequest(storyboard_path=str(storyboard), out_dir=str(out_dir), storage=storage, budget_usd=budget),
-                return_state=True,
-            )
-        finally:
-            stop.set()
-            watcher.join(timeout=5)
+    _say_if_simulated(plan, settings)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_progress, args=(plan, ledger, stop), daemon=True)
+    watcher.start()
+    try:
+        state = render_storyboard(
+            RenderRequest(storyboard_path=str(storyboard), out_dir=str(out_dir), storage=storage, budget_usd=budget),
+            return_state=True,
+        )
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
     if not state.is_completed():
         error = state.result(raise_on_failure=False)
         if isinstance(error, ShotsFailed):
@@ -350,7 +351,7 @@ def simulator(
     ttl_seconds: float = typer.Option(3600.0, help="How long finished content stays downloadable (expires_at)"),
     cache_dir: Optional[Path] = typer.Option(None, help="Reuse identical renders from this directory"),
 ) -> None:
-    """Serve the Sora Videos API simulator (the same one `render` embeds without a key)."""
+    """Serve the video API simulator (the same one `render` embeds without credentials)."""
     from .simulator import SimulatorConfig, serve
 
     try:
@@ -370,34 +371,91 @@ _STATUS_STYLE = {"available": "green", "retiring": "yellow", "gone": "bold red"}
 @app.command()
 def watch(
     pricing: Optional[str] = typer.Option(
-        None, "--pricing", help="JSON/YAML file or https URL of prices overriding the catalog (env SORAFLOW_PRICING_SOURCE)"
+        None, "--pricing", help="JSON/YAML file or https URL of prices overriding the profiles' (env SORAFLOW_PRICING_SOURCE)"
     ),
+    simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
 ) -> None:
-    """Check which Sora models the endpoint serves and at what price; report what changed since last time."""
+    """Check which profiled models each endpoint serves and at what price; report what changed since last time."""
+    _settings(simulate)
     _prefect_defaults()
     from soraflow.flows.watch import watch_models  # Prefect starts here
 
     _quiet_prefect_console()
-    with _sigterm_unwinds(), _backend(Settings()):
+    with _sigterm_unwinds():
         state = watch_models(pricing_source=pricing, return_state=True)
     if not state.is_completed():
         error = state.result(raise_on_failure=False)
         if isinstance(error, BaseException):
             raise error
         raise SoraflowError(f"watch {state.name.lower()}: {state.message}")
-    report = state.result()
-    table = Table(title=Text(f"Sora models at {printable(report.endpoint)}"), title_justify="left")
-    for col in ("model", "status", "shutdown date", "USD per second"):
-        table.add_column(col)
-    for row in report.rows():
-        style = _STATUS_STYLE.get(row["status"], "")
-        cells = (row["model"], row["status"], row["shutdown_date"] or "-", row["prices_usd_per_second"])
-        table.add_row(*(Text(printable(cell), style=style if i == 1 else "") for i, cell in enumerate(cells)))
+    for report in state.result():
+        table = Table(title=Text(f"Models at {printable(report.endpoint)}"), title_justify="left")
+        for col in ("model", "status", "shutdown date", "USD per second"):
+            table.add_column(col)
+        for row in report.rows():
+            style = _STATUS_STYLE.get(row["status"], "")
+            cells = (row["model"], row["status"], row["shutdown_date"] or "-", row["prices_usd_per_second"])
+            table.add_row(*(Text(printable(cell), style=style if i == 1 else "") for i, cell in enumerate(cells)))
+        out.print(table)
+        for change in report.changes:
+            say((f"{change.kind}: ", "bold"), change.message, to=out)
+        if not report.changes:
+            out.print("no changes since the last check")
+
+
+@app.command()
+def models(
+    check: bool = typer.Option(False, "--check", help="Also ask each endpoint whether it offers the model now"),
+    simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
+) -> None:
+    """Every model profile that resolves: its endpoint, lengths, sizes and prices (and, with --check, availability)."""
+    settings = _settings(simulate)
+    catalog = planning.model_catalog(settings)
+    routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
+    offered = _check_offers(catalog, routing, settings) if check else {}
+    table = Table(title=Text(f"Model profiles ({' + '.join(printable(s) for s in catalog.sources)})"), title_justify="left")
+    columns = ["profile", "model", "endpoint", "seconds", "sizes and USD per second", "retires"] + (["offered now"] if check else [])
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for profile in catalog.profiles.values():
+        row = profile_table_row(profile)
+        route = routing.routes.get(profile.endpoint)
+        where = f"{profile.endpoint} ({'simulated' if route.simulated else route.identity})" if route else f"{profile.endpoint} (not configured)"
+        cells = [row["profile"], row["model"], where, row["seconds"], row["sizes"], row["retires"] or "-"]
+        if check:
+            cells.append(offered.get(profile.name, "-"))
+        table.add_row(*(Text(printable(cell)) for cell in cells))
     out.print(table)
-    for change in report.changes:
-        say((f"{change.kind}: ", "bold"), change.message, to=out)
-    if not report.changes:
-        out.print("no changes since the last check")
+    if routing.simulated_because:
+        why = "--simulate" if routing.simulated_because == "forced" else "no endpoint has credentials here"
+        say("every endpoint is served by the embedded simulator: ", why)
+    for name, what in sorted(routing.unconfigured.items()):
+        say(f"endpoint {name} is not configured here: set {what}")
+
+
+def _check_offers(catalog: ModelCatalog, routing, settings: Settings) -> dict[str, str]:
+    """Ask each routed endpoint once; an endpoint that fails is said, and the others still answer."""
+    from .availability import offered_now
+    from .providers import build_provider, connect
+    from .simulator import simulated_models
+
+    offered: dict[str, str] = {}
+    for name, route in sorted(routing.routes.items()):
+        profiles = catalog.profiles_at(name)
+        if not profiles:
+            continue
+        if not route.simulated and route.endpoint.key_secret and not route.endpoint.key(settings.environment):
+            offered.update({p.name: f"not checked: the key is in Prefect Secret block {route.endpoint.key_secret}" for p in profiles})
+            continue
+        try:
+            connection = connect(
+                route, settings.environment, simulated_models=simulated_models(catalog),
+                simulator_latency=settings.simulator_latency, simulator_cache_dir=settings.state_dir / "simulator-renders",
+            )
+            offered.update(offered_now(profiles, build_provider(connection, settings)))
+        except SoraflowError as err:
+            offered.update({p.name: f"error: {err}" for p in profiles})
+    return offered
 
 
 @app.command()

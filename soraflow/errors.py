@@ -1,7 +1,9 @@
 """Typed errors: every failure soraflow reports falls into one of these families.
 
 The families decide what happens next (docs/architecture.md, rule 6):
-- ``StoryboardError``: the input is wrong; nothing was spent; the message names the field.
+- ``StoryboardError`` / ``ModelsFileError``: the input is wrong; nothing was spent; the message
+  names the field.
+- ``EndpointNotConfiguredError``: a plan needs an endpoint with no credentials here.
 - ``TransientProviderError``: worth retrying with backoff (429, 5xx, resets, stalls).
 - ``ClipInDoubtError``: a create may have been paid for and nothing can show it; not retried.
 - ``PermanentProviderError``: retrying cannot help (moderation, invalid parameters,
@@ -14,8 +16,14 @@ The families decide what happens next (docs/architecture.md, rule 6):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
 
 from .redaction import redact_text
+from .terminal import printable
+
+SHOWN_VALUE_CHARS = 80
 
 
 class SoraflowError(Exception):
@@ -31,7 +39,7 @@ class SoraflowError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a storyboard: where, what was found, what is allowed."""
+    """One thing wrong with a file the user wrote: where, what was found, what is allowed."""
 
     path: str
     message: str
@@ -40,19 +48,107 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class StoryboardError(SoraflowError):
-    """The storyboard is invalid. Carries every problem found, each naming its field path."""
+def shown_value(value: Any) -> str:
+    """A value as a message shows it: repr (control characters escaped), shortened."""
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    return printable(repr(value), SHOWN_VALUE_CHARS)
+
+
+def field_path(loc: tuple[Any, ...], prefix: str = "") -> str:
+    """``("shots", 2, "seconds")`` → ``shots[2].seconds`` (after ``prefix``, if any)."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _allowed_keys(root: type[BaseModel], loc: tuple[Any, ...], hidden: frozenset[str]) -> list[str]:
+    """The keys the model at ``loc`` (the parent of an unknown key) accepts."""
+    model = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        candidates = [ann, *(getattr(ann, "__args__", None) or ())]
+        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            break
+        model = nxt
+    return sorted(k for k in model.model_fields if k not in hidden)
+
+
+def problems_from_validation(
+    err: ValidationError,
+    root: type[BaseModel],
+    *,
+    prefix: str = "",
+    hidden: frozenset[str] = frozenset(),
+    explain: Callable[[dict], str | None] | None = None,
+) -> list[Problem]:
+    """One Problem per pydantic error: the field path, the value found and what is allowed.
+
+    ``explain`` may word an error its own way (return None to keep the default wording).
+    """
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        value = e.get("input")
+        message = explain(e) if explain else None
+        if message is not None:
+            pass
+        elif e["type"] == "extra_forbidden":
+            message = f"unknown key; allowed keys: {', '.join(_allowed_keys(root, loc, hidden))}"
+        elif e["type"] == "missing":
+            message = "is required"
+        elif e["type"] == "value_error" and isinstance(value, dict):
+            message = str(e.get("ctx", {}).get("error") or e["msg"])  # a rule across several fields
+        else:
+            message = f"{shown_value(value)} is not allowed: {e['msg']}"
+        problems.append(Problem(field_path(loc, prefix), message))
+    return problems
+
+
+class InvalidInputError(SoraflowError):
+    """A file the user wrote is invalid. Carries every problem found, each naming its field path."""
+
+    what = "input"
 
     def __init__(self, problems: list[Problem], source: str | None = None):
         self.problems = list(problems)
         self.source = source
-        head = f"invalid storyboard {source}" if source else "invalid storyboard"
+        head = f"invalid {self.what} {source}" if source else f"invalid {self.what}"
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{head}:\n{lines}")
 
 
+class StoryboardError(InvalidInputError):
+    """The storyboard is invalid; nothing was spent."""
+
+    what = "storyboard"
+
+
 class CatalogError(SoraflowError):
-    """A model, size or clip length that the catalog does not offer."""
+    """A model profile, size or clip length that the model catalog does not offer."""
+
+
+class ModelsFileError(InvalidInputError):
+    """The model profiles and endpoints file (or Variable) is invalid."""
+
+    what = "models file"
+
+
+class EndpointNotConfiguredError(SoraflowError):
+    """A plan uses an endpoint that has no credentials here, while other endpoints do.
+
+    Refused before anything is spent, naming the endpoint and the variable to set.
+    """
 
 
 class ProviderError(SoraflowError):

@@ -16,10 +16,8 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from .catalog import get_model
 from .errors import (
     AmbiguousCreateError,
-    CatalogError,
     ClipInDoubtError,
     ClipTimeoutError,
     JobLostError,
@@ -127,6 +125,8 @@ def submit_clip(
             seconds=spec.seconds,
             prompt_sha256=spec.prompt_sha256,
             owner=owner,
+            endpoint=spec.endpoint,
+            profile=spec.profile,
             price_usd=spec.price_usd,
         )
         if claim.kind is ClaimKind.HAVE_JOB:
@@ -199,7 +199,7 @@ def submit_clip(
 
 @dataclass
 class PollClock:
-    """When to ask again. The provider's hint wins; else the reported progress; else the catalog."""
+    """When to ask again. The provider's hint wins; else the reported progress; else the profile's pace."""
 
     expected_total: float
     min_interval: float
@@ -218,19 +218,6 @@ class PollClock:
         return max(self.min_interval, min(wait, self.max_interval))
 
 
-# Render time per generated second for a model the Sora catalog does not know (Veo takes about a
-# minute for an 8 s clip): only paces the first polls, never a promise.
-DEFAULT_SECONDS_PER_SECOND = 8.0
-
-
-def expected_render_seconds(spec: ClipSpec) -> float:
-    try:
-        per_second = get_model(spec.model).expected_seconds_per_second
-    except CatalogError:
-        per_second = DEFAULT_SECONDS_PER_SECOND
-    return per_second * spec.seconds
-
-
 def poll_clip(
     spec: ClipSpec,
     job_id: str,
@@ -247,7 +234,7 @@ def poll_clip(
         return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
     started = entry.submitted_at if entry and entry.submitted_at else time.time()
     deadline = started + settings.clip_deadline_seconds
-    clock = PollClock(expected_render_seconds(spec), settings.poll_min_interval_seconds, settings.poll_max_interval_seconds)
+    clock = PollClock(spec.expected_render_seconds, settings.poll_min_interval_seconds, settings.poll_max_interval_seconds)
     transient_streak = 0
     while True:
         try:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from .catalog import get_model, split_seconds
+from .errors import Problem, StoryboardError
+from .models import ModelCatalog, Route, Routing, split_seconds
 from .prompts import build_prompt, dialogue_for_part
 from .storyboard import Storyboard
 
@@ -74,7 +76,9 @@ class ClipSpec(BaseModel):
     shot_index: int
     part: int
     parts: int
-    model: str
+    profile: str  # the model profile the storyboard names
+    model: str  # what the endpoint calls that model (sent with the create)
+    route: Route  # the endpoint, its identity in the clip key, and whether it is simulated
     size: str
     seconds: int
     prompt: str
@@ -84,6 +88,12 @@ class ClipSpec(BaseModel):
     dialogue: tuple[DialogueCue, ...] = ()
     clip_key: str
     price_usd: Decimal
+    expected_render_seconds: float  # from the profile: paces polling before the provider says more
+    retires: date | None = None  # the profile's retirement date: availability where /models is not served
+
+    @property
+    def endpoint(self) -> str:
+        return self.route.name
 
     @property
     def label(self) -> str:
@@ -98,7 +108,6 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     title: str
-    endpoint: str
     clips: tuple[ClipSpec, ...]
 
     @property
@@ -113,21 +122,49 @@ class Plan(BaseModel):
     def models(self) -> list[str]:
         return sorted({c.model for c in self.clips})
 
+    @property
+    def routes(self) -> dict[str, Route]:
+        """Every endpoint the plan uses, by name."""
+        return {c.route.name: c.route for c in self.clips}
 
-def plan_storyboard(sb: Storyboard, *, endpoint: str, allow_beyond_spec: bool = False) -> Plan:
-    """Split shots into clips of allowed lengths and price them. Pure: no I/O but hashing refs."""
+    @property
+    def simulated(self) -> bool:
+        return any(c.route.simulated for c in self.clips)
+
+
+def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, allow_beyond_spec: bool = False) -> Plan:
+    """Split shots into clips of the profile's lengths, route and price them. No I/O but hashing refs.
+
+    Refuses, before anything is spent, a plan that needs an endpoint without credentials (every
+    such endpoint named at once) and a prompt longer than its profile takes.
+    """
+    unrouted: dict[str, list[str]] = {}
+    for shot in sb.shots:
+        endpoint = catalog.profile(sb.model_of(shot)).endpoint
+        if endpoint not in routing.routes:
+            unrouted.setdefault(endpoint, []).append(f"shot {shot.id!r}")
+    if unrouted:
+        raise routing.refusal(unrouted)
+
     clips: list[ClipSpec] = []
+    too_long: list[Problem] = []
     for index, shot in enumerate(sb.shots):
-        model = sb.model_of(shot)
-        spec = get_model(model)
+        profile = catalog.profile(sb.model_of(shot))
+        route = routing.route(profile.endpoint)
         size = sb.size_of(shot)
-        parts_seconds = split_seconds(shot.seconds, spec.clip_seconds(allow_beyond_spec))
+        parts_seconds = split_seconds(shot.seconds, profile.clip_seconds(size, allow_beyond_spec))
         assert parts_seconds is not None, "storyboard validation guarantees a split"
         ref = sb.reference_path(shot)
         ref_sha = sha256_file(ref) if ref is not None else None
         n = len(parts_seconds)
         for part, seconds in enumerate(parts_seconds, start=1):
             prompt = build_prompt(sb, shot, part=part, parts=n, part_seconds=seconds)
+            if len(prompt) > profile.prompt_max_chars:
+                too_long.append(Problem(
+                    f"shots[{index}].visual",
+                    f"the prompt of part {part} comes to {len(prompt)} characters with the storyboard's style, anchors and "
+                    f"dialogue; {profile.name} takes at most {profile.prompt_max_chars}: shorten the shot's text",
+                ))
             # The reference image anchors the first part; later parts continue from it in text.
             part_ref = ref if part == 1 else None
             part_ref_sha = ref_sha if part == 1 else None
@@ -137,7 +174,9 @@ def plan_storyboard(sb: Storyboard, *, endpoint: str, allow_beyond_spec: bool = 
                     shot_index=index,
                     part=part,
                     parts=n,
-                    model=model,
+                    profile=profile.name,
+                    model=profile.model,
+                    route=route,
                     size=size,
                     seconds=seconds,
                     prompt=prompt,
@@ -146,14 +185,18 @@ def plan_storyboard(sb: Storyboard, *, endpoint: str, allow_beyond_spec: bool = 
                     transition=sb.transition_of(shot) if part == 1 else "cut",
                     dialogue=tuple(DialogueCue(speaker=d.speaker, line=d.line) for d in dialogue_for_part(shot, part, n)),
                     clip_key=clip_key(
-                        endpoint=endpoint,
-                        model=model,
+                        endpoint=route.identity,
+                        model=profile.model,
                         size=size,
                         seconds=seconds,
                         prompt=prompt,
                         reference_sha256=part_ref_sha,
                     ),
-                    price_usd=spec.price(size, seconds),
+                    price_usd=profile.price(size, seconds),
+                    expected_render_seconds=profile.expected_render_seconds(seconds),
+                    retires=profile.retires,
                 )
             )
-    return Plan(title=sb.title, endpoint=endpoint, clips=tuple(clips))
+    if too_long:
+        raise StoryboardError(too_long)
+    return Plan(title=sb.title, clips=tuple(clips))

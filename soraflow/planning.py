@@ -9,6 +9,7 @@ from pathlib import Path
 from .documents import path_problem
 from .errors import BudgetExceededError, InvalidBudgetError, Problem, StorageError, StoryboardError
 from .ledger import Ledger
+from .models import ModelCatalog, load_catalog, route_endpoints
 from .plan import ClipSpec, Plan, plan_storyboard
 from .settings import Settings
 from .storage import check_storage_url
@@ -16,14 +17,29 @@ from .storyboard import load_storyboard, parse_storyboard
 from .terminal import printable
 
 
-def load_plan(storyboard_path: str | None, storyboard_inline: dict | None, *, settings: Settings) -> Plan:
+def model_catalog(settings: Settings) -> ModelCatalog:
+    """The built-in profiles with the user's file (``SORAFLOW_MODELS``) laid over them."""
+    return load_catalog(settings.models)
+
+
+def load_plan(
+    storyboard_path: str | None, storyboard_inline: dict | None, *, settings: Settings, catalog: ModelCatalog | None = None
+) -> Plan:
+    """Validate the storyboard against the profiles, route every endpoint, and price the plan."""
     if (storyboard_path is None) == (storyboard_inline is None):
         raise StoryboardError([Problem("", "give exactly one of a storyboard path or an inline storyboard")])
+    catalog = catalog or model_catalog(settings)
+    beyond = settings.allow_beyond_spec
+    source = storyboard_path or "(inline)"
     if storyboard_path is not None:
-        sb = load_storyboard(storyboard_path, allow_beyond_spec=settings.allow_beyond_spec)
+        sb = load_storyboard(storyboard_path, allow_beyond_spec=beyond, catalog=catalog)
     else:
-        sb = parse_storyboard(storyboard_inline, source="(inline)", allow_beyond_spec=settings.allow_beyond_spec)
-    return plan_storyboard(sb, endpoint=settings.endpoint_identity, allow_beyond_spec=settings.allow_beyond_spec)
+        sb = parse_storyboard(storyboard_inline, source=source, allow_beyond_spec=beyond, catalog=catalog)
+    routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
+    try:
+        return plan_storyboard(sb, catalog=catalog, routing=routing, allow_beyond_spec=beyond)
+    except StoryboardError as err:
+        raise StoryboardError(err.problems, source) from None
 
 
 def check_budget(plan: Plan, budget_usd: float | None) -> None:
@@ -50,7 +66,8 @@ def estimate_rows(plan: Plan) -> list[dict]:
         {
             "shot": c.shot_id,
             "part": f"{c.part}/{c.parts}",
-            "model": c.model,
+            "model": c.profile,
+            "endpoint": c.endpoint,
             "size": c.size,
             "seconds": c.seconds,
             "usd": f"{c.price_usd:.2f}",

@@ -1,22 +1,20 @@
 """Configuration, read from the environment (and a ``.env`` file) by pydantic-settings.
 
-The OpenAI variables keep the names the openai SDK reads (``OPENAI_API_KEY``,
-``OPENAI_BASE_URL``); everything else is ``SORAFLOW_*``. The API key is a ``SecretStr``: it
-prints as ``**********`` and never reaches logs, results, manifests or cache keys.
+Everything here is ``SORAFLOW_*``. Endpoints read their own variables (``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``, ``GOOGLE_CLOUD_PROJECT``, a gateway's key variable...) from
+``Settings.environment``, by the names their profiles give (soraflow.models); no key is ever
+a settings field, so none can reach a log, a result, a manifest or a cache key through here.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from .redaction import redact_url
-
-OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class Settings(BaseSettings):
@@ -24,22 +22,14 @@ class Settings(BaseSettings):
         env_prefix="SORAFLOW_", env_file=".env", extra="ignore", frozen=True
     )
 
-    # --- the endpoint -------------------------------------------------------------------
-    openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "SORAFLOW_OPENAI_API_KEY")
+    # --- models and endpoints -----------------------------------------------------------
+    models: Path | None = Field(
+        default=None, description="A YAML file of model profiles and endpoints laid over the built-in ones."
     )
-    openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "SORAFLOW_OPENAI_BASE_URL")
-    )
-    endpoint_id: str | None = Field(
-        default=None,
-        description="Identity of the endpoint in clip keys; defaults to the base URL. Set it when "
-        "the same service is reached through several URLs (the embedded simulator sets it).",
+    simulate: bool = Field(
+        default=False, description="Serve every endpoint from the embedded simulator, credentials or not."
     )
     request_timeout_seconds: float = 60.0
-    # The SDK's own retries are off: soraflow classifies failures and retries itself, and a
-    # blind SDK retry of a create could pay twice (docs/architecture.md, rule 3).
-    sdk_max_retries: int = 0
 
     # --- generation ---------------------------------------------------------------------
     allow_beyond_spec: bool = Field(
@@ -88,7 +78,7 @@ class Settings(BaseSettings):
 
     # --- the model watch ------------------------------------------------------------------
     pricing_source: str | None = Field(
-        default=None, description="Prices overriding the catalog's: a JSON/YAML file or an https URL."
+        default=None, description="Prices overriding the profiles': a JSON/YAML file or an https URL."
     )
 
     # --- the embedded simulator (used by `render` when no API key is set) -------------------
@@ -99,21 +89,12 @@ class Settings(BaseSettings):
     burn_subtitles: bool = False
 
     @property
-    def base_url(self) -> str:
-        return (self.openai_base_url or OPENAI_DEFAULT_BASE_URL).rstrip("/")
-
-    @property
-    def shown_base_url(self) -> str:
-        """The base URL as it may be printed, logged or stored: no userinfo, no query."""
-        return redact_url(self.base_url)
-
-    @property
-    def endpoint_identity(self) -> str:
-        """What identifies the endpoint in a clip key: never the key, never a query string."""
-        if self.endpoint_id:
-            return self.endpoint_id
-        parts = urlsplit(self.base_url)
-        return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    def environment(self) -> dict[str, str]:
+        """The process environment over the ``.env`` file: where endpoints find their
+        variables (base URLs, key variables such as ``OPENAI_API_KEY``, Vertex project)."""
+        env_file = self.model_config.get("env_file")
+        from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file else {}
+        return {**from_file, **os.environ}
 
     @property
     def resolved_ledger_url(self) -> str:
@@ -122,9 +103,6 @@ class Settings(BaseSettings):
             return self.ledger_url.get_secret_value()
         return str(self.ledger_path or (self.state_dir / "ledger.sqlite"))
 
-    @property
-    def has_api_key(self) -> bool:
-        return bool(self.openai_api_key and self.openai_api_key.get_secret_value())
 
 
 def get_settings(**overrides) -> Settings:

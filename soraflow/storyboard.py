@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog import get_model, model_names, split_seconds
 from .documents import DocumentError, check_shape, parse_document, read_bounded
-from .errors import CatalogError, Problem, StoryboardError
+from .errors import CatalogError, Problem, StoryboardError, problems_from_validation, shown_value
 from .images import reference_problem
+from .models import ModelCatalog, builtin_catalog, split_seconds
 from .terminal import printable
 
 Transition = Literal["cut", "crossfade", "fade"]
@@ -32,7 +32,6 @@ ShortText = Annotated[str, Field(max_length=1000)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 MAX_SHOTS = 500
 MAX_PROBLEMS_SHOWN = 50
-_SHOWN_VALUE_CHARS = 80
 
 
 class _Strict(BaseModel):
@@ -76,7 +75,7 @@ class Shot(_Strict):
 
 class Storyboard(_Strict):
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    model: Name = "sora-2"
+    model: Name = "sora-2"  # a model profile name
     size: Annotated[str, Field(max_length=20)] = "1280x720"
     style: ShortText | None = None
     identity_anchors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
@@ -125,60 +124,21 @@ class Storyboard(_Strict):
 # Loading and validation
 # --------------------------------------------------------------------------------------------
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = Storyboard
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            break
-        ann = field.annotation
-        inner = getattr(ann, "__args__", None)
-        candidates = [ann, *(inner or ())]
-        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if nxt is None:
-            break
-        model = nxt
-    return sorted(k for k in model.model_fields if k != "base_dir")
-
-
-def _loc_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
+def _explain(e: dict) -> str | None:
+    loc = tuple(e["loc"])
+    if e["type"] == "too_short" and loc == ("shots",):
+        return "no shots: a storyboard needs at least one shot"
+    if e["type"] == "greater_than" and loc[-1] == "seconds":
+        return f"{shown_value(e.get('input'))} is not allowed: {e['msg']} (a whole number of seconds)"
+    return None
 
 
 def _problems_from_validation(err: ValidationError) -> list[Problem]:
-    problems = []
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        path = _loc_path(loc)
-        value = e.get("input")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key; allowed keys: {', '.join(_allowed_keys(loc))}"
-        elif e["type"] == "missing":
-            msg = "is required"
-        elif e["type"] == "too_short" and loc == ("shots",):
-            msg = "no shots: a storyboard needs at least one shot"
-        else:
-            shown = _shown(value)
-            msg = f"{shown} is not allowed: {e['msg']}"
-            if e["type"] == "greater_than" and loc[-1] == "seconds":
-                msg += " (a whole number of seconds)"
-        problems.append(Problem(path, msg))
-    return _capped(problems)
+    return _capped(problems_from_validation(err, Storyboard, hidden=frozenset({"base_dir"}), explain=_explain))
 
 
 def _shown(value: Any) -> str:
-    """A value as a message shows it: repr (control characters escaped), shortened."""
-    if isinstance(value, (dict, list)):
-        return type(value).__name__
-    return printable(repr(value), _SHOWN_VALUE_CHARS)
+    return shown_value(value)
 
 
 def _capped(problems: list[Problem]) -> list[Problem]:
@@ -187,8 +147,8 @@ def _capped(problems: list[Problem]) -> list[Problem]:
     return [*problems[:MAX_PROBLEMS_SHOWN], Problem("", f"… and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")]
 
 
-def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool) -> list[Problem]:
-    """Checks that need the catalog or the file system, run after the shape is valid."""
+def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool, catalog: ModelCatalog) -> list[Problem]:
+    """Checks that need the model profiles or the file system, run after the shape is valid."""
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for i, shot in enumerate(sb.shots):
@@ -205,27 +165,32 @@ def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool) -> list[Problem]
 
         model_field = f"{where}.model" if shot.model else "model"
         try:
-            spec = get_model(sb.model_of(shot))
+            profile = catalog.profile(sb.model_of(shot))
         except CatalogError:
-            problems.append(
-                Problem(model_field, f"{sb.model_of(shot)!r} is not a known model; allowed: {', '.join(model_names())}")
-            )
+            problems.append(Problem(
+                model_field,
+                f"{_shown(sb.model_of(shot))} is not a known model profile; known profiles: {', '.join(catalog.profile_names())}",
+            ))
             continue
+
+        if ref is not None and not profile.inputs.first_frame:
+            problems.append(Problem(f"{where}.input_reference", f"{profile.name} takes no first-frame image; remove it or use another model"))
 
         size = sb.size_of(shot)
         size_field = f"{where}.size" if shot.size else "size"
-        allowed_sizes = spec.size_names(allow_beyond_spec)
+        allowed_sizes = profile.size_names(allow_beyond_spec)
         if size not in allowed_sizes:
             problems.append(
-                Problem(size_field, f"{size!r} is not offered by {spec.name}; allowed: {', '.join(allowed_sizes)}")
+                Problem(size_field, f"{_shown(size)} is not offered by {profile.name}; allowed: {', '.join(allowed_sizes)}")
             )
 
-        lengths = spec.clip_seconds(allow_beyond_spec)
+        lengths = profile.clip_seconds(size, allow_beyond_spec)
         if split_seconds(shot.seconds, lengths) is None:
+            at_size = f" at {size}" if lengths != profile.clip_seconds(None, allow_beyond_spec) else ""
             problems.append(
                 Problem(
                     f"{where}.seconds",
-                    f"{shot.seconds} cannot be made from {spec.name} clip lengths "
+                    f"{shot.seconds} cannot be made from {profile.name} clip lengths{at_size} "
                     f"{', '.join(map(str, lengths))} s; use a sum of those (e.g. "
                     f"{_nearest_reachable(shot.seconds, lengths)})",
                 )
@@ -243,9 +208,16 @@ def _nearest_reachable(seconds: int, lengths: tuple[int, ...]) -> str:
 
 
 def parse_storyboard(
-    data: Any, *, base_dir: Path = Path("."), source: str | None = None, allow_beyond_spec: bool = False
+    data: Any,
+    *,
+    base_dir: Path = Path("."),
+    source: str | None = None,
+    allow_beyond_spec: bool = False,
+    catalog: ModelCatalog | None = None,
 ) -> Storyboard:
-    """Validate already-parsed data (a dict) into a Storyboard, or raise StoryboardError."""
+    """Validate already-parsed data (a dict) into a Storyboard, or raise StoryboardError.
+
+    Model names are checked against ``catalog`` (default: the built-in profiles)."""
     if not isinstance(data, dict):
         raise StoryboardError(
             [Problem("", f"the top level must be a mapping with title and shots, not {type(data).__name__}")],
@@ -256,18 +228,19 @@ def parse_storyboard(
     except DocumentError as err:
         raise StoryboardError([err.problem], source) from None
     if "base_dir" in data:
-        raise StoryboardError([Problem("base_dir", "unknown key; allowed keys: " + ", ".join(_allowed_keys(("x",))))], source)
+        allowed = sorted(k for k in Storyboard.model_fields if k != "base_dir")
+        raise StoryboardError([Problem("base_dir", "unknown key; allowed keys: " + ", ".join(allowed))], source)
     try:
         sb = Storyboard.model_validate({**data, "base_dir": base_dir})
     except ValidationError as err:
         raise StoryboardError(_problems_from_validation(err), source) from None
-    problems = _semantic_problems(sb, allow_beyond_spec)
+    problems = _semantic_problems(sb, allow_beyond_spec, catalog or builtin_catalog())
     if problems:
         raise StoryboardError(_capped(problems), source)
     return sb
 
 
-def load_storyboard(path: str | Path, *, allow_beyond_spec: bool = False) -> Storyboard:
+def load_storyboard(path: str | Path, *, allow_beyond_spec: bool = False, catalog: ModelCatalog | None = None) -> Storyboard:
     """Read a YAML or JSON storyboard file; relative references resolve next to it.
 
     Only a regular file of bounded size is read (soraflow.documents): a FIFO, a device or an
@@ -291,4 +264,6 @@ def load_storyboard(path: str | Path, *, allow_beyond_spec: bool = False) -> Sto
         data = parse_document(text, json_only=path.suffix.lower() == ".json")
     except DocumentError as err:
         raise StoryboardError([err.problem], source) from None
-    return parse_storyboard(data, base_dir=path.parent.resolve(), source=source, allow_beyond_spec=allow_beyond_spec)
+    return parse_storyboard(
+        data, base_dir=path.parent.resolve(), source=source, allow_beyond_spec=allow_beyond_spec, catalog=catalog
+    )

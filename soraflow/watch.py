@@ -1,9 +1,11 @@
-"""The model watch: which Sora models an endpoint still serves, and what they cost.
+"""The model watch: which profiled models an endpoint still serves, and what they cost.
 
 Providers retire models (OpenAI shut Sora down on 2026-09-24) and change prices without a
-pricing endpoint, so the watch compares two things against the state it saw last time:
-- the endpoint's ``/v1/models`` list (a missing model, or a ``shutdown_date``), and
-- the price table: the catalog's prices, overridden by a pricing source (a JSON or YAML file,
+pricing endpoint, so the watch compares two things against the state it saw last time, for
+the model profiles of one endpoint:
+- the endpoint's ``/models`` list (a missing model, or a ``shutdown_date``), or, where the
+  endpoint lists no models, the profiles' retirement dates; and
+- the price table: the profiles' prices, overridden by a pricing source (a JSON or YAML file,
   or an https URL) shaped ``{"sora-2": {"1280x720": 0.10, ...}, ...}`` in USD per second.
 
 Everything here is plain data in, plain data out; the Prefect flow stores the state in a
@@ -23,9 +25,10 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .availability import model_status
-from .catalog import MODELS, get_model
-from .errors import CatalogError, SoraflowError
+from .availability import model_status, profile_status
+from .errors import SoraflowError
+from .models import ModelProfile
+from .models.catalog import usd as format_usd
 from .providers.base import ModelInfo
 
 # The Prefect Variable holding the last seen state, keyed by endpoint identity.
@@ -106,10 +109,10 @@ class WatchReport(BaseModel):
 
     def markdown(self) -> str:
         lines = [
-            f"# Sora models at {self.endpoint}",
+            f"# Models at {self.endpoint}",
             "",
             f"Checked {self.checked_at}; prices in USD per generated second"
-            + (f" from {self.pricing_source}." if self.pricing_source else " from the soraflow catalog."),
+            + (f" from {self.pricing_source}." if self.pricing_source else " from the model profiles."),
             "",
             "| model | status | shutdown date | prices (USD/s) |",
             "|---|---|---|---|",
@@ -126,18 +129,12 @@ class WatchReport(BaseModel):
 # --- prices ---------------------------------------------------------------------------------
 
 
-def catalog_prices() -> PriceTable:
-    return {
-        name: {offer.size: f"{offer.usd_per_second:.2f}" for offer in spec.sizes} for name, spec in MODELS.items()
-    }
-
-
-def _catalog_prices_of(model: str) -> dict[str, str]:
-    try:
-        spec = get_model(model)
-    except CatalogError:
-        return {}
-    return {offer.size: f"{offer.usd_per_second:.2f}" for offer in spec.sizes}
+def profile_prices(profiles: list[ModelProfile]) -> PriceTable:
+    """{model id: {size: USD per second}} of the profiles (the first profile of a model id wins)."""
+    table: PriceTable = {}
+    for profile in profiles:
+        table.setdefault(profile.model, {o.size: format_usd(o.usd_per_second) for o in profile.sizes})
+    return table
 
 
 def _price(value: Any, where: str) -> str:
@@ -150,8 +147,7 @@ def _price(value: Any, where: str) -> str:
         raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second") from None
     if not usd.is_finite() or usd < 0:
         raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second (a number >= 0)")
-    # Cents as cents ("0.10"); finer prices keep their digits ("0.125").
-    return f"{usd:.2f}" if usd == usd.quantize(Decimal("0.01")) else f"{usd.normalize():f}"
+    return format_usd(usd)
 
 
 def parse_pricing(data: Any, source: str) -> PriceTable:
@@ -204,24 +200,22 @@ def load_pricing_source(source: str, *, timeout: float = 15.0, transport: httpx.
     return parse_pricing(data, source)
 
 
-def effective_prices(model: str, overrides: PriceTable | None) -> dict[str, str]:
-    """The catalog's prices of ``model`` with the pricing source's sizes laid over them."""
-    prices = _catalog_prices_of(model)
-    prices.update((overrides or {}).get(model, {}))
-    return dict(sorted(prices.items()))
+def effective_prices(model: str, prices: PriceTable, overrides: PriceTable | None) -> dict[str, str]:
+    """The profile's prices of ``model`` with the pricing source's sizes laid over them."""
+    merged = dict(prices.get(model, {}))
+    merged.update((overrides or {}).get(model, {}))
+    return dict(sorted(merged.items()))
 
 
 # --- comparing against the last check --------------------------------------------------------
 
 
-def watched_models(offered: list[ModelInfo], last_seen: SeenModels | None, overrides: PriceTable | None) -> list[str]:
-    """The catalog's models, priced ones, ones seen before, and Sora models the endpoint lists.
+def watched_models(profiles: list[ModelProfile], last_seen: SeenModels | None, overrides: PriceTable | None) -> list[str]:
+    """The endpoint's profiled models, priced ones and ones seen before.
 
-    An endpoint such as api.openai.com lists every model it serves; only video models matter.
+    An endpoint such as a gateway lists every model it serves; only the profiled ones matter.
     """
-    names = set(MODELS) | set(overrides or {}) | set(last_seen or {})
-    names |= {info.id for info in offered if info.id.startswith("sora")}
-    return sorted(names)
+    return sorted({p.model for p in profiles} | set(overrides or {}) | set(last_seen or {}))
 
 
 def _price_changes(old: dict[str, str], new: dict[str, str]) -> list[PriceChange]:
@@ -249,33 +243,41 @@ def _status_change(m: ModelReport, previous: dict[str, Any]) -> Change | None:
 
 
 def compare(
-    offered: list[ModelInfo],
+    offered: list[ModelInfo] | None,
     last_seen: SeenModels | None,
     *,
     endpoint: str,
+    profiles: list[ModelProfile],
     overrides: PriceTable | None = None,
     pricing_source: str | None = None,
     today: date | None = None,
     now: datetime | None = None,
 ) -> WatchReport:
-    """The report of one check: every watched model's status and prices, and what changed.
+    """The report of one check of ``endpoint``: every watched model's status and prices, and what changed.
 
-    The first check of an endpoint reports models that are already gone or retiring (that is
-    news), but no price changes: there is nothing to compare prices against yet.
+    ``offered`` is what the endpoint lists, or None where it lists no models: then each
+    model's status comes from its profile's retirement date. The first check of an endpoint
+    reports models that are already gone or retiring (that is news), but no price changes:
+    there is nothing to compare prices against yet.
     """
-    by_id = {m.id: m for m in offered}
+    by_id = {m.id: m for m in offered or ()}
+    retires = {p.model: p.retires for p in profiles}
+    prices = profile_prices(profiles)
     last_seen = last_seen or {}
     models, changes = [], []
-    for name in watched_models(offered, last_seen, overrides):
+    for name in watched_models(profiles, last_seen, overrides):
         previous = last_seen.get(name) or {}
-        status, shutdown_date = model_status(name, by_id, today)
+        if offered is None:
+            status, shutdown_date = profile_status(retires.get(name), today)
+        else:
+            status, shutdown_date = model_status(name, by_id, today)
         # A model that vanished from the list keeps the retirement date announced earlier.
         shutdown_date = shutdown_date or (previous.get("shutdown_date") if status == "gone" else None)
         report = ModelReport(
             model=name,
             status=status,
             shutdown_date=shutdown_date,
-            prices=effective_prices(name, overrides),
+            prices=effective_prices(name, prices, overrides),
             previous_status=previous.get("status"),
         )
         models.append(report)
@@ -323,11 +325,11 @@ __all__ = [
     "PriceChange",
     "PricingSourceError",
     "WatchReport",
-    "catalog_prices",
     "compare",
     "effective_prices",
     "load_pricing_source",
     "parse_pricing",
+    "profile_prices",
     "remember",
     "seen_for",
     "watched_models",

@@ -24,7 +24,7 @@ def download_clip(spec: ClipSpec, generated: GeneratedClip, work_dir: str, stora
     return generation.download_clip(
         spec,
         generated.job_id,
-        provider=runtime.provider(),
+        provider=runtime.provider_for(spec),
         ledger=runtime.ledger(),
         work_dir=Path(work_dir),
         storage=storing.open_for(storage_url, s, runtime.aws_session()),

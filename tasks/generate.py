@@ -18,7 +18,7 @@ from . import runtime
 def _submit(spec: ClipSpec, work_dir: str) -> GeneratedClip:
     s = runtime.settings()
     rate_limit(s.rate_limit_name, strict=True)  # one slot of the requests-per-minute limit per create
-    return generation.submit_clip(spec, provider=runtime.provider(), ledger=runtime.ledger(), settings=s, work_dir=Path(work_dir))
+    return generation.submit_clip(spec, provider=runtime.provider_for(spec), ledger=runtime.ledger(), settings=s, work_dir=Path(work_dir))
 
 
 def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
@@ -32,7 +32,7 @@ def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
             shown[0] = job.progress
             update_progress_artifact(artifact_id, progress=float(job.progress))
 
-    return generation.poll_clip(spec, job_id, provider=runtime.provider(), ledger=runtime.ledger(), settings=s, on_progress=report)
+    return generation.poll_clip(spec, job_id, provider=runtime.provider_for(spec), ledger=runtime.ledger(), settings=s, on_progress=report)
 
 
 @task(

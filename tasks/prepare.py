@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import date
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from soraflow import availability, planning
-from soraflow.plan import Plan
+from soraflow.models import Route
+from soraflow.plan import ClipSpec, Plan
 
 from . import runtime
 from .watch import last_seen
@@ -15,8 +16,9 @@ from .watch import last_seen
 
 @task(name="prepare-plan", cache_policy=runtime.NO_CACHE)
 def prepare_plan(storyboard_path: str | None, storyboard_inline: dict | None) -> Plan:
+    """The storyboard checked against the run's profiles (file or Variable), routed and priced."""
     s = runtime.settings()
-    return planning.load_plan(storyboard_path, storyboard_inline, settings=s)
+    return planning.load_plan(storyboard_path, storyboard_inline, settings=s, catalog=runtime.model_catalog())
 
 
 @task(name="check-budget", cache_policy=runtime.NO_CACHE)
@@ -25,7 +27,19 @@ def check_budget(plan: Plan, budget_usd: float | None) -> None:
 
 
 @task(name="check-availability", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
-def check_availability(models: list[str]) -> None:
-    """Refuse retired models before anything is spent (the watch's last report, then the live answer)."""
-    s = runtime.settings()
-    availability.ensure_available(models, runtime.provider(), known=last_seen(s.endpoint_identity), base_url=s.shown_base_url)
+def check_availability(clips: list[ClipSpec]) -> dict[str, dict[str, str]]:
+    """Refuse retired models before anything is spent, endpoint by endpoint (the watch's last
+    report, then the live answer, or the profiles' dates where an endpoint lists no models)."""
+    log = get_run_logger()
+    wanted: dict[Route, dict[str, date | None]] = {}
+    for c in clips:
+        wanted.setdefault(c.route, {})[c.model] = c.retires
+    statuses = {}
+    for route, models in wanted.items():
+        provider = runtime.provider(route, next(iter(models)))
+        statuses[route.name], warning = availability.ensure_available(
+            models, provider, known=last_seen(route.identity), where=route.shown
+        )
+        if warning:
+            log.warning("%s", warning)
+    return statuses

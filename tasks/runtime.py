@@ -7,15 +7,27 @@ provider, ledger and storage here.
 
 from __future__ import annotations
 
+import json
+import time
 from functools import lru_cache
+from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
+from prefect.variables import Variable
 
 from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
 from soraflow.ledger import Ledger
-from soraflow.providers import OpenAIVideosProvider
+from soraflow.models import ModelCatalog, Route, builtin_catalog, load_catalog
+from soraflow.providers import Connection, VideoProvider, build_provider, connect
 from soraflow.settings import Settings
+from soraflow.simulator import simulated_models
+from soraflow.simulator.embedded import running_simulator
+
+# The Prefect Variable holding the same YAML (as text, or as a JSON object) as SORAFLOW_MODELS,
+# for deployments: one place on the server instead of a file on every worker.
+MODELS_VARIABLE_NAME = "soraflow-models"
+SECRET_CACHE_SECONDS = 300
 
 
 def settings() -> Settings:
@@ -33,23 +45,81 @@ def ledger() -> Ledger:
     return _ledger(settings().resolved_ledger_url)
 
 
-def provider() -> OpenAIVideosProvider:
-    """One provider per endpoint, key and client options, shared by the task threads.
-
-    A new openai client per call built a new TLS context (loading the CA bundle) and opened new
-    connections: about an eighth of the flow's CPU with 12 clips in flight (py-spy, see
-    bench/bench_generate.py). The openai client is thread-safe and meant to be reused.
-    """
-    s = settings()
-    key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
-    return _provider(s.base_url, key, s.request_timeout_seconds, s.transient_retries)
+def model_catalog() -> ModelCatalog:
+    """The profiles and endpoints of this run: the built-in ones with the user's laid over,
+    from ``SORAFLOW_MODELS`` if set, else from the Prefect Variable ``soraflow-models``."""
+    path = settings().models
+    if path is not None:
+        p = Path(path).expanduser()
+        try:
+            stamp = p.stat()
+        except OSError:
+            return load_catalog(p)  # raises, naming the file
+        return _catalog_from_file(str(p), stamp.st_mtime_ns, stamp.st_size)
+    value = Variable.get(MODELS_VARIABLE_NAME, default=None)
+    if value is None:
+        return builtin_catalog()
+    return _catalog_from_variable(value if isinstance(value, str) else json.dumps(value, sort_keys=True), isinstance(value, str))
 
 
 @lru_cache(maxsize=8)
-def _provider(base_url: str, api_key: str | None, timeout: float, retries: int) -> OpenAIVideosProvider:
-    # The key is part of this in-memory lookup only (a rotated key gets a new client); it is
-    # never a task parameter, a cache key or a result.
-    return OpenAIVideosProvider(settings())
+def _catalog_from_file(path: str, mtime_ns: int, size: int) -> ModelCatalog:
+    return load_catalog(path)
+
+
+@lru_cache(maxsize=8)
+def _catalog_from_variable(value: str, is_text: bool) -> ModelCatalog:
+    source = f"Prefect Variable {MODELS_VARIABLE_NAME}"
+    return load_catalog(text=value, source=source) if is_text else load_catalog(data=json.loads(value), source=source)
+
+
+def provider(route: Route, model: str | None = None) -> VideoProvider:
+    """The provider for ``route``: one per endpoint, key and client options, shared by the task threads.
+
+    A simulated route gets the process's embedded simulator, started here on first use and
+    taught the catalog's models when ``model`` is one it does not serve yet. A real route's key
+    comes from its variable, else from its Prefect Secret block (read here, never passed on).
+    """
+    s = settings()
+    if route.simulated:
+        sim = running_simulator()
+        teach = sim is None or (model is not None and not sim.serves(model, route.dialect))
+        connection = connect(
+            route,
+            s.environment,
+            simulated_models=simulated_models(model_catalog()) if teach else (),
+            simulator_latency=s.simulator_latency,
+            simulator_cache_dir=s.state_dir / "simulator-renders",
+        )
+    else:
+        env = s.environment
+        secret = route.endpoint.key_secret
+        key = _secret_value(secret, int(time.monotonic() // SECRET_CACHE_SECONDS)) if secret and not route.endpoint.key(env) else None
+        connection = connect(route, env, key=key)
+    return _provider(connection, s.request_timeout_seconds, s.transient_retries)
+
+
+def provider_for(spec) -> VideoProvider:
+    """The provider of a clip's endpoint."""
+    return provider(spec.route, spec.model)
+
+
+@lru_cache(maxsize=32)
+def _provider(connection: Connection, timeout: float, retries: int) -> VideoProvider:
+    """A new openai client per call built a new TLS context (loading the CA bundle) and opened new
+    connections: about an eighth of the flow's CPU with 12 clips in flight (py-spy, see
+    bench/bench_generate.py). SDK clients are thread-safe and meant to be reused. The key is
+    part of this in-memory lookup only (a rotated key gets a new client); it is never a task
+    parameter, a cache key or a result."""
+    return build_provider(connection, settings())
+
+
+@lru_cache(maxsize=16)
+def _secret_value(name: str, period: int) -> str:
+    """A Prefect Secret block's value, re-read every SECRET_CACHE_SECONDS (a rotated key is picked up)."""
+    from prefect.blocks.system import Secret
+
+    return Secret.load(name, _sync=True).get()
 
 
 def aws_session():
@@ -127,4 +197,15 @@ RETRY_OPTIONS = dict(
     retry_condition_fn=retry_transient,
 )
 
-__all__ = ["NO_CACHE", "RETRY_OPTIONS", "clip_cache_key", "ledger", "provider", "retry_transient", "settings"]
+__all__ = [
+    "MODELS_VARIABLE_NAME",
+    "NO_CACHE",
+    "RETRY_OPTIONS",
+    "clip_cache_key",
+    "ledger",
+    "model_catalog",
+    "provider",
+    "provider_for",
+    "retry_transient",
+    "settings",
+]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.variables import Variable
 
 from soraflow import watch
-from soraflow.providers import ModelInfo
+from soraflow.models import Route
+from soraflow.providers import ModelInfo, ModelListUnavailable
 from soraflow.watch import PriceTable, SeenModels, WatchReport
 
 from . import runtime
@@ -33,9 +34,14 @@ def last_seen(endpoint: str) -> SeenModels:
     return watch.seen_for(read_watch_state(), endpoint)
 
 
-@task(name="list-models", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
-def list_offered_models() -> list[ModelInfo]:
-    return runtime.provider().list_models()
+@task(name="list-models", task_run_name="list models at {route.name}", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+def list_offered_models(route: Route) -> list[ModelInfo] | None:
+    """What the endpoint lists, or None (said in one line) where it serves no /models."""
+    try:
+        return runtime.provider(route).list_models()
+    except ModelListUnavailable as err:
+        get_run_logger().warning("%s: statuses come from the profiles' retirement dates", err.provider_message)
+        return None
 
 
 @task(name="load-pricing-source", cache_policy=runtime.NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -78,5 +84,5 @@ def publish_watch_report(report: WatchReport) -> None:
     create_markdown_artifact(
         key=REPORT_ARTIFACT_KEY,
         markdown=report.markdown(),
-        description=f"Sora models and prices at {report.endpoint}: {len(report.changes)} change(s)",
+        description=f"Models and prices at {report.endpoint}: {len(report.changes)} change(s)",
     )

@@ -64,7 +64,7 @@ def test_render_without_key_on_a_new_machine_uses_embedded_simulator(lighthouse,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
-    assert "No OPENAI_API_KEY: this film is simulated" in output
+    assert "No credentials for any endpoint: this film is simulated" in output
     assert "Failed to send telemetry" not in output
     assert abs(float(ffmpeg.probe(str(out / "film.mp4"))["format"]["duration"]) - 28) <= 0.2
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 4

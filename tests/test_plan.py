@@ -2,14 +2,21 @@
 
 from decimal import Decimal
 
+from soraflow.models import builtin_catalog, route_endpoints
 from soraflow.plan import clip_key, plan_storyboard
 from soraflow.storyboard import load_storyboard
 
 ENDPOINT = "http://127.0.0.1:1/v1"
+CATALOG = builtin_catalog()
+ROUTING = route_endpoints(CATALOG, {"OPENAI_BASE_URL": ENDPOINT, "OPENAI_API_KEY": "sk-test"})
+
+
+def plan_of(sb):
+    return plan_storyboard(sb, catalog=CATALOG, routing=ROUTING)
 
 
 def test_plan_of_example(lighthouse):
-    plan = plan_storyboard(load_storyboard(lighthouse), endpoint=ENDPOINT)
+    plan = plan_of(load_storyboard(lighthouse))
     assert [(c.shot_id, c.part, c.parts, c.seconds) for c in plan.clips] == [
         ("dawn", 1, 1, 8), ("keeper", 1, 2, 8), ("keeper", 2, 2, 8), ("lamp", 1, 1, 4),
     ]
@@ -20,8 +27,8 @@ def test_plan_of_example(lighthouse):
 
 
 def test_prompts_are_deterministic_and_carry_anchors(lighthouse):
-    a = plan_storyboard(load_storyboard(lighthouse), endpoint=ENDPOINT)
-    b = plan_storyboard(load_storyboard(lighthouse), endpoint=ENDPOINT)
+    a = plan_of(load_storyboard(lighthouse))
+    b = plan_of(load_storyboard(lighthouse))
     assert [c.prompt for c in a.clips] == [c.prompt for c in b.clips]
     assert [c.clip_key for c in a.clips] == [c.clip_key for c in b.clips]
     for c in a.clips:
@@ -49,5 +56,7 @@ def test_endpoint_identity_never_holds_the_key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123")
     monkeypatch.setenv("OPENAI_BASE_URL", "https://user:pw@gw.example.com:8443/v1?api-key=zzz")
     s = Settings()
-    assert s.endpoint_identity == "https://gw.example.com:8443/v1"
+    route = route_endpoints(CATALOG, s.environment).route("openai")
+    assert route.identity == "https://gw.example.com:8443/v1"
     assert "sk-secret-123" not in repr(s) and "sk-secret-123" not in s.model_dump_json()
+    assert "sk-secret-123" not in route.model_dump_json() and "pw" not in route.model_dump_json()

@@ -36,8 +36,13 @@ def test_every_soraflow_error_is_redacted_when_made():
     assert "CANARYTOKEN" not in str(StorageError(f"could not fetch {PRESIGNED}"))
 
 
-def test_settings_show_the_base_url_without_userinfo(monkeypatch):
+def test_an_endpoint_is_shown_without_userinfo(monkeypatch):
+    from soraflow.models import builtin_catalog, route_endpoints
+    from soraflow.providers import connect
+
     monkeypatch.setenv("OPENAI_BASE_URL", "http://user:s3cret@gw.local:4000/v1")
-    s = Settings()
-    assert s.shown_base_url == "http://gw.local:4000/v1"
-    assert "s3cret" not in s.endpoint_identity
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-k")
+    route = route_endpoints(builtin_catalog(), Settings().environment).route("openai")
+    assert route.identity == "http://gw.local:4000/v1" and "s3cret" not in route.model_dump_json()
+    connection = connect(route, Settings().environment)
+    assert connection.where == "openai (http://gw.local:4000/v1)" and "sk-k" not in repr(connection)

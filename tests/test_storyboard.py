@@ -72,7 +72,8 @@ def test_beyond_spec_values_need_the_setting():
 
 def test_unknown_model_lists_models():
     [p] = problems(board(model="sora-3"))
-    assert p.startswith("model: 'sora-3' is not a known model; allowed: sora-2,")
+    assert p.startswith("model: 'sora-3' is not a known model profile; known profiles: sora-2,")
+    assert "veo-3.1-generate-001" in p
 
 
 def test_missing_reference_image(tmp_path):

@@ -9,19 +9,22 @@ import httpx
 import pytest
 
 from soraflow import watch
+from soraflow.models import builtin_catalog
 from soraflow.providers.base import ModelInfo
 from soraflow.watch import PricingSourceError, compare, load_pricing_source, remember
 
 TODAY = date(2026, 8, 1)
 LIVE = [ModelInfo(id="sora-2"), ModelInfo(id="sora-2-pro"), ModelInfo(id="gpt-4o")]
+# The profiles of the endpoint being watched: its other models (gpt-4o) are not the watch's business.
+SORA = [builtin_catalog().profile("sora-2"), builtin_catalog().profile("sora-2-pro")]
 
 
 def by_model(report):
     return {m.model: m for m in report.models}
 
 
-def test_first_check_lists_sora_models_only_and_reports_nothing_new():
-    report = compare(LIVE, None, endpoint="e", today=TODAY)
+def test_first_check_lists_profiled_models_only_and_reports_nothing_new():
+    report = compare(LIVE, None, endpoint="e", profiles=SORA, today=TODAY)
     assert [m.model for m in report.models] == ["sora-2", "sora-2-pro"]
     assert {m.status for m in report.models} == {"available"}
     assert by_model(report)["sora-2"].prices == {"1280x720": "0.10", "720x1280": "0.10"}
@@ -30,43 +33,43 @@ def test_first_check_lists_sora_models_only_and_reports_nothing_new():
 
 
 def test_retirement_announced_then_past_then_delisted():
-    first = compare(LIVE, None, endpoint="e", today=TODAY)
+    first = compare(LIVE, None, endpoint="e", profiles=SORA, today=TODAY)
     announced = [ModelInfo(id="sora-2", shutdown_date="2026-09-24"), ModelInfo(id="sora-2-pro")]
-    second = compare(announced, first.seen(), endpoint="e", today=TODAY)
+    second = compare(announced, first.seen(), endpoint="e", profiles=SORA, today=TODAY)
     assert [(c.kind, c.model, c.shutdown_date) for c in second.changes] == [("retiring", "sora-2", "2026-09-24")]
     assert "will be retired on 2026-09-24" in second.changes[0].message
 
-    third = compare(announced, second.seen(), endpoint="e", today=date(2026, 9, 24))
+    third = compare(announced, second.seen(), endpoint="e", profiles=SORA, today=date(2026, 9, 24))
     assert [(c.kind, c.model) for c in third.changes] == [("unavailable", "sora-2")]
     assert "retired on 2026-09-24" in third.changes[0].message
 
     # The endpoint stops listing it: still gone, the date it announced is kept, nothing new.
-    fourth = compare([ModelInfo(id="sora-2-pro")], third.seen(), endpoint="e", today=date(2026, 10, 1))
+    fourth = compare([ModelInfo(id="sora-2-pro")], third.seen(), endpoint="e", profiles=SORA, today=date(2026, 10, 1))
     assert (by_model(fourth)["sora-2"].status, by_model(fourth)["sora-2"].shutdown_date) == ("gone", "2026-09-24")
     assert fourth.changes == []
 
 
 def test_first_check_of_a_retired_endpoint_is_news():
     retired = [ModelInfo(id=m, shutdown_date="2026-09-24") for m in ("sora-2", "sora-2-pro")]
-    report = compare(retired, None, endpoint="e", today=date(2026, 11, 1))
+    report = compare(retired, None, endpoint="e", profiles=SORA, today=date(2026, 11, 1))
     assert [(c.kind, c.model) for c in report.changes] == [("unavailable", "sora-2"), ("unavailable", "sora-2-pro")]
     assert report.seen()["sora-2"] == {"status": "gone", "shutdown_date": "2026-09-24", "prices": {"1280x720": "0.10", "720x1280": "0.10"}}
 
 
 def test_model_back_after_being_gone():
-    gone = compare([], None, endpoint="e", today=TODAY)
+    gone = compare([], None, endpoint="e", profiles=SORA, today=TODAY)
     assert {c.model for c in gone.changes if c.kind == "unavailable"} == {"sora-2", "sora-2-pro"}
-    back = compare(LIVE, gone.seen(), endpoint="e", today=TODAY)
+    back = compare(LIVE, gone.seen(), endpoint="e", profiles=SORA, today=TODAY)
     assert sorted((c.kind, c.model) for c in back.changes) == [("available", "sora-2"), ("available", "sora-2-pro")]
 
 
 def test_price_changes_name_each_size_and_ignore_formatting():
-    first = compare(LIVE, None, endpoint="e", today=TODAY)
-    same = compare(LIVE, first.seen(), endpoint="e", overrides={"sora-2": {"1280x720": "0.1"}}, today=TODAY)
+    first = compare(LIVE, None, endpoint="e", profiles=SORA, today=TODAY)
+    same = compare(LIVE, first.seen(), endpoint="e", profiles=SORA, overrides={"sora-2": {"1280x720": "0.1"}}, today=TODAY)
     assert same.changes == []
 
     overrides = {"sora-2": {"1280x720": "0.12", "1920x1080": "0.25"}}
-    changed = compare(LIVE, first.seen(), endpoint="e", overrides=overrides, today=TODAY)
+    changed = compare(LIVE, first.seen(), endpoint="e", profiles=SORA, overrides=overrides, today=TODAY)
     [change] = changed.changes
     assert change.kind == "price_changed" and change.model == "sora-2"
     assert [(p.size, p.old, p.new) for p in change.prices] == [("1280x720", "0.10", "0.12"), ("1920x1080", None, "0.25")]
@@ -76,7 +79,7 @@ def test_price_changes_name_each_size_and_ignore_formatting():
 def test_remember_keeps_the_current_endpoint_and_fits_a_prefect_variable():
     state = {}
     for i in range(40):
-        state = remember(state, compare(LIVE, None, endpoint=f"https://gw{i}.example/v1", today=TODAY))
+        state = remember(state, compare(LIVE, None, endpoint=f"https://gw{i}.example/v1", profiles=SORA, today=TODAY))
     assert len(json.dumps(state, separators=(",", ":"))) < watch.VARIABLE_VALUE_LIMIT
     assert list(state)[-1] == "https://gw39.example/v1"
     assert "https://gw0.example/v1" not in state
@@ -85,7 +88,7 @@ def test_remember_keeps_the_current_endpoint_and_fits_a_prefect_variable():
 
 
 def test_markdown_report_is_a_table_with_the_changes():
-    report = compare([ModelInfo(id="sora-2-pro")], None, endpoint="https://gw.example/v1", today=TODAY)
+    report = compare([ModelInfo(id="sora-2-pro")], None, endpoint="https://gw.example/v1", profiles=SORA, today=TODAY)
     text = report.markdown()
     assert "| sora-2 | gone | - |" in text
     assert "| sora-2-pro | available | - | 1024x1792 0.50" in text

@@ -1,8 +1,8 @@
 """The one provider interface the pipeline talks to.
 
-Every endpoint (api.openai.com, Azure OpenAI v1, a compatible gateway, the simulator) is
-reached through the same implementation on the openai SDK; only ``base_url`` differs
-(docs/architecture.md, rule 1). The protocol exists so tests and tools can see the surface at a glance.
+Each API dialect has one implementation on its official SDK (openai-videos: openai_videos.py),
+built from an endpoint's connection; every endpoint of a dialect (a vendor, Azure, a gateway,
+the simulator) goes through the same class, only the connection differs (docs/architecture.md, rule 1).
 """
 
 from __future__ import annotations
@@ -76,4 +76,5 @@ class VideoProvider(Protocol):
         self, job_id: str, dest: Path, *, variant: Literal["video", "thumbnail", "spritesheet"] = "video"
     ) -> Download: ...
 
-    def list_models(self) -> list[ModelInfo]: ...
+    def list_models(self) -> list[ModelInfo]:
+        """What the endpoint lists; ModelListUnavailable where it lists nothing."""

@@ -1,4 +1,8 @@
-"""The Videos API on the openai SDK (``client.videos``, ``client.models``).
+"""The openai-videos dialect: the Videos API on the openai SDK (``client.videos``, ``client.models``).
+
+One class for every endpoint of that shape: api.openai.com, Azure OpenAI v1 (``api-key`` header,
+or Microsoft Entra ID tokens from azure-identity, refreshed per request), gateways such as a
+LiteLLM proxy, and the simulator. Only the connection differs.
 
 Retries are split by what is safe:
 - reads (retrieve, list, download, models) use the SDK's own retries, which honour
@@ -28,12 +32,30 @@ from ..errors import (
     ProviderError,
     TransientProviderError,
 )
+from ..errors import EndpointNotConfiguredError
 from ..settings import Settings
 from .base import Download, ModelInfo, VideoJob
+from .connection import Connection
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 _CHUNK = 1 << 20
 _MODEL_GONE_CODES = {"model_not_found", "model_unavailable", "model_deprecated", "model_retired"}
+# Azure answers a deployment name it does not know with this code: a configuration mistake
+# (the profile's model is not a deployment of that resource), not a retirement.
+_DEPLOYMENT_NOT_FOUND = {"DeploymentNotFound", "deployment_not_found"}
+# What the content route serves, most wanted first. The SDK's own ``application/binary`` is no
+# registered media type, and a strict server (content negotiation by the book) answers it 406.
+ACCEPT = {
+    "video": "video/mp4, application/octet-stream;q=0.9, */*;q=0.1",
+    "thumbnail": "image/webp, image/*;q=0.9, application/octet-stream;q=0.5, */*;q=0.1",
+    "spritesheet": "image/jpeg, image/*;q=0.9, application/octet-stream;q=0.5, */*;q=0.1",
+}
+# Where a route answers with one of these, the endpoint does not serve /models at all.
+_NO_MODELS_ROUTE = {404, 405, 501}
+
+
+class ModelListUnavailable(PermanentProviderError):
+    """The endpoint does not serve ``GET /models`` (many gateways, Azure for deployments)."""
 
 
 def _retry_after(headers) -> float | None:
@@ -57,8 +79,8 @@ def _error_fields(err: openai.APIStatusError) -> tuple[str, str | None]:
     return message, code
 
 
-def classify(err: Exception, *, model: str | None = None, creating: bool = False) -> ProviderError:
-    """Map an SDK exception to soraflow's typed errors (docs/architecture.md, rule 6)."""
+def classify(err: Exception, *, model: str | None = None, creating: bool = False, where: str | None = None) -> ProviderError:
+    """Map an SDK exception to soraflow's typed errors (docs/architecture.md, rule 6); ``where`` names the endpoint."""
     if isinstance(err, ProviderError):
         return err
     if isinstance(err, openai.APITimeoutError):
@@ -73,8 +95,19 @@ def classify(err: Exception, *, model: str | None = None, creating: bool = False
     if isinstance(err, openai.APIStatusError):
         message, code = _error_fields(err)
         status = err.status_code
+        at = f" at endpoint {where}" if where else ""
         if status == 429:
             return TransientProviderError(message, code=code or "rate_limited", status=status, retry_after=_retry_after(err.response.headers))
+        if code in _DEPLOYMENT_NOT_FOUND:
+            return PermanentProviderError(
+                f"no deployment named {model!r}{at} ({message}); a profile's model must be the name of a "
+                "deployment of that Azure resource", code=code, status=status,
+            )
+        if status == 406:
+            return PermanentProviderError(
+                f"the endpoint{at} refused to send the content in any format soraflow accepts (406 Not Acceptable: "
+                f"{message}); soraflow asked for {ACCEPT['video']}", code=code or "not_acceptable", status=status,
+            )
         if status >= 500 or status in (408, 409):
             if creating:
                 # A 5xx may be answered after the job was accepted; never assume it was not.
@@ -111,26 +144,33 @@ def _job(video) -> VideoJob:
 
 
 class OpenAIVideosProvider:
-    """The Videos API through ``openai.OpenAI``; the endpoint comes from settings."""
+    """The Videos API through ``openai.OpenAI``, on one endpoint's connection."""
 
     dialect = "openai-videos"
     finds_lost_creates = True  # the job list shows each job's model, size, seconds and prompt
     variants: tuple[str, ...] = ("video", "thumbnail", "spritesheet")
 
-    def __init__(self, settings: Settings, *, client: openai.OpenAI | None = None):
+    def __init__(self, connection: Connection, settings: Settings, *, client: openai.OpenAI | None = None):
+        self.connection = connection
         self.settings = settings
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        self.where = connection.where
+        api_key, self._headers = _auth(connection)
         self._client = client or openai.OpenAI(
-            api_key=key,
-            base_url=settings.base_url,
+            # Always explicit: the SDK would otherwise read OPENAI_API_KEY and send OpenAI's key
+            # to whatever endpoint this is.
+            api_key=api_key,
+            base_url=connection.base_url,
             timeout=settings.request_timeout_seconds,
             max_retries=settings.transient_retries,
         )
         self._create_client = self._client.with_options(max_retries=0)
 
+    def _classify(self, err: Exception, **kw) -> ProviderError:
+        return classify(err, where=self.where, **kw)
+
     # --- writes ---------------------------------------------------------------------------
     def create(self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None) -> VideoJob:
-        kwargs = dict(model=model, size=size, seconds=str(seconds), prompt=prompt)
+        kwargs = dict(model=model, size=size, seconds=str(seconds), prompt=prompt, extra_headers=self._headers)
         try:
             if reference is not None:
                 mime = mimetypes.guess_type(reference.name)[0] or "image/png"
@@ -139,16 +179,16 @@ class OpenAIVideosProvider:
             else:
                 video = self._create_client.videos.create(**kwargs)
         except Exception as err:  # noqa: BLE001 - classified, never swallowed
-            raise classify(err, model=model, creating=True) from err
+            raise self._classify(err, model=model, creating=True) from err
         return _job(video)
 
     # --- reads ----------------------------------------------------------------------------
     def retrieve(self, job_id: str) -> tuple[VideoJob, float | None]:
         try:
-            raw = self._client.videos.with_raw_response.retrieve(job_id)
+            raw = self._client.videos.with_raw_response.retrieve(job_id, extra_headers=self._headers)
             video = raw.parse()
         except Exception as err:  # noqa: BLE001
-            raise classify(err) from err
+            raise self._classify(err) from err
         hint = raw.headers.get(POLL_AFTER_HEADER)
         try:
             poll_after = float(hint) / 1000.0 if hint else None
@@ -159,12 +199,12 @@ class OpenAIVideosProvider:
     def list_jobs(self, *, created_after: int | None = None) -> Iterator[VideoJob]:
         """Newest first; stops paging once jobs are older than ``created_after``."""
         try:
-            for video in self._client.videos.list(order="desc", limit=100):
+            for video in self._client.videos.list(order="desc", limit=100, extra_headers=self._headers):
                 if created_after is not None and video.created_at is not None and video.created_at < created_after:
                     return
                 yield _job(video)
         except Exception as err:  # noqa: BLE001
-            raise classify(err) from err
+            raise self._classify(err) from err
 
     def download(
         self, job_id: str, dest: Path, *, variant: Literal["video", "thumbnail", "spritesheet"] = "video"
@@ -174,8 +214,9 @@ class OpenAIVideosProvider:
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")  # never shared by two downloads
         digest = hashlib.sha256()
         size = 0
+        headers = {**self._headers, "Accept": ACCEPT[variant]}
         try:
-            with self._client.videos.with_streaming_response.download_content(job_id, variant=variant) as resp:
+            with self._client.videos.with_streaming_response.download_content(job_id, variant=variant, extra_headers=headers) as resp:
                 expected = resp.headers.get("content-length")
                 with open(tmp, "wb") as out:
                     for chunk in resp.iter_bytes(_CHUNK):
@@ -184,7 +225,7 @@ class OpenAIVideosProvider:
                         size += len(chunk)
             if expected is not None and int(expected) != size:
                 raise TransientProviderError(
-                    f"download of {job_id} ({variant}) was truncated: {size} of {expected} bytes", code="truncated"
+                    f"download of {job_id} ({variant}) from {self.where} was truncated: {size} of {expected} bytes", code="truncated"
                 )
             os.replace(tmp, dest)
         except Exception as err:  # noqa: BLE001
@@ -192,15 +233,23 @@ class OpenAIVideosProvider:
             if isinstance(err, ProviderError):
                 raise
             if type(err).__name__ in {"RemoteProtocolError", "ReadError", "ReadTimeout"}:
-                raise TransientProviderError(f"download of {job_id} ({variant}) broke off: {err}", code="truncated") from err
-            raise classify(err) from err
+                raise TransientProviderError(f"download of {job_id} ({variant}) from {self.where} broke off: {err}", code="truncated") from err
+            raise self._classify(err) from err
         return Download(path=dest, size=size, sha256=digest.hexdigest())
 
     def list_models(self) -> list[ModelInfo]:
+        """What ``GET /models`` lists; ModelListUnavailable when the endpoint serves no such route."""
+        if not self.connection.endpoint.models_route and not self.connection.route.simulated:
+            raise ModelListUnavailable(f"endpoint {self.where} does not serve /models (models_route: false)", code="no_models_route")
         try:
-            models = list(self._client.models.list())
+            models = list(self._client.models.list(extra_headers=self._headers))
+        except openai.APIStatusError as err:
+            if err.status_code in _NO_MODELS_ROUTE:
+                raise ModelListUnavailable(f"endpoint {self.where} does not serve /models (HTTP {err.status_code})",
+                                           code="no_models_route", status=err.status_code) from err
+            raise self._classify(err) from err
         except Exception as err:  # noqa: BLE001
-            raise classify(err) from err
+            raise self._classify(err) from err
         return [
             ModelInfo(
                 id=m.id,
@@ -211,7 +260,33 @@ class OpenAIVideosProvider:
         ]
 
 
-def make_provider(settings: Settings) -> OpenAIVideosProvider:
-    return OpenAIVideosProvider(settings)
+def _auth(connection: Connection) -> tuple[str, dict]:
+    """The SDK's ``api_key`` and the headers every request adds, for the endpoint's auth."""
+    endpoint, key = connection.endpoint, connection.api_key
+    auth = "bearer" if connection.route.simulated else endpoint.effective_auth
+    if auth == "entra-id":
+        # A token provider, called by the SDK before every request; azure-identity caches the
+        # token and refreshes it before it expires. No token is ever kept in the environment.
+        return entra_token_provider(endpoint.entra_scope), {}
+    if auth == "none":
+        # The SDK insists on a key at construction; this placeholder is never sent.
+        return "unused", {"Authorization": openai.Omit()}
+    if not key:
+        raise EndpointNotConfiguredError(
+            f"endpoint {connection.where} has no key: set {endpoint.what_to_set()}"
+        )
+    if auth == "api-key":
+        # Azure's key header, and no bearer beside it. Per request: the SDK drops an omitted
+        # Authorization from default headers before it checks that a credential is there.
+        return key, {"api-key": key, "Authorization": openai.Omit()}
+    return key, {}
 
 
+def entra_token_provider(scope: str):
+    """azure-identity's bearer token provider over DefaultAzureCredential (managed identity,
+    workload identity, environment, Azure CLI...)."""
+    try:
+        from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+    except ImportError as err:  # pragma: no cover - optional dependency
+        raise EndpointNotConfiguredError("auth entra-id needs azure-identity: pip install 'soraflow[azure]'") from err
+    return get_bearer_token_provider(DefaultAzureCredential(), scope)

@@ -18,9 +18,11 @@ Behaviour, where the service had to be imitated:
 - ``openai-poll-after-ms`` on retrieve of an unfinished job: remaining time + 50 ms, clamped to
   [250 ms, 5 s]: the next poll lands just after completion, long jobs still report progress.
 - Content of an unfinished job: 404 "Video is not ready yet" (as the live service answered).
-- Validation: model, seconds and size per soraflow.catalog, including the values the live
-  service accepted beyond the published spec (16 and 20 s, 1080p on sora-2-pro); prompt
-  1..32000 characters; ``input_reference`` must be a PNG/JPEG/WebP of exactly the requested size.
+- Validation: model, seconds and size per ``SimulatorConfig.models`` (default: every built-in
+  model profile, soraflow.models, including the values the live service accepted beyond the
+  published spec: 16 and 20 s, 1080p on sora-2-pro); the embedded simulator serves the
+  user's profiles too (embedded.py); prompt 1..32000 characters (less where a model says
+  so); ``input_reference`` must be a PNG/JPEG/WebP of exactly the requested size.
 - Edits and extensions (edits.py) start from a completed video named ``{"id": ...}`` (404 when
   unknown, 400 when not completed) or from an uploaded video (taken as a sora-2 clip). They
   are jobs like any create; an extension's content is its source followed by the new seconds,
@@ -30,15 +32,16 @@ Behaviour, where the service had to be imitated:
 - Faults (``faults="429=0.1,500=0.05,502=0.01,503=0.01,reset=0.05,stall=0.02,truncate=0.05,
   moderation=0.1"``): see gate.py (wire faults) and faults.py (seeded, in arrival order).
 - ``shutdown=True``: creates, remixes, edits and extensions answer 404 ``model_not_found``
-  naming the model and catalog.OPENAI_SORA_SHUTDOWN_DATE; /v1/models shows the past
+  naming the model and OPENAI_SORA_SHUTDOWN_DATE (models.py); /v1/models shows the past
   ``shutdown_date`` (``shutdown_listing="omit"`` leaves the models out). ``model_shutdown_dates`` sets one
   model's date: a future date marks it retiring, a past one retires it.
 - Admin routes (never faulted or counted): ``GET /_sim/stats``, ``GET /_sim/jobs``,
   ``POST /_sim/reset``, ``POST /_sim/faults`` with ``{"faults": SPEC, "seed": N}``.
 """
 
-from .config import SimulatorConfig
+from .config import SimulatedModel, SimulatorConfig, simulated_models
+from .embedded import embedded_simulator
 from .faults import FaultSpecError
 from .server import Simulator, serve
 
-__all__ = ["Simulator", "SimulatorConfig", "FaultSpecError", "serve"]
+__all__ = ["Simulator", "SimulatorConfig", "SimulatedModel", "FaultSpecError", "embedded_simulator", "serve", "simulated_models"]

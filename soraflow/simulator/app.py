@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from .. import catalog
 from .characters import character_routes
 from .edits import edit_routes
 from .envelope import ApiError, invalid_value, json_response, not_found
@@ -34,7 +33,15 @@ from .state import SimulatorState
 from .veo.gcs import gcs_routes
 from .veo.routes import veo_routes
 from .veo.envelope import GoogleApiError
-from .validation import check_reference, read_fields, reference_bytes, require_key, string_field, validated_prompt
+from .validation import (
+    check_reference,
+    prompt_too_long,
+    read_fields,
+    reference_bytes,
+    require_key,
+    string_field,
+    validated_prompt,
+)
 
 CREATE_FIELDS = ("prompt", "model", "seconds", "size", "input_reference")
 DEFAULTS = {"model": "sora-2", "seconds": "4", "size": "720x1280"}
@@ -57,14 +64,18 @@ def build_app(state: SimulatorState) -> ApiGate:
         prompt = validated_prompt(fields)
         model = string_field(fields, "model", DEFAULTS["model"])
         spec = check_model(state.config, model)
+        if len(prompt) > spec.prompt_max_chars:
+            raise prompt_too_long(prompt, spec.prompt_max_chars)
         seconds = string_field(fields, "seconds", DEFAULTS["seconds"])
-        allowed_seconds = [str(s) for s in spec.all_seconds()]
+        allowed_seconds = [str(s) for s in spec.seconds]
         if seconds not in allowed_seconds:
             raise invalid_value("seconds", seconds, allowed_seconds, scope=model)
         size = string_field(fields, "size", DEFAULTS["size"])
-        allowed_sizes = spec.size_names(allow_beyond_spec=True)
+        allowed_sizes = list(spec.sizes)
         if size not in allowed_sizes:
             raise invalid_value("size", size, allowed_sizes, scope=model)
+        if int(seconds) not in spec.seconds_at(size):  # a size that comes in fewer lengths
+            raise invalid_value("seconds", seconds, [str(s) for s in spec.seconds_at(size)], scope=f"{model} at {size}")
         reference = await reference_bytes(fields.get("input_reference"))
         if reference is not None:
             check_reference(reference, size)
@@ -158,7 +169,7 @@ def build_app(state: SimulatorState) -> ApiGate:
     async def retrieve_model(request: Request) -> Response:
         require_key(request)
         name = request.path_params["model"]
-        if name not in catalog.model_names() or (state.config.shutdown_listing == "omit" and is_retired(state.config, name)):
+        if name not in state.config.model_names() or (state.config.shutdown_listing == "omit" and is_retired(state.config, name)):
             raise unknown_model(name)
         return json_response(model_resource(state.config, name))
 

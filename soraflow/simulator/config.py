@@ -5,17 +5,57 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .. import catalog
-from ..errors import CatalogError
+from ..models import ModelCatalog, builtin_catalog
 from .faults import FaultPlan
 from .veo.models import VEO_MODELS
+
+
+class SimulatedModel(BaseModel):
+    """One model the simulator serves in one dialect: what it accepts, as its profile says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    dialect: str = "openai-videos"
+    seconds: tuple[int, ...] = Field(min_length=1)
+    sizes: tuple[str, ...] = Field(min_length=1)
+    # Sizes that come in fewer lengths than the model's (Veo: 1080p and 4k at 8 s only).
+    size_seconds: dict[str, tuple[int, ...]] = Field(default_factory=dict)
+    prompt_max_chars: int = Field(default=32000, ge=1)
+
+    def seconds_at(self, size: str) -> tuple[int, ...]:
+        return self.size_seconds.get(size, self.seconds)
+
+
+def simulated_models(catalog: ModelCatalog) -> list[SimulatedModel]:
+    """Every profile's model, in its endpoint's dialect, accepting all it offers (beyond spec too)."""
+    models: dict[tuple[str, str], SimulatedModel] = {}
+    for profile in catalog.profiles.values():
+        dialect = catalog.endpoint_of(profile).dialect
+        models.setdefault((dialect, profile.model), SimulatedModel(
+            id=profile.model,
+            dialect=dialect,
+            seconds=profile.all_seconds(),
+            sizes=profile.size_names(allow_beyond_spec=True),
+            size_seconds={o.size: o.seconds for o in profile.sizes if o.seconds},
+            prompt_max_chars=profile.prompt_max_chars,
+        ))
+    return sorted(models.values(), key=lambda m: (m.dialect, m.id))
+
+
+def _builtin_models() -> list[SimulatedModel]:
+    return simulated_models(builtin_catalog())
 
 
 class SimulatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    models: list[SimulatedModel] = Field(
+        default_factory=_builtin_models,
+        description="The models served and what each accepts (default: every built-in profile's).",
+    )
     latency: float = Field(default=1.0, ge=0, description="Seconds from create to completed.")
     faults: str = Field(default="", description='e.g. "429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"')
     seed: int | None = Field(default=None, description="Makes faults repeatable.")
@@ -55,17 +95,27 @@ class SimulatorConfig(BaseModel):
         FaultPlan.parse(value)
         return value
 
-    @field_validator("model_shutdown_dates")
-    @classmethod
-    def _dates_are_iso(cls, value: dict[str, str]) -> dict[str, str]:
-        for model, day in value.items():
-            try:
-                if model not in VEO_MODELS:
-                    catalog.get_model(model)
-            except CatalogError as err:
-                raise ValueError(f"model_shutdown_dates: {err}") from None
+    @model_validator(mode="after")
+    def _dates_are_iso(self) -> "SimulatorConfig":
+        names = {m.id for m in self.models} | set(VEO_MODELS)
+        for model, day in self.model_shutdown_dates.items():
+            if model not in names:
+                raise ValueError(f"model_shutdown_dates: unknown model {model!r}; served: {', '.join(sorted(names))}")
             try:
                 date.fromisoformat(day)
             except ValueError:
                 raise ValueError(f"model_shutdown_dates[{model!r}]: {day!r} is not an ISO date (YYYY-MM-DD)") from None
-        return value
+        return self
+
+    def model(self, name: str, dialect: str = "openai-videos") -> SimulatedModel | None:
+        return next((m for m in self.models if m.id == name and m.dialect == dialect), None)
+
+    def model_names(self, dialect: str = "openai-videos") -> list[str]:
+        return sorted(m.id for m in self.models if m.dialect == dialect)
+
+    def serve_models(self, models: list[SimulatedModel]) -> None:
+        """Serve these models too (a model already served keeps what it accepts)."""
+        known = {(m.dialect, m.id) for m in self.models}
+        new = [m for m in models if (m.dialect, m.id) not in known]
+        if new:
+            self.models = [*self.models, *new]  # one assignment: readers see the old or the new list

@@ -101,13 +101,13 @@ def edit_routes(state: "SimulatorState") -> list[Route]:
     async def uploaded_source(value: UploadFile) -> SourceVideo:
         spec = check_model(state.config, UPLOAD_MODEL)  # refuse a retired model before storing anything
         upload = await uploaded_video(value, state.uploads_dir)
-        sizes = spec.size_names(allow_beyond_spec=True)
+        sizes = list(spec.sizes)
         if upload.size not in sizes:
             raise ApiError(400, f"Invalid 'video': the uploaded video is {upload.size}; supported sizes for {UPLOAD_MODEL} are: "
                            f"{', '.join(sizes)}.", param="video", code="invalid_video_size")
         seconds = round(upload.duration)
-        if seconds not in spec.all_seconds():
-            lengths = ", ".join(str(s) for s in spec.all_seconds())
+        if seconds not in spec.seconds:
+            lengths = ", ".join(str(s) for s in spec.seconds)
             raise ApiError(400, f"Invalid 'video': the uploaded video is {upload.duration:.2f} s long; supported lengths for "
                            f"{UPLOAD_MODEL} are {lengths} seconds.", param="video", code="invalid_video_duration")
         clip = SourceClip(upload.path, upload.sha256, seconds, upload.has_audio, label=f"upload #{upload.sha256[:10]}")
@@ -133,7 +133,7 @@ def edit_routes(state: "SimulatorState") -> list[Route]:
             raise missing("seconds")
         source = await source_of(fields, "extended")
         spec = check_model(state.config, source.model)
-        allowed = [str(s) for s in spec.all_seconds()]
+        allowed = [str(s) for s in spec.seconds]
         if seconds not in allowed:
             raise invalid_value("seconds", seconds, allowed, scope=source.model)
         render = render_spec(prompt=prompt, model=source.model, size=source.size, seconds=int(seconds), extends=source.clip)

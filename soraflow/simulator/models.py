@@ -1,37 +1,40 @@
-"""The ``/v1/models`` view of the catalog, and which models are retired.
+"""The ``/v1/models`` view of the served models, and which models are retired.
 
 A model's ``shutdown_date`` comes from ``model_shutdown_dates`` (by its own name, else its base
-model's), else from ``--shutdown`` (the real date, catalog.OPENAI_SORA_SHUTDOWN_DATE), else it
-has none. A date on or before today retires the model: create refuses it as the service did.
+model's: ``sora-2`` for ``sora-2-2025-10-06``), else from ``--shutdown`` (the real date,
+OPENAI_SORA_SHUTDOWN_DATE), else it has none. A date on or before today retires the model:
+create refuses it as the service did.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 
-from .. import catalog
-from ..errors import CatalogError
-from .config import SimulatorConfig
+from .config import SimulatedModel, SimulatorConfig
 from .envelope import ApiError, invalid_value
 
 OWNED_BY = "system"
+# OpenAI shut the Sora Videos API down on this date; --shutdown reports it.
+OPENAI_SORA_SHUTDOWN_DATE = "2026-09-24"
+SORA_LAUNCH = 1759708800  # 2025-10-06
+_SNAPSHOT = re.compile(r"^(?P<base>.+)-(?P<day>\d{4}-\d{2}-\d{2})$")
 
 
 def _created(name: str) -> int:
-    """Unix time of a snapshot's date; base models take their first snapshot's."""
-    spec = catalog.MODELS.get(name)
-    day = (spec.snapshots[0] if spec and spec.snapshots else name)[-10:]
-    try:
-        return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
-    except ValueError:
-        return 1759708800  # 2025-10-06, the Sora 2 launch
+    """Unix time of a dated snapshot's date; other models the Sora 2 launch."""
+    m = _SNAPSHOT.match(name)
+    if m:
+        try:
+            return int(datetime.fromisoformat(m["day"]).replace(tzinfo=timezone.utc).timestamp())
+        except ValueError:
+            pass
+    return SORA_LAUNCH
 
 
 def _base(name: str) -> str:
-    for base, spec in catalog.MODELS.items():
-        if name == base or name in spec.snapshots:
-            return base
-    return name
+    m = _SNAPSHOT.match(name)
+    return m["base"] if m else name
 
 
 def today() -> date:
@@ -44,7 +47,7 @@ def shutdown_date(config: SimulatorConfig, name: str) -> str | None:
         return dates[name]
     if _base(name) in dates:
         return dates[_base(name)]
-    return catalog.OPENAI_SORA_SHUTDOWN_DATE if config.shutdown else None
+    return OPENAI_SORA_SHUTDOWN_DATE if config.shutdown else None
 
 
 def is_retired(config: SimulatorConfig, name: str) -> bool:
@@ -57,18 +60,17 @@ def model_resource(config: SimulatorConfig, name: str) -> dict:
 
 
 def listed_models(config: SimulatorConfig) -> list[dict]:
-    names = catalog.model_names()
+    names = config.model_names()
     if config.shutdown_listing == "omit":
         names = [n for n in names if not is_retired(config, n)]
     return [model_resource(config, n) for n in names]
 
 
-def check_model(config: SimulatorConfig, name: str) -> catalog.ModelSpec:
+def check_model(config: SimulatorConfig, name: str) -> SimulatedModel:
     """The model a new job will use, or the refusal: unknown (400) or retired (404)."""
-    try:
-        spec = catalog.get_model(name)
-    except CatalogError:
-        raise invalid_value("model", name, catalog.model_names()) from None
+    spec = config.model(name)
+    if spec is None:
+        raise invalid_value("model", name, config.model_names())
     if is_retired(config, name):
         raise model_gone(name, config)
     return spec

@@ -98,6 +98,18 @@ class Simulator:
     def api_key(self) -> str:
         return self.config.api_key
 
+    def base_url_for(self, dialect: str) -> str:
+        """Where a client of ``dialect``'s SDK points: the Videos API under /v1; google-genai
+        builds its own paths (``/v1beta1/...``) on the server root."""
+        return self.base_url if dialect == "openai-videos" else self.url
+
+    def serve_models(self, models) -> None:
+        """Accept these models too (``SimulatedModel``s), while running."""
+        self.config.serve_models(list(models))
+
+    def serves(self, model: str, dialect: str = "openai-videos") -> bool:
+        return self.config.model(model, dialect) is not None
+
     # --- introspection for tests ------------------------------------------------------------
     def stats(self) -> dict:
         """What ``GET /_sim/stats`` returns."""

@@ -81,9 +81,18 @@ def validated_text(fields: dict, name: str, max_length: int) -> str:
         raise ApiError(400, f"Invalid '{name}': empty string. Expected a string with minimum length 1, but got an empty string instead.",
                        param=name, code="empty_string")
     if len(text) > max_length:
-        raise ApiError(400, f"Invalid '{name}': string too long. Expected a string with maximum length {max_length}, "
-                       f"but got a string with length {len(text)} instead.", param=name, code="string_above_max_length")
+        raise too_long(name, text, max_length)
     return text
+
+
+def too_long(name: str, text: str, max_length: int) -> ApiError:
+    return ApiError(400, f"Invalid '{name}': string too long. Expected a string with maximum length {max_length}, "
+                    f"but got a string with length {len(text)} instead.", param=name, code="string_above_max_length")
+
+
+def prompt_too_long(prompt: str, max_length: int) -> ApiError:
+    """A prompt within the API's limit but longer than this model takes."""
+    return too_long("prompt", prompt, max_length)
 
 
 def validated_prompt(fields: dict) -> str:

@@ -11,7 +11,7 @@ import yaml
 
 from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow.flows.watch import watch_models
-from soraflow.catalog import OPENAI_SORA_SHUTDOWN_DATE
+from soraflow.simulator.models import OPENAI_SORA_SHUTDOWN_DATE
 from soraflow.errors import ModelUnavailableError
 from soraflow.watch import WATCH_VARIABLE_NAME
 from soraflow.tasks.watch import REPORT_ARTIFACT_KEY
@@ -43,9 +43,11 @@ def point_at(monkeypatch, sim) -> None:
 
 
 def watch(**params):
+    """One watch of the one configured endpoint: its state and its report."""
     state = watch_models(**params, return_state=True)
     assert state.is_completed(), state.message
-    return state, state.result()
+    [report] = state.result()
+    return state, report
 
 
 def events_for(endpoint: str, expected: int, timeout: float = 30.0) -> list[tuple[str, str, dict]]:

@@ -10,6 +10,9 @@ import pytest
 from soraflow.simulator import Simulator, SimulatorConfig
 from soraflow.simulator.contract import HttpRequest, HttpResponse, reference_openapi, response_problems
 
+# What the simulator's /v1/models lists by default: the built-in profiles of the openai-videos dialect.
+SORA_MODELS = ["sora-2", "sora-2-2025-10-06", "sora-2-2025-12-08", "sora-2-pro", "sora-2-pro-2025-10-06"]
+
 @pytest.fixture(scope="session")
 def render_cache(tmp_path_factory):
     """Renders are cached by content, so every simulator in the session shares them."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 import openai
 import pytest
 
-from soraflow import catalog
 from soraflow.simulator.images import image_size
 
-from .conftest import sdk_client
+from .conftest import SORA_MODELS, sdk_client
 from .media import png, probe, top_level_boxes
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
@@ -105,7 +104,7 @@ def test_delete_removes_the_video(sim):
 def test_models_list_and_retrieve(sim):
     client = sdk_client(sim)
     models = client.models.list()
-    assert [m.id for m in models] == catalog.model_names()
+    assert [m.id for m in models] == SORA_MODELS
     assert all(m.owned_by and m.created > 0 and getattr(m, "shutdown_date", None) is None for m in models)
     assert client.models.retrieve("sora-2-pro").id == "sora-2-pro"
     with pytest.raises(openai.NotFoundError) as err:

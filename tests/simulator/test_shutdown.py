@@ -5,15 +5,15 @@ from __future__ import annotations
 import openai
 import pytest
 
-from soraflow import catalog
 from soraflow.availability import model_status
 from soraflow.providers.base import ModelInfo
+from soraflow.simulator.models import OPENAI_SORA_SHUTDOWN_DATE
 
-from .conftest import api_client, by_id, sdk_client
+from .conftest import SORA_MODELS, api_client, by_id, sdk_client
 from .media import mp4
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
-SHUTDOWN = catalog.OPENAI_SORA_SHUTDOWN_DATE
+SHUTDOWN = OPENAI_SORA_SHUTDOWN_DATE
 
 
 @pytest.mark.parametrize("model", ["sora-2", "sora-2-pro-2025-10-06"])
@@ -30,7 +30,7 @@ def test_models_show_the_past_shutdown_date_by_default(start_sim):
     sim = start_sim(shutdown=True)
     client = sdk_client(sim)
     models = client.models.list()
-    assert [m.id for m in models] == catalog.model_names()
+    assert [m.id for m in models] == SORA_MODELS
     assert {m.shutdown_date for m in models} == {SHUTDOWN}
     offered = {m.id: ModelInfo(id=m.id, shutdown_date=m.shutdown_date) for m in models}
     assert model_status("sora-2", offered) == ("gone", SHUTDOWN)  # soraflow's own reading of it

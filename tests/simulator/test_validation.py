@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from soraflow import catalog
+from soraflow.models import builtin_catalog
 
 from .conftest import api_client, error_of, sdk_client
 from .media import ffmpeg_image, png
@@ -96,7 +96,7 @@ def test_json_seconds_must_be_a_string(sim):
     "model, seconds, size",
     [("sora-2", "16", "720x1280"), ("sora-2", "20", "1280x720"), ("sora-2-pro", "12", "1792x1024"), ("sora-2-2025-12-08", "8", "1280x720")],
 )
-def test_catalog_values_are_accepted(sim, model, seconds, size):
+def test_profile_values_are_accepted(sim, model, seconds, size):
     with api_client(sim) as api:
         response = multipart(api, prompt=f"Shot accepted {model} {seconds} {size}", model=model, seconds=seconds, size=size)
     assert response.status_code == 200, response.text
@@ -111,7 +111,7 @@ def test_beyond_spec_1080p_on_pro_is_accepted(start_sim):
         response = multipart(api, prompt="Shot pro 1080p", model="sora-2-pro", seconds="4", size="1920x1080")
     assert response.status_code == 200 and response.json()["size"] == "1920x1080"
     assert sim.jobs()[0]["size"] == "1920x1080"
-    assert sorted(catalog.get_model("sora-2-pro").size_names(allow_beyond_spec=True)) == sorted(
+    assert sorted(builtin_catalog().profile("sora-2-pro").size_names(allow_beyond_spec=True)) == sorted(
         ["720x1280", "1280x720", "1024x1792", "1792x1024", "1080x1920", "1920x1080"]
     )
 

@@ -1,0 +1,136 @@
+"""An endpoint: how to reach the models behind it, in which API dialect, with which credentials.
+
+Only *where to find* a credential is stored here (an environment variable's name, a Prefect
+Secret block's name), never the credential itself: an Endpoint is plain data that may travel
+in task parameters, plans and logs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Mapping
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..redaction import redact_url
+
+Dialect = Literal["openai-videos", "google-genai"]
+# bearer:   Authorization: Bearer KEY (OpenAI, most gateways)
+# api-key:  the api-key header (Azure OpenAI with a resource key)
+# entra-id: Microsoft Entra ID tokens from azure-identity, refreshed per request (Azure OpenAI)
+# none:     no credential (a gateway on a private network that holds the keys itself)
+# google:   google-genai's own: an express-mode API key if one is set, else Application Default
+#           Credentials for the Vertex project and location
+Auth = Literal["bearer", "api-key", "entra-id", "none", "google"]
+DIALECTS: tuple[str, ...] = ("openai-videos", "google-genai")
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+EnvName = Field(default=None, pattern=_ENV_NAME.pattern)
+
+
+class Endpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    dialect: Dialect = "openai-videos"
+    base_url: str | None = None
+    base_url_env: str | None = EnvName  # when set in the environment, replaces base_url
+    auth: Auth | None = None  # default: bearer for openai-videos, google for google-genai
+    key_env: str | None = EnvName
+    key_secret: str | None = Field(default=None, min_length=1, description="Prefect Secret block with the key")
+    entra_scope: str = ENTRA_SCOPE
+    models_route: bool = Field(default=True, description="Whether the endpoint serves GET /models")
+    identity: str | None = Field(default=None, min_length=1, description="Its identity in clip keys")
+    identity_env: str | None = EnvName
+    # google-genai (Vertex AI): set literally or through the SDK's own variables
+    vertexai: bool = True
+    project: str | None = None
+    project_env: str | None = EnvName
+    location: str | None = None
+    location_env: str | None = EnvName
+    concurrency: int | None = Field(default=None, ge=1, description="Clips in flight here (default: from its profiles)")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Endpoint":
+        auth = self.effective_auth
+        if self.dialect == "google-genai":
+            if auth != "google":
+                raise ValueError(f"auth {auth!r} is not used with dialect google-genai (it authenticates the way the SDK does)")
+            if not (self.project or self.project_env or self.key_env or self.key_secret):
+                raise ValueError("a google-genai endpoint needs a project (project or project_env) or an API key (key_env or key_secret)")
+        else:
+            if auth == "google":
+                raise ValueError("auth 'google' is for dialect google-genai; use bearer, api-key, entra-id or none")
+            if not (self.base_url or self.base_url_env):
+                raise ValueError("an openai-videos endpoint needs base_url (e.g. http://localhost:4000/v1)")
+            if auth in ("bearer", "api-key") and not (self.key_env or self.key_secret):
+                raise ValueError(f"auth {auth!r} needs key_env (the variable holding the key) or key_secret (a Prefect Secret block)")
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"base_url {redact_url(self.base_url)!r} must be an http:// or https:// URL")
+            if parts.username or parts.password or parts.query:
+                # The file is data that travels in plans and task parameters: no secret in it.
+                raise ValueError(
+                    f"base_url {redact_url(self.base_url)!r} must carry no credentials or query; name the variable "
+                    "holding the key in key_env (or a Prefect Secret block in key_secret)"
+                )
+        return self
+
+    # --- what the environment says -----------------------------------------------------------
+    @property
+    def effective_auth(self) -> Auth:
+        return self.auth or ("google" if self.dialect == "google-genai" else "bearer")
+
+    def url(self, env: Mapping[str, str]) -> str | None:
+        value = (env.get(self.base_url_env) if self.base_url_env else None) or self.base_url
+        return value.rstrip("/") if value else None
+
+    def key(self, env: Mapping[str, str]) -> str | None:
+        """The key from its environment variable (a Secret block is read by the tasks layer)."""
+        return (env.get(self.key_env) or None) if self.key_env else None
+
+    def vertex_project(self, env: Mapping[str, str]) -> str | None:
+        return (env.get(self.project_env) if self.project_env else None) or self.project
+
+    def vertex_location(self, env: Mapping[str, str]) -> str | None:
+        return (env.get(self.location_env) if self.location_env else None) or self.location
+
+    def has_credentials(self, env: Mapping[str, str]) -> bool:
+        """Whether this endpoint can be called from here (without calling it)."""
+        auth = self.effective_auth
+        if auth in ("none", "entra-id") or self.key_secret:
+            # Entra ID resolves its credential chain at the first request; a Secret block is
+            # read by the task that needs it.
+            return True
+        if auth == "google":
+            return bool(self.key(env) or self.vertex_project(env))
+        return bool(self.key(env))
+
+    def what_to_set(self) -> str:
+        """The variable(s) that give this endpoint its credentials, for an error message."""
+        if self.effective_auth == "google":
+            names = [n for n in (self.key_env, self.project_env) if n]
+            return " or ".join(names) or "project in its endpoint entry"
+        return self.key_env or "key_env or key_secret in its endpoint entry"
+
+    def identity_in(self, env: Mapping[str, str]) -> str:
+        """What identifies this endpoint in clip keys: never a key, userinfo or query string."""
+        explicit = (env.get(self.identity_env) if self.identity_env else None) or self.identity
+        if explicit:
+            return explicit
+        url = self.url(env)
+        if self.dialect == "google-genai":
+            where = redact_url(url) if url else "default"
+            if self.vertexai and self.vertex_project(env):
+                return f"google-genai:{where}:{self.vertex_project(env)}/{self.vertex_location(env) or '-'}"
+            return f"google-genai:{where}:{'vertex-express' if self.vertexai else 'gemini-api'}"
+        return redact_url(url or "")
+
+    def shown(self, env: Mapping[str, str]) -> str:
+        """Where it is, for people (no userinfo, no query)."""
+        url = self.url(env)
+        return redact_url(url) if url else self.identity_in(env)

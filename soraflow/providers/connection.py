@@ -1,0 +1,64 @@
+"""From a route to what a provider needs to open a client: a URL and a credential.
+
+A simulated route starts (or reuses) the process's embedded simulator and takes its URL for
+the route's dialect and its key. A real route takes the endpoint's URL and key from the
+environment, or a key the tasks layer read from a Prefect Secret block. The key lives only
+here and in the SDK client: a Connection prints without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ..models import Route
+from ..redaction import redact_url
+
+
+@dataclass(frozen=True)
+class Connection:
+    route: Route
+    base_url: str | None
+    api_key: str | None = field(default=None, repr=False)
+    project: str | None = None  # google-genai (Vertex AI)
+    location: str | None = None
+
+    @property
+    def endpoint(self):
+        return self.route.endpoint
+
+    @property
+    def where(self) -> str:
+        """The endpoint named for people, never with a credential: 'gateway (http://localhost:4000/v1)'."""
+        if self.route.simulated or not self.base_url:
+            return self.route.shown
+        return f"{self.route.name} ({redact_url(self.base_url)})"
+
+
+def connect(
+    route: Route,
+    env: Mapping[str, str],
+    *,
+    key: str | None = None,
+    simulated_models: Iterable | None = None,
+    simulator_latency: float = 2.0,
+    simulator_cache_dir: Path | str | None = None,
+) -> Connection:
+    """How to reach ``route`` now: its key variable's key, else ``key`` (read from a Secret block)."""
+    if route.simulated:
+        from ..simulator import embedded_simulator
+
+        sim = embedded_simulator(simulated_models or (), latency=simulator_latency, cache_dir=simulator_cache_dir)
+        return Connection(route=route, base_url=sim.base_url_for(route.dialect), api_key=sim.api_key)
+    e = route.endpoint
+    return Connection(
+        route=route,
+        base_url=e.url(env),
+        api_key=e.key(env) or key,
+        project=e.vertex_project(env),
+        location=e.vertex_location(env),
+    )
+
+
+__all__ = ["Connection", "connect"]
