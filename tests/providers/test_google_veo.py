@@ -19,6 +19,7 @@ from soraflow.errors import (
 )
 from soraflow.generation import poll_clip, submit_clip
 from soraflow.ledger import Ledger
+from soraflow.models import builtin_catalog, route_endpoints
 from soraflow.plan import ClipSpec
 from soraflow.providers import GoogleVeoProvider
 from soraflow.settings import Settings
@@ -144,9 +145,16 @@ def test_a_model_that_is_gone(tmp_path):
         assert veo.model_info(MODEL) is None
 
 
+def clip(**fields) -> ClipSpec:
+    """A Veo clip as the plan makes one: the built-in profile at the vertex endpoint."""
+    route = route_endpoints(builtin_catalog(), {"GOOGLE_API_KEY": "AIza-simulated"}).route("vertex")
+    defaults = dict(part=1, parts=1, profile=MODEL, model=MODEL, route=route, size="1280x720", seconds=4,
+                    price_usd=Decimal("0.40"), expected_render_seconds=32.0)
+    return ClipSpec(**{**defaults, **fields})
+
+
 def spec(prompt: str = "Shot doubt") -> ClipSpec:
-    return ClipSpec(shot_id="doubt", shot_index=0, part=1, parts=1, model=MODEL, size="1280x720", seconds=4, prompt=prompt,
-                    clip_key="k" * 64, price_usd=Decimal("0.40"))
+    return clip(shot_id="doubt", shot_index=0, prompt=prompt, clip_key="k" * 64)
 
 
 def the_run_ended(ledger: Ledger) -> None:
@@ -187,9 +195,8 @@ def test_a_429_on_create_is_waited_out_and_the_clip_created_once(sim, tmp_path):
 
 
 def clip_specs(n: int, title: str) -> list[ClipSpec]:
-    return [ClipSpec(shot_id=f"{title}{i:02d}", shot_index=i, part=1, parts=1, model=MODEL, size="1280x720", seconds=4,
-                     prompt=f"Shot {title}{i:02d}\n{title} number {i}", clip_key=f"{title}{i:02d}".ljust(64, "0"),
-                     price_usd=Decimal("0.40")) for i in range(n)]
+    return [clip(shot_id=f"{title}{i:02d}", shot_index=i, prompt=f"Shot {title}{i:02d}\n{title} number {i}",
+                 clip_key=f"{title}{i:02d}".ljust(64, "0")) for i in range(n)]
 
 
 def generate_all(specs, sim, tmp_path, settings):
