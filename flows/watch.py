@@ -54,10 +54,9 @@ def watch_models(pricing_source: str | None = None) -> list[WatchReport]:
 
     reports = []
     for identity, (route, profiles) in by_identity.items():
-        offered = list_offered_models(route)
-        report = watch.compare(
-            offered, read_last_seen(identity), endpoint=identity, profiles=profiles, overrides=overrides, pricing_source=source
-        )
+        seen = read_last_seen(identity)
+        offered = list_offered_models(route, watch.watched_models(profiles, seen, overrides))
+        report = watch.compare(offered, seen, endpoint=identity, profiles=profiles, overrides=overrides, pricing_source=source)
         emit_change_events(report)
         remember_models(report)
         publish_watch_report(report)

@@ -48,12 +48,16 @@ def profile_status(retires: date | None, today: date | None = None) -> tuple[str
     return ("gone" if retires <= today else "retiring"), retires.isoformat()
 
 
-def unavailable_message(model: str, shutdown_date: str | None, where: str | None = None, offered: list[str] | None = None) -> str:
+def unavailable_message(model: str, shutdown_date: str | None, where: str | None = None) -> str:
     at = f" at {where}" if where else ""
     if shutdown_date:
         return f"model {model} was retired on {shutdown_date} and is no longer served{at}"
-    listed = f" (it lists: {', '.join(sorted(offered)[:12])})" if offered else ""
-    return f"model {model} is not offered{at}{listed}; check the profile's model name, or point its endpoint at one that serves it"
+    return f"model {model} is not offered{at}; check the profile's model name, or point its endpoint at one that serves it"
+
+
+def offered_models(provider: VideoProvider, models: list[str]) -> dict[str, ModelInfo]:
+    """What the endpoint says of each of ``models`` (absent: not offered)."""
+    return {m: info for m in models if (info := provider.model_info(m)) is not None}
 
 
 def ensure_available(
@@ -75,7 +79,7 @@ def ensure_available(
         if seen.get("status") == "gone":
             raise ModelUnavailableError(model, unavailable_message(model, seen.get("shutdown_date"), where), code="model_retired")
     try:
-        offered = {m.id: m for m in provider.list_models()}
+        offered = offered_models(provider, list(models))
     except ModelListUnavailable as err:
         statuses = {}
         for model, retires in models.items():
@@ -93,7 +97,7 @@ def ensure_available(
     for model in models:
         status, day = model_status(model, offered, today)
         if status == "gone":
-            raise ModelUnavailableError(model, unavailable_message(model, day, where, list(offered)), shutdown_date=day, code="model_retired")
+            raise ModelUnavailableError(model, unavailable_message(model, day, where), shutdown_date=day, code="model_retired")
         statuses[model] = status
     return statuses, None
 
@@ -101,7 +105,7 @@ def ensure_available(
 def offered_now(profiles: list, provider: VideoProvider, today: date | None = None) -> dict[str, str]:
     """For ``soraflow models --check``: what the endpoint says of each profile's model, in words."""
     try:
-        offered = {m.id: m for m in provider.list_models()}
+        offered = offered_models(provider, sorted({p.model for p in profiles}))
     except ModelListUnavailable:
         words = {}
         for p in profiles:

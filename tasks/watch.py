@@ -7,7 +7,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.variables import Variable
 
-from soraflow import watch
+from soraflow import availability, watch
 from soraflow.models import Route
 from soraflow.providers import ModelInfo, ModelListUnavailable
 from soraflow.watch import PriceTable, SeenModels, WatchReport
@@ -35,10 +35,10 @@ def last_seen(endpoint: str) -> SeenModels:
 
 
 @task(name="list-models", task_run_name="list models at {route.name}", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
-def list_offered_models(route: Route) -> list[ModelInfo] | None:
-    """What the endpoint lists, or None (said in one line) where it serves no /models."""
+def list_offered_models(route: Route, models: list[str]) -> list[ModelInfo] | None:
+    """What the endpoint says of ``models``, or None (said in one line) where it cannot say."""
     try:
-        return runtime.provider(route).list_models()
+        return list(availability.offered_models(runtime.provider(route), models).values())
     except ModelListUnavailable as err:
         get_run_logger().warning("%s: statuses come from the profiles' retirement dates", err.provider_message)
         return None

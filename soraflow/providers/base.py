@@ -78,3 +78,7 @@ class VideoProvider(Protocol):
 
     def list_models(self) -> list[ModelInfo]:
         """What the endpoint lists; ModelListUnavailable where it lists nothing."""
+
+    def model_info(self, model: str) -> ModelInfo | None:
+        """What the endpoint says of one model (None: it does not offer it); ModelListUnavailable
+        where it cannot say."""

@@ -43,12 +43,14 @@ _MODEL_GONE_CODES = {"model_not_found", "model_unavailable", "model_deprecated",
 # Azure answers a deployment name it does not know with this code: a configuration mistake
 # (the profile's model is not a deployment of that resource), not a retirement.
 _DEPLOYMENT_NOT_FOUND = {"DeploymentNotFound", "deployment_not_found"}
-# What the content route serves, most wanted first. The SDK's own ``application/binary`` is no
-# registered media type, and a strict server (content negotiation by the book) answers it 406.
+# What the content route serves, most wanted first, and nothing else: the clip is checked by
+# ffprobe anyway, and a server that has only something else to offer says so with a 406. The
+# SDK's own ``application/binary`` is no registered media type, and a strict server (content
+# negotiation by the book) answers it 406.
 ACCEPT = {
-    "video": "video/mp4, application/octet-stream;q=0.9, */*;q=0.1",
-    "thumbnail": "image/webp, image/*;q=0.9, application/octet-stream;q=0.5, */*;q=0.1",
-    "spritesheet": "image/jpeg, image/*;q=0.9, application/octet-stream;q=0.5, */*;q=0.1",
+    "video": "video/mp4, application/octet-stream;q=0.5",
+    "thumbnail": "image/webp, image/*;q=0.9, application/octet-stream;q=0.5",
+    "spritesheet": "image/jpeg, image/*;q=0.9, application/octet-stream;q=0.5",
 }
 # Where a route answers with one of these, the endpoint does not serve /models at all.
 _NO_MODELS_ROUTE = {404, 405, 501}
@@ -103,11 +105,7 @@ def classify(err: Exception, *, model: str | None = None, creating: bool = False
                 f"no deployment named {model!r}{at} ({message}); a profile's model must be the name of a "
                 "deployment of that Azure resource", code=code, status=status,
             )
-        if status == 406:
-            return PermanentProviderError(
-                f"the endpoint{at} refused to send the content in any format soraflow accepts (406 Not Acceptable: "
-                f"{message}); soraflow asked for {ACCEPT['video']}", code=code or "not_acceptable", status=status,
-            )
+
         if status >= 500 or status in (408, 409):
             if creating:
                 # A 5xx may be answered after the job was accepted; never assume it was not.
@@ -234,6 +232,12 @@ class OpenAIVideosProvider:
                 raise
             if type(err).__name__ in {"RemoteProtocolError", "ReadError", "ReadTimeout"}:
                 raise TransientProviderError(f"download of {job_id} ({variant}) from {self.where} broke off: {err}", code="truncated") from err
+            if isinstance(err, openai.APIStatusError) and err.status_code == 406:
+                raise PermanentProviderError(
+                    f"endpoint {self.where} refused to send the {variant} of {job_id} in any format soraflow takes "
+                    f"(406 Not Acceptable: {_error_fields(err)[0]}); soraflow asked for Accept: {ACCEPT[variant]}",
+                    code="not_acceptable", status=406,
+                ) from err
             raise self._classify(err) from err
         return Download(path=dest, size=size, sha256=digest.hexdigest())
 
@@ -258,6 +262,11 @@ class OpenAIVideosProvider:
             )
             for m in models
         ]
+
+    def model_info(self, model: str) -> ModelInfo | None:
+        """What ``GET /models`` says of ``model`` (None: not listed). The list, not
+        ``GET /models/{id}``: only the list tells a model that is gone from a route that is not served."""
+        return next((m for m in self.list_models() if m.id == model), None)
 
 
 def _auth(connection: Connection) -> tuple[str, dict]:
