@@ -215,6 +215,7 @@ class OpenAIVideosProvider:
         headers = {**self._headers, "Accept": ACCEPT[variant]}
         try:
             with self._client.videos.with_streaming_response.download_content(job_id, variant=variant, extra_headers=headers) as resp:
+                _check_media_type(resp.headers.get("content-type"), variant, job_id, self.where)
                 expected = resp.headers.get("content-length")
                 with open(tmp, "wb") as out:
                     for chunk in resp.iter_bytes(_CHUNK):
@@ -267,6 +268,22 @@ class OpenAIVideosProvider:
         """What ``GET /models`` says of ``model`` (None: not listed). The list, not
         ``GET /models/{id}``: only the list tells a model that is gone from a route that is not served."""
         return next((m for m in self.list_models() if m.id == model), None)
+
+
+def _check_media_type(content_type: str | None, variant: str, job_id: str, where: str) -> None:
+    """Refuse content of another kind than asked (a gateway that ignores ``variant`` answers a
+    thumbnail with the video), before a byte of it is kept. No type at all is let through: the
+    clip is checked by ffprobe after the download."""
+    if not content_type:
+        return
+    got = content_type.split(";")[0].strip().lower()
+    wanted = [m.split(";")[0].strip().lower() for m in ACCEPT[variant].split(",")]
+    if not any(got == w or (w.endswith("/*") and got.startswith(w[:-1])) for w in wanted):
+        raise PermanentProviderError(
+            f"endpoint {where} answered the {variant} of {job_id} with {got}, not one of {', '.join(wanted)} "
+            f"(an endpoint that ignores the content variant sends the video for every variant)",
+            code="wrong_media_type",
+        )
 
 
 def _auth(connection: Connection) -> tuple[str, dict]:

@@ -162,6 +162,17 @@ def test_a_406_says_what_happened(sim, endpoint_proxy, monkeypatch, tmp_path):
     assert not (tmp_path / "clip.mp4").exists()
 
 
+def test_a_thumbnail_that_is_the_video_is_refused_naming_the_endpoint(sim, endpoint_proxy, monkeypatch, tmp_path):
+    litellm_like = endpoint_proxy(sim, auth=bearer("gw-key-1"), ignores_variant=True)
+    provider = provider_at("gateway", litellm_like.base_url, {"GATEWAY_KEY": "gw-key-1"}, monkeypatch)
+    job = provider.create(model="veo-3.1", size="1280x720", seconds=4, prompt="Shot variant")
+    finished(provider, job.id)
+    assert provider.download(job.id, tmp_path / "clip.mp4").size > 0
+    with pytest.raises(PermanentProviderError, match=r"endpoint gateway \(http://127.0.0.1:\d+/v1\) answered the thumbnail .* with video/mp4"):
+        provider.download(job.id, tmp_path / "thumb.webp", variant="thumbnail")
+    assert not (tmp_path / "thumb.webp").exists() and not list(tmp_path.glob(".thumb*"))
+
+
 def test_without_a_models_route_availability_comes_from_the_profile(sim, endpoint_proxy, monkeypatch):
     gateway = endpoint_proxy(sim, auth=bearer("gw-key-1"), models_route=False)
     provider = provider_at("gateway", gateway.base_url, {"GATEWAY_KEY": "gw-key-1"}, monkeypatch)
