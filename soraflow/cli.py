@@ -351,7 +351,7 @@ def simulator(
     ttl_seconds: float = typer.Option(3600.0, help="How long finished content stays downloadable (expires_at)"),
     cache_dir: Optional[Path] = typer.Option(None, help="Reuse identical renders from this directory"),
 ) -> None:
-    """Serve the video API simulator (the same one `render` embeds without credentials)."""
+    """Serve the simulator: the Videos API (openai SDK) and Veo (google-genai), as `render` embeds it without credentials."""
     from .simulator import SimulatorConfig, serve
 
     try:

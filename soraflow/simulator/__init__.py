@@ -1,14 +1,16 @@
-"""The Sora Videos API simulator: soraflow's default backend without an OpenAI key, and the
-test bed for every failure.
+"""The simulator: soraflow's default backend without a key, and the test bed for every failure.
 
-It speaks the Videos and Models API of the reference description (reference/, server base
-``/v1``) over HTTP, so the unchanged openai SDK works against it::
+It speaks every dialect soraflow speaks, from one process and one job store: the Videos and
+Models API of the reference description (reference/, server base ``/v1``), and Veo on Vertex
+AI as google-genai calls it (veo/, ``/v1beta1``; base URL ``sim.url``). The unchanged SDKs
+work against it::
 
     from soraflow.simulator import Simulator, SimulatorConfig
 
     with Simulator(SimulatorConfig(latency=1.0, faults="429=0.1", seed=3)) as sim:
         client = openai.OpenAI(base_url=sim.base_url, api_key=sim.api_key)
         video = client.videos.create_and_poll(prompt="Shot dawn", seconds="4", size="1280x720")
+        veo = genai.Client(vertexai=True, api_key=sim.api_key, http_options={"base_url": sim.url})
 
 Behaviour, where the service had to be imitated:
 - Jobs: queued for the first 10 % of ``latency``, then in_progress (progress rises with time,
