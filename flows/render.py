@@ -75,7 +75,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     with hold_output_dir(
         out_dir, run=flow_run.get_name(), title=plan.title, wait_seconds=settings.out_dir_wait_seconds, on_wait=log.warning
     ):
-        ensure_limits()
+        ensure_limits(plan.endpoint_limits)
         to_create = planning.clips_to_create(plan, ledger())
         if to_create:
             check_availability(to_create)

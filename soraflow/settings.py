@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     transition_seconds: float = Field(default=0.5, ge=0)
     burn_subtitles: bool = False
 
+    def endpoint_limit_name(self, endpoint: str) -> str:
+        """The concurrency limit of one endpoint's clips in flight (for endpoints that set one)."""
+        return f"{self.concurrency_limit_name}:{endpoint}"
+
     @property
     def environment(self) -> dict[str, str]:
         """The process environment over the ``.env`` file: where endpoints find their

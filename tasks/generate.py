@@ -55,8 +55,10 @@ def generate_clip(spec: ClipSpec, work_dir: str) -> GeneratedClip:
     s = runtime.settings()
     # A failed lease renewal must not abort the polling of a paid job: the slot is given up
     # (Prefect logs it) and the clip goes on.
+    # An endpoint whose entry sets ``concurrency`` has a limit of its own: one acquire takes both.
+    limits = [s.concurrency_limit_name, *([s.endpoint_limit_name(spec.endpoint)] if spec.route.endpoint.concurrency else [])]
     with concurrency(
-        s.concurrency_limit_name, occupy=1, strict=True, lease_duration=s.slot_lease_seconds,
+        limits, occupy=1, strict=True, lease_duration=s.slot_lease_seconds,
         raise_on_lease_renewal_failure=False,
     ):
         created = _submit(spec, work_dir)

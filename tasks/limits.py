@@ -12,15 +12,20 @@ from soraflow.settings import Settings
 from . import runtime
 
 
-def ensure_limits_sync(settings: Settings, *, update: bool = False) -> dict[str, int]:
-    """Create soraflow's limits if missing (``update`` also resets their sizes to the settings)."""
+def ensure_limits_sync(settings: Settings, *, update: bool = False, endpoints: dict[str, int] | None = None) -> dict[str, int]:
+    """Create soraflow's limits if missing (``update`` also resets their sizes to the settings).
+
+    ``endpoints``: clips in flight per endpoint, for endpoints whose entry sets ``concurrency``;
+    each gets a limit of its own besides the global one (a clip holds a slot of both), sized by
+    the entry whenever it changes."""
     wanted = {
-        settings.concurrency_limit_name: (settings.max_concurrent_submissions, None),
+        settings.concurrency_limit_name: (settings.max_concurrent_submissions, None, update),
         # A rate limit is a limit whose slots decay: N requests per minute.
-        settings.rate_limit_name: (settings.requests_per_minute, settings.requests_per_minute / 60.0),
+        settings.rate_limit_name: (settings.requests_per_minute, settings.requests_per_minute / 60.0, update),
+        **{settings.endpoint_limit_name(name): (size, None, True) for name, size in (endpoints or {}).items()},
     }
     with get_client(sync_client=True) as client:
-        for name, (limit, decay) in wanted.items():
+        for name, (limit, decay, resize) in wanted.items():
             try:
                 existing = client.read_global_concurrency_limit_by_name(name)
             except ObjectNotFound:
@@ -31,13 +36,13 @@ def ensure_limits_sync(settings: Settings, *, update: bool = False) -> dict[str,
                 except ObjectAlreadyExists:  # created meanwhile by a run starting at the same moment
                     pass
                 continue
-            if update and existing.limit != limit:
+            if resize and existing.limit != limit:
                 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
                 client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay or 0.0))
-    return {name: limit for name, (limit, _) in wanted.items()}
+    return {name: limit for name, (limit, _, _) in wanted.items()}
 
 
 @task(name="ensure-limits", cache_policy=runtime.NO_CACHE)
-def ensure_limits() -> dict[str, int]:
-    return ensure_limits_sync(runtime.settings())
+def ensure_limits(endpoints: dict[str, int] | None = None) -> dict[str, int]:
+    return ensure_limits_sync(runtime.settings(), endpoints=endpoints)

@@ -85,3 +85,62 @@ def test_a_budget_that_is_not_a_finite_amount_is_refused(lighthouse, tmp_path, b
     assert res.exit_code == 2, res.output
     assert "is not allowed: give a finite amount of USD, 0 or more" in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+GATEWAY_MODELS = """
+endpoints:
+  gateway: {base_url: http://127.0.0.1:9/v1, key_env: GATEWAY_KEY, models_route: false}
+models:
+  gateway-veo: {endpoint: gateway, model: veo-3.1, seconds: [4, 6, 8], sizes: {1280x720: 0.45}}
+"""
+# SORAFLOW_SIMULATE is listed so that CliRunner restores it: --simulate sets it for the flow run.
+NO_CREDENTIALS = {
+    "OPENAI_API_KEY": None, "GATEWAY_KEY": None, "GOOGLE_API_KEY": None, "GOOGLE_CLOUD_PROJECT": None, "SORAFLOW_SIMULATE": None,
+    "COLUMNS": "250",
+}
+
+
+def test_models_lists_every_profile_with_its_endpoint_and_prices(tmp_path):
+    (tmp_path / "models.yaml").write_text(GATEWAY_MODELS)
+    env = {**NO_CREDENTIALS, "SORAFLOW_MODELS": str(tmp_path / "models.yaml")}
+    res = runner.invoke(app, ["models"], env=env)
+    assert res.exit_code == 0, res.output
+    lines = {line.split("│")[1].strip(): line for line in res.output.splitlines() if line.count("│") > 5}
+    assert {"sora-2", "sora-2-pro", "veo-3.1-generate-001", "veo-3.1-fast-generate-001", "gateway-veo"} <= set(lines)
+    assert "gateway (simulated)" in lines["gateway-veo"] and "4, 6, 8" in lines["gateway-veo"] and "1280x720 $0.45/s" in lines["gateway-veo"]
+    assert "2026-09-24" in lines["sora-2"] and "vertex (simulated)" in lines["veo-3.1-generate-001"]
+    assert "every endpoint is served by the embedded simulator: no endpoint has credentials here" in res.output
+
+    env["GATEWAY_KEY"] = "gk"
+    res = runner.invoke(app, ["models"], env=env)
+    lines = {line.split("│")[1].strip(): line for line in res.output.splitlines() if line.count("│") > 5}
+    assert "gateway (http://127.0.0.1:9/v1)" in lines["gateway-veo"] and "openai (not configured)" in lines["sora-2"]
+    assert "endpoint openai is not configured here: set OPENAI_API_KEY" in res.output
+
+
+def test_models_check_asks_each_endpoint(tmp_path):
+    (tmp_path / "models.yaml").write_text(GATEWAY_MODELS)
+    env = {**NO_CREDENTIALS, "SORAFLOW_MODELS": str(tmp_path / "models.yaml"), "SORAFLOW_STATE_DIR": str(tmp_path / "state")}
+    res = runner.invoke(app, ["models", "--check"], env=env)
+    assert res.exit_code == 0, res.output
+    offered = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in res.output.splitlines() if line.count("│") > 6}
+    assert offered["sora-2"] == "yes" and offered["veo-3.1-fast-generate-001"] == "yes"
+    assert offered["gateway-veo"] == "yes"  # the simulator serves what the profile asks for
+
+
+def test_a_models_file_with_a_mistake_is_one_message_naming_the_field(lighthouse, tmp_path):
+    (tmp_path / "models.yaml").write_text("models:\n  gateway-veo: {like: sora-2, seconds: [4, six]}\n")
+    res = runner.invoke(app, ["estimate", str(lighthouse)], env={"SORAFLOW_MODELS": str(tmp_path / "models.yaml")})
+    assert res.exit_code == 2
+    assert "models.gateway-veo.seconds[1]: 'six' is not allowed" in res.output and "Traceback" not in res.output
+
+
+def test_a_storyboard_on_an_endpoint_without_its_key_is_refused_with_the_variable_to_set(tmp_path):
+    (tmp_path / "models.yaml").write_text(GATEWAY_MODELS)
+    (tmp_path / "s.yaml").write_text("title: t\nshots:\n  - {id: a, seconds: 6, visual: v, model: gateway-veo}\n")
+    env = {**NO_CREDENTIALS, "SORAFLOW_MODELS": str(tmp_path / "models.yaml"), "OPENAI_API_KEY": "sk-x"}
+    res = runner.invoke(app, ["estimate", str(tmp_path / "s.yaml")], env=env)
+    assert res.exit_code == 2
+    assert "endpoint 'gateway' has no credentials here: set GATEWAY_KEY (needed by shot 'a')" in res.output
+    res = runner.invoke(app, ["estimate", str(tmp_path / "s.yaml"), "--simulate"], env=env)
+    assert res.exit_code == 0 and "$2.70" in res.output

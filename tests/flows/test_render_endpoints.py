@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 MODELS = """
 endpoints:
-  gateway: {{base_url: "{gateway}", key_env: GATEWAY_KEY}}
+  gateway: {{base_url: "{gateway}", key_env: GATEWAY_KEY, concurrency: 2}}
   azure: {{base_url: "{azure}", auth: api-key, key_env: AZURE_OPENAI_API_KEY, models_route: false}}
 models:
   gateway-veo:
@@ -75,6 +75,7 @@ def render(tmp_path: Path, board: dict = BOARD):
 
 
 def test_a_gateway_and_an_azure_deployment_make_one_film_paid_once(sim, endpoint_proxy, env, tmp_path):
+    sim.reset()
     gateway = endpoint_proxy(sim, auth=bearer("gw-key-1"), models_route=False, strict_accept=True)
     azure = endpoint_proxy(sim, auth=azure_key("az-key-1"), prefix="/openai/v1", deployments={"my-video-deployment"})
     env.setenv("SORAFLOW_MODELS", str(write(tmp_path, "models.yaml", MODELS.format(gateway=gateway.base_url, azure=azure.base_url))))
@@ -100,6 +101,12 @@ def test_a_gateway_and_an_azure_deployment_make_one_film_paid_once(sim, endpoint
     # each endpoint got its own credential, and only its own
     assert {s.headers.get("authorization") for s in gateway.seen} == {"Bearer gw-key-1"}
     assert {(s.headers.get("api-key"), s.headers.get("authorization")) for s in azure.seen} == {("az-key-1", None)}
+    # the gateway's entry asks for 2 clips in flight there: a limit of its own beside the global one
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name("soraflow-submit:gateway").limit == 2
+    assert sim.stats()["peak_active_jobs"] <= 3
     ledger = Ledger(str(tmp_path / "state" / "ledger.sqlite"))
     assert sorted(e.endpoint for e in ledger.entries([c["clip_key"] for c in manifest["clips"]]).values()) == ["azure"] + ["gateway"] * 3
 

@@ -38,6 +38,19 @@ VEO_MODELS: dict[str, VeoModel] = {
 }
 
 
+def profiled(model) -> VeoModel:
+    """A model the simulator serves because a profile asks for it (a ``SimulatedModel`` of the
+    google-genai dialect): its lengths, and the resolutions its sizes come in."""
+    resolutions = tuple(r for r in RESOLUTIONS if any(f"{w}x{h}" in model.sizes for w, h in _both(r)))
+    eight_only = tuple(r for r in resolutions if all(model.seconds_at(f"{w}x{h}") == (8,) for w, h in _both(r) if f"{w}x{h}" in model.sizes))
+    return VeoModel(model.id, seconds=tuple(model.seconds), resolutions=resolutions, eight_seconds_only=eight_only)
+
+
+def _both(resolution: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    width, height = RESOLUTIONS[resolution]
+    return (width, height), (height, width)
+
+
 def frame_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
     """Pixel size of a clip: 16:9 720p is 1280x720, 9:16 720p is 720x1280."""
     width, height = RESOLUTIONS[resolution]

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from ..models import is_retired
 from ..render import render_spec
 from .envelope import GoogleApiError, google_json, invalid_argument, model_not_found, unauthenticated
-from .models import VEO_MODELS, VeoModel, frame_size
+from .models import VEO_MODELS, VeoModel, frame_size, profiled
 from .operation import object_names, operation_resource
 from .request import parse_body, veo_request
 
@@ -50,7 +50,12 @@ def _require_credentials(request: Request) -> None:
 
 
 def _model(state: "SimulatorState", publisher: str, name: str, resource: str) -> VeoModel:
-    model = VEO_MODELS.get(name) if publisher == "google" else None
+    model = None
+    if publisher == "google":
+        # Google's own models, else one a model profile asks for (the embedded simulator serves
+        # every profile of this dialect, whatever its name).
+        profile = state.config.model(name, "google-genai")
+        model = VEO_MODELS.get(name) or (profiled(profile) if profile is not None else None)
     if model is None or is_retired(state.config, name):
         raise model_not_found(resource)
     return model

@@ -1,0 +1,57 @@
+"""The tasks layer's part of models and endpoints: the profiles from the Prefect Variable
+``soraflow-models`` (for deployments), and a key from a Prefect Secret block."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from soraflow.models import load_catalog, route_endpoints
+from soraflow.simulator import Simulator, SimulatorConfig, simulated_models
+from soraflow.tasks import runtime
+
+from ..fixtures.endpoints import bearer
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+PROFILES = "models:\n  house-clip: {like: sora-2, model: house-clip-v1, retires: null}\n"
+
+
+def test_the_variable_holds_the_profiles_when_no_file_is_named(monkeypatch, tmp_path):
+    from prefect.variables import Variable
+
+    monkeypatch.delenv("SORAFLOW_MODELS", raising=False)
+    Variable.set(runtime.MODELS_VARIABLE_NAME, PROFILES, overwrite=True)
+    try:
+        assert runtime.model_catalog().profile("house-clip").model == "house-clip-v1"
+        assert runtime.model_catalog().sources[-1] == "Prefect Variable soraflow-models"
+        # A file named by SORAFLOW_MODELS wins over the Variable.
+        (tmp_path / "models.yaml").write_text("models:\n  other-clip: {like: sora-2}\n")
+        monkeypatch.setenv("SORAFLOW_MODELS", str(tmp_path / "models.yaml"))
+        catalog = runtime.model_catalog()
+        assert "other-clip" in catalog.profiles and "house-clip" not in catalog.profiles
+    finally:
+        Variable.unset(runtime.MODELS_VARIABLE_NAME)
+
+
+def test_a_key_in_a_secret_block_is_read_by_the_task_that_calls_the_endpoint(endpoint_proxy, monkeypatch, tmp_path):
+    from prefect.blocks.system import Secret
+
+    block = f"gateway-key-{uuid.uuid4().hex[:8]}"
+    Secret(value="gw-secret-1").save(block)
+    catalog = load_catalog(text=f"""
+endpoints:
+  vault: {{base_url: http://127.0.0.1:9/v1, key_secret: {block}}}
+models:
+  vault-clip: {{endpoint: vault, model: vault-clip-v1, seconds: [4], sizes: {{1280x720: 0.1}}}}
+""")
+    with Simulator(SimulatorConfig(latency=0.2, cache_dir=str(tmp_path / "renders"), models=simulated_models(catalog))) as sim:
+        gateway = endpoint_proxy(sim, auth=bearer("gw-secret-1"))
+        route = route_endpoints(catalog, {}).route("vault")  # a Secret block counts as credentials
+        assert not route.simulated
+        route = route.model_copy(update={"endpoint": route.endpoint.model_copy(update={"base_url": gateway.base_url})})
+        job = runtime.provider(route).create(model="vault-clip-v1", size="1280x720", seconds=4, prompt="Shot vault")
+        assert job.model == "vault-clip-v1"
+        assert {s.headers["authorization"] for s in gateway.seen} == {"Bearer gw-secret-1"}
+        assert "gw-secret-1" not in route.model_dump_json()
