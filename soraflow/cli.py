@@ -62,7 +62,9 @@ class _Commands(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        # typer vendors click (typer._click): its usage errors (--budget abc) are TyperException,
+        # not click.ClickException, and print their own clean usage message.
+        except (typer.Exit, typer.Abort, typer.TyperException, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except SoraflowError as err:
             _report(err)
