@@ -22,10 +22,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from .availability import model_status, profile_status
+from .documents import MAX_DOCUMENT_BYTES, DocumentError, parse_document, read_bounded
 from .errors import SoraflowError
 from .models import ModelProfile
 from .models.catalog import usd as format_usd
@@ -180,23 +180,29 @@ def load_pricing_source(source: str, *, timeout: float = 15.0, transport: httpx.
             raise PricingSourceError(f"pricing source {source}: use https (plain http is allowed for loopback only)")
         try:
             with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
-                resp = client.get(source)
-                resp.raise_for_status()
+                with client.stream("GET", source) as resp:
+                    resp.raise_for_status()
+                    body = bytearray()
+                    for chunk in resp.iter_bytes():  # bounded: a hostile server cannot fill memory
+                        body += chunk
+                        if len(body) > MAX_DOCUMENT_BYTES:
+                            raise PricingSourceError(f"pricing source {source}: larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
+                    content_type = resp.headers.get("content-type", "")
         except httpx.HTTPError as err:
             raise PricingSourceError(f"pricing source {source}: {err}") from err
-        text = resp.text
-        is_json = "json" in resp.headers.get("content-type", "") or parts.path.endswith(".json")
+        text = body.decode("utf-8", "replace")
+        is_json = "json" in content_type or parts.path.endswith(".json")
     else:
         path = Path(parts.path if parts.scheme == "file" else source).expanduser()
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise PricingSourceError(f"pricing source {source}: {err.strerror or err}") from err
+            text = read_bounded(path).decode("utf-8", "replace")
+        except DocumentError as err:
+            raise PricingSourceError(f"pricing source {source}: {err}") from None
         is_json = path.suffix.lower() == ".json"
     try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise PricingSourceError(f"pricing source {source}: not valid {'JSON' if is_json else 'YAML'}: {err}") from err
+        data = parse_document(text, json_only=is_json)
+    except DocumentError as err:
+        raise PricingSourceError(f"pricing source {source}: {err}") from None
     return parse_pricing(data, source)
 
 

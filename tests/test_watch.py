@@ -135,10 +135,24 @@ def test_bad_pricing_sources_name_the_entry(tmp_path, text, message):
 
 
 def test_unreachable_or_plain_http_pricing_sources_are_refused(tmp_path):
-    with pytest.raises(PricingSourceError, match="No such file"):
+    with pytest.raises(PricingSourceError, match="no such file"):
         load_pricing_source(str(tmp_path / "missing.yaml"))
     with pytest.raises(PricingSourceError, match="use https"):
         load_pricing_source("http://prices.example/sora.json")
     failing = httpx.MockTransport(lambda request: httpx.Response(503))
     with pytest.raises(PricingSourceError, match="503"):
         load_pricing_source("https://prices.example/sora.json", transport=failing)
+
+
+def test_hostile_pricing_sources_are_refused_within_limits(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "p.yaml")
+    with pytest.raises(PricingSourceError, match="FIFO"):
+        load_pricing_source(str(tmp_path / "p.yaml"))
+    (tmp_path / "dup.yaml").write_text("sora-2:\n  1280x720: 0.1\n  1280x720: 0.01\n")
+    with pytest.raises(PricingSourceError, match="'1280x720' appears twice, on line 2 and on line 3"):
+        load_pricing_source(str(tmp_path / "dup.yaml"))
+    endless = httpx.MockTransport(lambda request: httpx.Response(200, content=iter([b"#" * 65536] * 100)))
+    with pytest.raises(PricingSourceError, match="larger than 512 KiB"):
+        load_pricing_source("https://prices.example/sora.yaml", transport=endless)
