@@ -129,8 +129,9 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
         # 3. assemble in storyboard order, then store and report the outputs
         film = stitch_film(plan, stored_clips, str(out_dir))
         outputs = store_outputs(str(out_dir), storage_url, plan.title, [assembly.FILM_NAME, assembly.CONTACT_SHEET_NAME])
+        paid = ledger().paid_creates([spec.clip_key for spec in plan.clips])
         manifest = assembly.build_manifest(
-            plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs
+            plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs, paid_creates=paid
         )
         manifest_path, stable_dir = write_manifest(manifest, str(out_dir))
         outputs.update(store_outputs(stable_dir, storage_url, plan.title, [assembly.MANIFEST_NAME]))

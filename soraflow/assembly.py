@@ -106,18 +106,25 @@ def build_manifest(
     created_here: dict[str, bool],
     storage_url: str,
     outputs: dict[str, dict] | None = None,
+    paid_creates: dict[str, int] | None = None,
 ) -> dict:
-    """The manifest: what was made, from what, where it is, and what it cost."""
+    """The manifest: what was made, from what, where it is, and what it cost.
+
+    ``paid_creates`` (from the ledger) counts, per clip, every create that may have been paid:
+    a clip generated again after its job was lost, or created again at the user's word after a
+    create in doubt, is billed for each. A clip the ledger does not know was paid once.
+    """
     by_key = {s.clip_key: s for s in stored}
     clips = []
-    billed_seconds, billed = 0, Decimal("0")  # what the film's clips cost (each paid once)
+    billed_seconds, billed = 0, Decimal("0")  # what the film's clips cost: every create paid for them
     run_seconds, run_billed = 0, Decimal("0")  # what this run created
     for spec in plan.clips:
         s = by_key.get(spec.clip_key)
         new = created_here.get(spec.clip_key, False)
+        creates = max(1, (paid_creates or {}).get(spec.clip_key, 1))
         if s is not None:
-            billed_seconds += spec.seconds
-            billed += spec.price_usd
+            billed_seconds += spec.seconds * creates
+            billed += spec.price_usd * creates
             if new:
                 run_seconds += spec.seconds
                 run_billed += spec.price_usd
@@ -134,6 +141,7 @@ def build_manifest(
                 "size": spec.size,
                 "seconds": spec.seconds,
                 "price_usd": f"{spec.price_usd:.2f}",
+                "paid_creates": creates,
                 "sha256": s.sha256 if s else None,
                 "storage_uri": s.uri if s else None,
                 "link": s.link if s else None,

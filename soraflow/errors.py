@@ -5,9 +5,10 @@ The families decide what happens next (docs/architecture.md, rule 6):
   names the field.
 - ``EndpointNotConfiguredError``: a plan needs an endpoint with no credentials here.
 - ``TransientProviderError``: worth retrying with backoff (429, 5xx, resets, stalls).
-- ``ClipInDoubtError``: a create may have been paid for and nothing can show it; not retried.
+- ``ClipInDoubtError``: a create may have been paid and nothing proves whether it made a job;
+  the clip waits for the user's word (``soraflow jobs``), never for a guess; not retried.
 - ``PermanentProviderError``: retrying cannot help (moderation, invalid parameters,
-  a retired model); the shot and the provider's message are named.
+  a retired model, an answer that fails a check); the shot and the provider's message are named.
 - ``BudgetExceededError``: the estimate is above the budget; nothing was spent.
 - ``MediaError`` / ``StorageError``: a clip or film could not be validated or stored.
 - ``LedgerError``: the job ledger cannot be opened or used (its URL, driver or schema).
@@ -208,10 +209,10 @@ class AmbiguousCreateError(TransientProviderError):
 
 
 class ClipInDoubtError(ProviderError):
-    """A create may have reached the provider and the provider cannot show whether it did.
+    """A create may have reached the provider, and nothing proves whether it made a job.
 
-    Never retried and never created again automatically (a second create could pay twice):
-    the message names the clip, what was tried and what settles it.
+    Neither retried nor created again (docs/architecture.md, rule 4): the message names the
+    clip, what was tried, and the commands that settle it.
     """
 
 
@@ -233,7 +234,21 @@ class ModelUnavailableError(PermanentProviderError):
 
 
 class JobLostError(PermanentProviderError):
-    """A job the ledger knows is gone at the provider (expired or deleted)."""
+    """A job the ledger knows is gone at the provider (expired or deleted).
+
+    Only the job's own routes (retrieve, content) can say so; a 404 elsewhere is
+    ``RouteNotServedError``.
+    """
+
+
+class RouteNotServedError(PermanentProviderError):
+    """The endpoint does not serve a route (a 404 on the job list, or on create)."""
+
+
+class UntrustedAnswerError(PermanentProviderError):
+    """An answer failed a check before it was trusted (docs/architecture.md, rule 7): a job id
+    another clip holds, a size or length other than asked, a status or content type that makes
+    no sense."""
 
 
 class ClipTimeoutError(PermanentProviderError):

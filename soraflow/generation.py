@@ -27,10 +27,11 @@ from .errors import (
     ProviderError,
     RetryAfterTooLongError,
     TransientProviderError,
+    UntrustedAnswerError,
 )
-from .ledger import ClaimKind, Ledger, owner_id
+from .ledger import CLIP_REF_LENGTH, ClaimKind, JobHeldError, Ledger, owner_id
 from .plan import ClipSpec, sha256_file
-from .providers.base import VideoJob, VideoProvider
+from .providers.base import CreateRequest, LostCreateSearch, VideoJob, VideoProvider
 from .references import prepare_reference
 from .settings import Settings
 
@@ -72,45 +73,105 @@ def clip_filename(spec: ClipSpec) -> str:
 # submit: the claim loop
 # ----------------------------------------------------------------------------------------------
 
-
-def _reconcile(spec: ClipSpec, provider: VideoProvider, ledger: Ledger, since: float | None) -> VideoJob | None:
-    """Find a job an earlier, ambiguous create may have made: same parameters and prompt."""
-    known = ledger.known_job_ids()
-    window_start = int((since or time.time()) - 120)  # allow for clock skew with the provider
-    matches = [
-        job
-        for job in provider.list_jobs(created_after=window_start)
-        if job.id not in known
-        and job.model in (spec.model, None)
-        and job.size == spec.size
-        and str(job.seconds) == str(spec.seconds)
-        and job.prompt == spec.prompt
-        and job.status != "failed"
-    ]
-    if not matches:
-        return None
-    return min(matches, key=lambda j: (j.created_at or 0, j.id))
+# After a lost answer, the provider is searched at once and again after these pauses: a job list
+# can lag the create by a moment (a search that cannot prove anything says so at once).
+LOST_ANSWER_SEARCH_DELAYS = (0.0, 0.5, 1.5)
 
 
-def in_doubt(spec: ClipSpec, provider: VideoProvider, since: float | None, what: str) -> ClipInDoubtError:
-    """The error for a clip whose create may have been paid for, when the provider cannot list
-    its jobs to show it (rule 4): it names the clip, what happened and what settles it."""
-    sent = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since)) if since else "earlier"
-    key = spec.clip_key[:16]
-    return ClipInDoubtError(
-        f"clip {spec.label} is in doubt: a create sent to the {provider.dialect} endpoint at {sent} may have been "
-        f"accepted ({what}), and this endpoint cannot list its jobs to show whether it was. It is not created again "
-        f"automatically. Settle it: find the operation (for Veo, the Vertex AI operations of model {spec.model}, or "
-        f"billing) and run `soraflow jobs adopt {key} OPERATION_NAME`, or pay for it again with `soraflow jobs re-create {key}`",
-        code="in_doubt",
-        shot_id=spec.shot_id,
+def clip_ref(spec: ClipSpec) -> str:
+    """How the user names a clip to ``soraflow jobs``: the start of its clip key."""
+    return spec.clip_key[:CLIP_REF_LENGTH]
+
+
+def settle_commands(ref: str) -> str:
+    return (
+        f"`soraflow jobs adopt {ref} JOB_ID` if you find its job at the provider, "
+        f"or `soraflow jobs re-create {ref}` to pay for a new one"
     )
+
+
+def _in_doubt(spec: ClipSpec, ledger: Ledger, *, code: str, what: str, tried: str) -> ClipInDoubtError:
+    """Put the clip in doubt in the ledger; the error says what happened, what was tried, and
+    the commands that settle it."""
+    reason = " ".join(f"{what}; {tried}".split())  # one line: gateways' messages span several
+    ledger.mark_in_doubt(spec.clip_key, code, reason)
+    log.error("clip %s is in doubt: %s", spec.label, reason)
+    return _doubt_error(spec, reason, code)
+
+
+def _brief(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _utc(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t else "an unknown time"
+
+
+def _doubt_error(spec: ClipSpec, reason: str, code: str | None) -> ClipInDoubtError:
+    return ClipInDoubtError(
+        f"clip {spec.label} is in doubt: {reason}. Nothing was created again; settle it with {settle_commands(clip_ref(spec))}",
+        code=code or "in_doubt",
+    ).for_shot(spec.shot_id)
+
+
+def _search(spec: ClipSpec, provider: VideoProvider, ledger: Ledger, since: float) -> LostCreateSearch:
+    request = CreateRequest(model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt)
+    return provider.find_lost_create(
+        request, since=since, exclude=ledger.known_job_ids(), witnesses=ledger.jobs_recorded_since(since, endpoint=spec.endpoint)
+    )
+
+
+def job_mismatch(job: VideoJob, *, size: str, seconds: int) -> str | None:
+    """What the job says it is, where that differs from what was asked (size, length)."""
+    wrong = [
+        f"{name} {got} (asked {asked})"
+        for name, got, asked in (("size", job.size, size), ("seconds", job.seconds, str(seconds)))
+        if got is not None and got != asked
+    ]
+    return ", ".join(wrong) or None
+
+
+def _mismatch(spec: ClipSpec, job: VideoJob) -> str | None:
+    return job_mismatch(job, size=spec.size, seconds=spec.seconds)
+
+
+def _check_model(spec: ClipSpec, job: VideoJob, endpoint: str) -> None:
+    # Gateways answer with the upstream model's name for their own aliases (LiteLLM does), so
+    # a name that differs is not proof of another product: it is said, not refused. Size and
+    # length are what is paid and delivered, and are refused (``_mismatch``).
+    if job.model and job.model.rsplit("/", 1)[-1] != spec.model.rsplit("/", 1)[-1]:
+        log.warning("clip %s: endpoint %s reports job %s as model %s, asked %s", spec.label, endpoint, job.id, job.model, spec.model)
+
+
+def _accept_job(spec: ClipSpec, job: VideoJob, *, provider: VideoProvider, ledger: Ledger, how: str) -> None:
+    """Check a job a create answered (or a search found) and record it; rule 7 before rule 3."""
+    try:
+        ledger.record_job(spec.clip_key, job, how=how)
+    except JobHeldError as err:
+        raise _in_doubt(
+            spec, ledger, code="duplicate_job",
+            what=f"endpoint {provider.where} answered its create with job {job.id}, which clip {err.holder} already holds",
+            tried="that answer was not trusted, and the job this create made (if any) is unknown",
+        ) from None
+    _check_model(spec, job, provider.where)
+    if wrong := _mismatch(spec, job):
+        raise _in_doubt(
+            spec, ledger, code="job_mismatch",
+            what=f"endpoint {provider.where} made job {job.id} with {wrong}",
+            tried="the job is paid for but is not what the clip asked",
+        )
 
 
 def submit_clip(
     spec: ClipSpec, *, provider: VideoProvider, ledger: Ledger, settings: Settings, work_dir: Path
 ) -> GeneratedClip:
-    """Return the job for ``spec``: the ledger's, a reconciled one, or exactly one new create."""
+    """Return the job for ``spec``: the ledger's, one a lost answer made, or exactly one new create.
+
+    A create that may have reached the provider is made again only when the provider proves
+    it made nothing (docs/architecture.md, rule 4); otherwise the clip is put *in doubt* and
+    left for the user's word (``soraflow jobs``), while its siblings go on.
+    """
     owner = owner_id()
     waited_since = time.monotonic()
     rate_limited = 0
@@ -131,34 +192,49 @@ def submit_clip(
         )
         if claim.kind is ClaimKind.HAVE_JOB:
             return GeneratedClip(clip_key=spec.clip_key, job_id=claim.job_id, status="submitted")
+        if claim.kind is ClaimKind.IN_DOUBT:
+            raise _doubt_error(spec, claim.reason or "an earlier create may have been paid", claim.code)
         if claim.kind is ClaimKind.WAIT:
             if time.monotonic() - waited_since > ledger.lease_seconds + 60:
                 raise TransientProviderError(f"another run has held the create of {spec.label} for too long")
             time.sleep(0.5 + random.random() * 0.5)
             continue
         if claim.kind is ClaimKind.RECONCILE:
-            if not provider.finds_lost_creates:
-                raise in_doubt(spec, provider, claim.since, "an earlier run sent its create and stopped before the answer was recorded")
-            found = _reconcile(spec, provider, ledger, claim.since)
-            if found is not None:
-                log.info("clip %s: adopted job %s from an earlier unanswered create", spec.label, found.id)
-                ledger.record_job(spec.clip_key, found, how="reconciled")
-                return GeneratedClip(clip_key=spec.clip_key, job_id=found.id, status=found.status)
+            # An earlier create (a killed run's, or this run's lost answer) may have made a job.
+            search = _search(spec, provider, ledger, claim.since or time.time())
+            if search.outcome == "found":
+                log.info("clip %s: adopted job %s from an earlier unanswered create (%s)", spec.label, search.job.id, search.tried)
+                _accept_job(spec, search.job, provider=provider, ledger=ledger, how="reconciled")
+                return GeneratedClip(clip_key=spec.clip_key, job_id=search.job.id, status=search.job.status)
+            if search.outcome == "unknown":
+                raise _in_doubt(
+                    spec, ledger, code="unanswered_create",
+                    what=f"a create sent to endpoint {provider.where} at {_utc(claim.since)} by an earlier run was never answered",
+                    tried=search.tried,
+                )
+            log.info("clip %s: an earlier create made no job (%s); creating it now", spec.label, search.tried)
 
         reference = prepare_reference(Path(spec.reference_path), spec.size, work_dir / "references") if spec.reference_path else None
         ledger.renew_claim(spec.clip_key, owner)
+        sent_at = time.time()
         try:
             job = provider.create(model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=reference)
         except AmbiguousCreateError as err:
-            # The claim stays ours and 'creating': whoever tries next reconciles first.
-            if not provider.finds_lost_creates:
-                raise in_doubt(spec, provider, time.time(), err.detail) from err
-            for delay in (0.5, 1.5):
-                time.sleep(delay)  # the job list can lag the create by a moment
-                found = _reconcile(spec, provider, ledger, time.time() - 120)
-                if found is not None:
-                    ledger.record_job(spec.clip_key, found, how="reconciled")
-                    return GeneratedClip(clip_key=spec.clip_key, job_id=found.id, status=found.status, created_here=True)
+            # The claim stays ours and 'creating': whoever tries next searches first.
+            for delay in LOST_ANSWER_SEARCH_DELAYS:
+                time.sleep(delay)
+                search = _search(spec, provider, ledger, sent_at)
+                if search.outcome == "found":
+                    log.info("clip %s: the create's answer was lost; found its job %s (%s)", spec.label, search.job.id, search.tried)
+                    _accept_job(spec, search.job, provider=provider, ledger=ledger, how="reconciled")
+                    return GeneratedClip(clip_key=spec.clip_key, job_id=search.job.id, status=search.job.status, created_here=True)
+                if search.outcome == "unknown":
+                    raise _in_doubt(
+                        spec, ledger, code="unanswered_create",
+                        what=f"its create sent to endpoint {provider.where} at {_utc(sent_at)} may have been paid ({_brief(err.detail)})",
+                        tried=search.tried,
+                    ) from err
+            # Proven absent: nothing was made. The retry searches once more before it creates.
             raise err.for_shot(spec.shot_id)
         except TransientProviderError as err:
             # Refused before acceptance (429, connection refused): nothing was created.
@@ -187,7 +263,7 @@ def submit_clip(
         except ProviderError as err:
             ledger.mark_failed(spec.clip_key, err.code, err.provider_message)
             raise err.for_shot(spec.shot_id)
-        ledger.record_job(spec.clip_key, job)
+        _accept_job(spec, job, provider=provider, ledger=ledger, how="created")
         log.info("clip %s: created job %s", spec.label, job.id)
         return GeneratedClip(clip_key=spec.clip_key, job_id=job.id, status=job.status, created_here=True)
 
@@ -218,6 +294,35 @@ class PollClock:
         return max(self.min_interval, min(wait, self.max_interval))
 
 
+KNOWN_STATUSES = frozenset({"queued", "in_progress", "completed", "failed"})
+
+
+def _checked_poll(spec: ClipSpec, job_id: str, job: VideoJob, *, provider: VideoProvider, ledger: Ledger, warned: set[str]) -> VideoJob:
+    """The job as polled, once it is shown to be the one asked about and to make sense (rule 7).
+
+    Progress outside 0-100 is clamped for display and said once; another job's id or a status
+    the dialect does not have fails this poll (the job stays recorded: the next run polls it
+    again); a size or length other than asked puts the clip in doubt.
+    """
+    where = f"endpoint {provider.where} (clip {spec.label})"
+    if job.id != job_id:
+        raise UntrustedAnswerError(f"{where} answered the retrieve of job {job_id} with job {job.id}", code="wrong_job").for_shot(spec.shot_id)
+    if job.status not in KNOWN_STATUSES:
+        raise UntrustedAnswerError(
+            f"{where} reports job {job_id} with status {job.status!r}, not one of {', '.join(sorted(KNOWN_STATUSES))}",
+            code="unknown_status",
+        ).for_shot(spec.shot_id)
+    if wrong := _mismatch(spec, job):
+        raise _in_doubt(spec, ledger, code="job_mismatch", what=f"endpoint {provider.where} reports job {job_id} with {wrong}",
+                        tried="the job is paid for but is not what the clip asked")
+    if not 0 <= job.progress <= 100:
+        if "progress" not in warned:
+            warned.add("progress")
+            log.warning("clip %s: endpoint %s reports progress %s%% for job %s; shown clamped to 0-100", spec.label, provider.where, job.progress, job_id)
+        job = job.model_copy(update={"progress": min(100, max(0, job.progress))})
+    return job
+
+
 def poll_clip(
     spec: ClipSpec,
     job_id: str,
@@ -228,14 +333,22 @@ def poll_clip(
     on_progress: ProgressCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> GeneratedClip:
-    """Poll ``job_id`` until completed; raise typed errors for failure, loss or deadline."""
+    """Poll ``job_id`` until completed; raise typed errors for failure, loss or deadline.
+
+    The deadline runs from the job's submission; a job polled again after an earlier run gave
+    up on it (it is paid for) gets a new deadline from now, so a rerun resumes polling.
+    """
     entry = ledger.get(spec.clip_key)
     if entry is not None and entry.job_id == job_id and entry.state == "completed":
         return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
     started = entry.submitted_at if entry and entry.submitted_at else time.time()
+    if started + settings.clip_deadline_seconds < time.time():
+        log.info("clip %s: job %s outlived an earlier run's deadline; polling it again (it is paid for)", spec.label, job_id)
+        started = time.time()
     deadline = started + settings.clip_deadline_seconds
     clock = PollClock(spec.expected_render_seconds, settings.poll_min_interval_seconds, settings.poll_max_interval_seconds)
     transient_streak = 0
+    warned: set[str] = set()
     while True:
         try:
             job, hint = provider.retrieve(job_id)
@@ -254,6 +367,7 @@ def poll_clip(
                 ).for_shot(spec.shot_id) from err
             sleep(min(settings.poll_max_interval_seconds, settings.poll_min_interval_seconds * 2**min(transient_streak, 6)))
             continue
+        job = _checked_poll(spec, job_id, job, provider=provider, ledger=ledger, warned=warned)
         ledger.update_job(spec.clip_key, job)
         if on_progress is not None:
             on_progress(spec, job)
@@ -267,7 +381,8 @@ def poll_clip(
         if now > deadline:
             raise ClipTimeoutError(
                 f"clip {spec.label} (job {job_id}) still {job.status} at {job.progress}% after "
-                f"{settings.clip_deadline_seconds:.0f} s (SORAFLOW_CLIP_DEADLINE_SECONDS)",
+                f"{settings.clip_deadline_seconds:.0f} s (SORAFLOW_CLIP_DEADLINE_SECONDS); it is paid for: "
+                "a rerun polls it again",
                 code="deadline",
             ).for_shot(spec.shot_id)
         sleep(min(clock.next_interval(hint=hint, progress=job.progress, elapsed=now - started), max(0.05, deadline - now)))
@@ -314,11 +429,13 @@ def download_clip(
         # it lost, so the next create of this clip is a new, deliberate one (render does that).
         ledger.mark_lost(spec.clip_key, err.provider_message)
         raise JobLostError(
-            f"clip {spec.label}: job {job_id} is gone at the provider ({err.provider_message}) and no copy "
+            f"clip {spec.label}: job {job_id} is gone at endpoint {provider.where} ({err.provider_message}) and no copy "
             "is kept locally or in storage",
             code=err.code or "not_found",
             status=err.status,
         ).for_shot(spec.shot_id) from err
+    except UntrustedAnswerError as err:
+        raise UntrustedAnswerError(f"clip {spec.label}: {err.provider_message}", code=err.code).for_shot(spec.shot_id) from err
     try:
         probe = media.validate_clip(dest, expect_size=spec.size, expect_seconds=spec.seconds, name=spec.label)
     except MediaError as err:
@@ -329,7 +446,7 @@ def download_clip(
         if "thumbnail" in provider.variants:
             provider.download(job_id, thumb, variant="thumbnail")
     except ProviderError as err:  # a thumbnail is a convenience, never a reason to fail a paid clip
-        log.warning("clip %s: no thumbnail (%s)", spec.label, err)
+        log.warning("clip %s: no thumbnail from endpoint %s: %s", spec.label, provider.where, err.provider_message)
     ledger.record_download(spec.clip_key, dest, got.sha256)
     return DownloadedClip(
         clip_key=spec.clip_key, job_id=job_id, path=str(dest), sha256=got.sha256, size=got.size,

@@ -52,12 +52,15 @@ def check_budget(plan: Plan, budget_usd: float | None) -> None:
 
 
 def clips_to_create(plan: Plan, ledger: Ledger) -> list[ClipSpec]:
-    """Clips with no live job in the ledger: the only ones that can cost money now."""
+    """Clips with no live job in the ledger: the only ones that can cost money now.
+
+    A clip in doubt is not among them: nothing is created for it until the user settles it.
+    """
     entries = ledger.entries([c.clip_key for c in plan.clips])
     return [
         c
         for c in plan.clips
-        if not ((e := entries.get(c.clip_key)) and e.job_id and e.state in ("submitted", "completed"))
+        if not ((e := entries.get(c.clip_key)) and ((e.job_id and e.state in ("submitted", "completed")) or e.state == "in_doubt"))
     ]
 
 

@@ -20,7 +20,7 @@ os.environ.setdefault("SORAFLOW_POLL_MIN_INTERVAL_SECONDS", "0.1")
 for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
     os.environ.pop(var, None)
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.postgres", "tests.fixtures.endpoints"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.postgres", "tests.fixtures.endpoints", "tests.fixtures.gateway"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

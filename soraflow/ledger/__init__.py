@@ -11,7 +11,9 @@ Two backends behind one interface (``_backends``): SQLite, the embedded default
 versioned by Alembic migrations shipped in this package (``_migrate``).
 """
 
-from ._ledger import Claim, ClaimKind, Ledger, LedgerAction, LedgerEntry
-from ._owners import owner_id
+from ._ledger import CLIP_REF_LENGTH, Claim, ClaimKind, JobHeldError, Ledger, LedgerAction, LedgerEntry
+from ._owners import owner_alive, owner_id
 
-__all__ = ["Claim", "ClaimKind", "Ledger", "LedgerAction", "LedgerEntry", "owner_id"]
+__all__ = [
+    "CLIP_REF_LENGTH", "Claim", "ClaimKind", "JobHeldError", "Ledger", "LedgerAction", "LedgerEntry", "owner_alive", "owner_id",
+]

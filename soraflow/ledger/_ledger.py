@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from ..errors import LedgerError
@@ -30,11 +30,15 @@ from ._owners import owner_alive, owner_id
 from ._tables import clips, jobs, ledger_actions
 
 
+CLIP_REF_LENGTH = 16  # how many characters of a clip key name it to the user
+
+
 class ClaimKind(str, Enum):
     HAVE_JOB = "have_job"  # a job exists: poll it, never create
     CLAIMED = "claimed"  # this owner may create now
     RECONCILE = "reconcile"  # an earlier create may have landed: search the job list first
     WAIT = "wait"  # another live run is creating this clip right now
+    IN_DOUBT = "in_doubt"  # a create may have been paid, unproven either way: only the user settles it
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,17 @@ class Claim:
     kind: ClaimKind
     job_id: str | None = None
     since: float | None = None  # when the ambiguous create started (for reconciliation)
+    code: str | None = None  # IN_DOUBT: why, as a code and as a sentence
+    reason: str | None = None
+
+
+class JobHeldError(Exception):
+    """A job id being recorded for one clip is already another clip's (rule 7)."""
+
+    def __init__(self, job_id: str, holder: str):
+        self.job_id = job_id
+        self.holder = holder
+        super().__init__(f"job {job_id} is already held by clip {holder}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,7 @@ class LedgerEntry:
     price_usd: Decimal | None = None
     lease_until: float | None = None
     updated_at: float | None = None
+    prompt_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,15 @@ class Ledger:
         with self._reader.connect() as conn:
             return set(conn.execute(select(jobs.c.job_id)).scalars())
 
+    def jobs_recorded_since(self, since: float, *, endpoint: str | None = None) -> dict[str, str]:
+        """Job ids recorded since ``since`` (at ``endpoint``, when given; rows of round 1 have
+        none and always count), with the sha256 of the prompt each was asked with."""
+        query = select(jobs.c.job_id, clips.c.prompt_sha256).join(clips, clips.c.clip_key == jobs.c.clip_key).where(jobs.c.created_at >= since)
+        if endpoint is not None:
+            query = query.where(or_(clips.c.endpoint == endpoint, clips.c.endpoint.is_(None)))
+        with self._reader.connect() as conn:
+            return {job_id: prompt for job_id, prompt in conn.execute(query)}
+
     def jobs_for(self, clip_key: str) -> list[str]:
         query = select(jobs.c.job_id).where(jobs.c.clip_key == clip_key).order_by(jobs.c.created_at)
         with self._reader.connect() as conn:
@@ -208,6 +233,8 @@ class Ledger:
         key = clips.c.clip_key == row.clip_key
         if row.job_id and row.state in ("submitted", "completed"):
             return Claim(ClaimKind.HAVE_JOB, job_id=row.job_id)
+        if row.state == "in_doubt":
+            return Claim(ClaimKind.IN_DOUBT, code=row.error_code, reason=row.error_message)
         if row.state in ("failed", "lost"):
             # A failed or vanished job is regenerated: this is a new, deliberate create.
             conn.execute(update(clips).where(key).values(**described, **claiming, **_FRESH))
@@ -242,21 +269,82 @@ class Ledger:
             )
 
     def record_job(self, clip_key: str, job: VideoJob, *, how: str = "created") -> None:
+        """Record the clip's job; raise ``JobHeldError`` (recording nothing) if another clip has it."""
         now = time.time()
         with self._write() as conn:
-            conn.execute(
-                update(clips)
-                .where(clips.c.clip_key == clip_key)
-                .values(state="submitted", job_id=job.id, submitted_at=now, job_status=job.status, progress=job.progress,
-                        owner=None, lease_until=None, updated_at=now)
-            )  # fmt: skip
-            conn.execute(
-                self._backend.insert(jobs)
-                .values(job_id=job.id, clip_key=clip_key, created_at=now, how=how)
-                .on_conflict_do_nothing(index_elements=["job_id"])
-            )
+            self._record_job(conn, clip_key, job, how, now)
             if how != "created":
                 self._act(conn, clip_key, how, {"job_id": job.id}, owner_id(), now)
+
+    def _record_job(self, conn: Connection, clip_key: str, job: VideoJob, how: str, now: float) -> None:
+        holder = conn.execute(select(jobs.c.clip_key).where(jobs.c.job_id == job.id, jobs.c.clip_key != clip_key)).scalar()
+        if holder is not None:
+            row = conn.execute(select(clips.c.shot_id, clips.c.part).where(clips.c.clip_key == holder)).first()
+            raise JobHeldError(job.id, f"{row.shot_id} part {row.part}" if row else holder[:CLIP_REF_LENGTH])
+        conn.execute(
+            update(clips)
+            .where(clips.c.clip_key == clip_key)
+            .values(state="submitted", job_id=job.id, submitted_at=now, job_status=job.status, progress=job.progress,
+                    error_code=None, error_message=None, owner=None, lease_until=None, updated_at=now)
+        )  # fmt: skip
+        conn.execute(
+            self._backend.insert(jobs)
+            .values(job_id=job.id, clip_key=clip_key, created_at=now, how=how)
+            .on_conflict_do_nothing(index_elements=["job_id"])
+        )
+
+    # --- settling by the user's word (``soraflow jobs``) ---------------------------------------
+    # Each checks the row's state under a row lock, changes it and records the action with its
+    # time, in one transaction: a render that changed the clip meanwhile makes it refuse.
+    def adopt_job(self, clip_key: str, job: VideoJob, *, expect: tuple[str, ...], detail: dict, actor: str) -> None:
+        """The user names the job a create made: the clip resumes from it (never created again)."""
+        with self._write() as conn:
+            now = self._backend.now(conn)
+            row = self._locked(conn, clip_key, expect)
+            self._record_job(conn, clip_key, job, "adopted", now)
+            self._act(conn, clip_key, "adopt", {"job_id": job.id, "was": row.state, **detail}, actor, now)
+
+    def reopen(self, clip_key: str, action: str, *, expect: tuple[str, ...], detail: dict, actor: str) -> None:
+        """Drop the clip's row at the user's word: the next render creates it afresh. Its jobs
+        stay recorded (they were paid); the action says what was settled and why."""
+        with self._write() as conn:
+            now = self._backend.now(conn)
+            row = self._locked(conn, clip_key, expect)
+            conn.execute(delete(clips).where(clips.c.clip_key == clip_key))
+            was = {"was": row.state, "job_id": row.job_id, "error_code": row.error_code, "error": row.error_message}
+            self._act(conn, clip_key, action, {**was, **detail}, actor, now)
+
+    def release(self, clip_key: str, *, actor: str) -> None:
+        """Free a stale claim: the next render searches the provider for its create at once,
+        instead of waiting for the claim's lease."""
+        with self._write() as conn:
+            now = self._backend.now(conn)
+            row = self._locked(conn, clip_key, ("creating",))
+            conn.execute(update(clips).where(clips.c.clip_key == clip_key).values(owner=None, lease_until=None, updated_at=now))
+            self._act(conn, clip_key, "release", {"owner": row.owner, "lease_until": row.lease_until}, actor, now)
+
+    def _locked(self, conn: Connection, clip_key: str, expect: tuple[str, ...]):
+        row = conn.execute(select(clips).where(clips.c.clip_key == clip_key).with_for_update()).one_or_none()
+        if row is None or row.state not in expect:
+            now = "gone from the ledger" if row is None else row.state
+            raise LedgerError(f"clip {clip_key[:CLIP_REF_LENGTH]} changed meanwhile (now {now}); look again with `soraflow jobs`")
+        return row
+
+    def paid_creates(self, clip_keys: list[str]) -> dict[str, int]:
+        """How many creates may have been paid for each clip: every job recorded for it, and
+        every create in doubt the user chose to make again (its job was never known)."""
+        if not clip_keys:
+            return {}
+        counts = dict.fromkeys(clip_keys, 0)
+        with self._reader.connect() as conn:
+            for key in conn.execute(select(jobs.c.clip_key).where(jobs.c.clip_key.in_(clip_keys))).scalars():
+                counts[key] += 1
+            unknown = select(ledger_actions.c.clip_key, ledger_actions.c.detail).where(
+                ledger_actions.c.clip_key.in_(clip_keys), ledger_actions.c.action == "re-create"
+            )
+            for key, detail in conn.execute(unknown):
+                counts[key] += 1 if (detail or {}).get("unconfirmed_create") else 0
+        return counts
 
     # --- progress and outcomes -------------------------------------------------------------
     def update_job(self, clip_key: str, job: VideoJob) -> None:
@@ -271,6 +359,17 @@ class Ledger:
 
     def mark_failed(self, clip_key: str, code: str | None, message: str) -> None:
         self._update(clip_key, state="failed", error_code=code, error_message=message, owner=None)
+
+    def mark_in_doubt(self, clip_key: str, code: str, reason: str) -> None:
+        """The clip's create may have been paid and nothing proves whether it made a job: no
+        run creates it again until the user settles it (``soraflow jobs``)."""
+        with self._write() as conn:
+            now = time.time()
+            conn.execute(
+                update(clips).where(clips.c.clip_key == clip_key)
+                .values(state="in_doubt", error_code=code, error_message=reason, owner=None, lease_until=None, updated_at=now)
+            )  # fmt: skip
+            self._act(conn, clip_key, "in_doubt", {"code": code, "reason": reason}, owner_id(), now)
 
     def mark_lost(self, clip_key: str, message: str) -> None:
         self._update(clip_key, state="lost", error_message=message)
@@ -324,5 +423,6 @@ def _entry(row) -> LedgerEntry:
         price_usd=m["price_usd"],
         lease_until=m["lease_until"],
         updated_at=m["updated_at"],
+        prompt_sha256=m["prompt_sha256"],
     )
 

@@ -30,7 +30,11 @@ def owner_alive(owner: str | None) -> bool:
     except ValueError:
         return False
     if pid == os.getpid():
-        return True
+        # This process: alive only while that thread runs (a failed attempt's thread has ended).
+        try:
+            return int(rest.split(":", 1)[1]) in {t.ident for t in threading.enumerate()}
+        except (IndexError, ValueError):
+            return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -32,6 +32,7 @@ def _google_veo(connection: Connection, settings: Settings) -> GoogleVeoProvider
         read_attempts=settings.transient_retries + 1,
         retry_initial_delay=settings.retry_base_delay_seconds,
         retry_max_delay=settings.retry_max_delay_seconds,
+        where=connection.where,
     )
 
 

@@ -8,7 +8,7 @@ the simulator) goes through the same class, only the connection differs (docs/ar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Literal, Protocol
+from typing import Literal, Mapping, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -55,11 +55,36 @@ class Download(BaseModel):
     sha256: str
 
 
+class CreateRequest(BaseModel):
+    """What one create asks for: the fields a provider can recognise its job by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    size: str
+    seconds: int
+    prompt: str
+
+
+class LostCreateSearch(BaseModel):
+    """What a provider can say about a create whose answer was lost (architecture rule 4).
+
+    ``found``: this job is the one the create made. ``absent``: the provider proves no job was
+    made (a list that works, shows the identifying field and covers the window; or an
+    idempotency key). ``unknown``: nothing proves either, so the clip is in doubt. ``tried``
+    says, for the user, what was looked at and what it showed.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Literal["found", "absent", "unknown"]
+    tried: str
+    job: VideoJob | None = None
+
+
 class VideoProvider(Protocol):
     dialect: str
-    # Whether list_jobs can find a job whose create answer was lost (rule 4): when it cannot,
-    # a create that may have reached the provider leaves its clip in doubt.
-    finds_lost_creates: bool
+    where: str  # the endpoint named for people: never a key, never URL userinfo
     # The content variants ``download`` serves ("video" always).
     variants: tuple[str, ...]
 
@@ -70,7 +95,16 @@ class VideoProvider(Protocol):
     def retrieve(self, job_id: str) -> tuple[VideoJob, float | None]:
         """The job and the provider's poll-after hint in seconds, if it gave one."""
 
-    def list_jobs(self, *, created_after: int | None = None) -> Iterator[VideoJob]: ...
+    def find_lost_create(
+        self, request: CreateRequest, *, since: float, exclude: set[str], witnesses: Mapping[str, str]
+    ) -> LostCreateSearch:
+        """Look for the job a create sent at ``since`` may have made, and say how sure that is.
+
+        ``exclude``: job ids the ledger already holds (never a match). ``witnesses``: job ids
+        the ledger recorded at this endpoint since ``since``, with the sha256 of their prompts:
+        a search that cannot see them, or sees other prompts, proves nothing. A dialect with no
+        way to search answers ``unknown`` and says so.
+        """
 
     def download(
         self, job_id: str, dest: Path, *, variant: Literal["video", "thumbnail", "spritesheet"] = "video"

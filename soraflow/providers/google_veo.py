@@ -11,7 +11,7 @@ What the dialect allows, and what follows for money (docs/architecture.md, rules
 - the operation name is the job id, recorded by the ledger the moment ``create`` returns;
 - Veo has no list of operations and no request id: a create whose answer is lost after it was
   sent (a timeout, a reset, a 5xx) cannot be found again, so it is *in doubt*
-  (``finds_lost_creates`` is False) and is never sent again on a guess. A 429 and a connection
+  (``find_lost_create`` says so) and is never sent again on a guess. A 429 and a connection
   that never opened are clean refusals: nothing was created;
 - ``create`` is sent with the SDK's retries off (``attempts=1``); reads (poll) use the SDK's
   retries (tenacity, exponential backoff with jitter, on 408/429/5xx and connect/timeouts);
@@ -30,7 +30,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal, Mapping
 
 from google import genai
 from google.genai import errors as genai_errors
@@ -44,7 +44,8 @@ from ..errors import (
     ProviderError,
     TransientProviderError,
 )
-from .base import Download, ModelInfo, VideoJob
+from ..redaction import redact_url
+from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, VideoJob
 
 _CHUNK = 1 << 20
 # A storyboard size → Veo's aspect ratio and resolution.
@@ -161,7 +162,6 @@ class GoogleVeoProvider:
     """Veo through ``google.genai.Client(vertexai=True)``."""
 
     dialect = "google-genai"
-    finds_lost_creates = False  # no list of operations, no request id: a lost answer is in doubt
     variants: tuple[str, ...] = ("video",)  # Veo returns no thumbnail or spritesheet
 
     def __init__(
@@ -179,6 +179,7 @@ class GoogleVeoProvider:
         output_gcs_uri: str | None = None,
         storage_endpoint: str | None = None,
         client: genai.Client | None = None,
+        where: str | None = None,
     ):
         api_key = api_key or os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY") or None
         if not api_key:
@@ -203,6 +204,8 @@ class GoogleVeoProvider:
         )
         # The create alone goes out once: a blind SDK retry after a lost answer could pay twice.
         self._once = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1))
+        url = base_url or os.environ.get("GOOGLE_VERTEX_BASE_URL")
+        self.where = where or (redact_url(url) if url else ("Vertex AI (express mode)" if api_key else f"Vertex AI ({project}, {location})"))
         self.output_gcs_uri = output_gcs_uri
         self.storage_endpoint = storage_endpoint
         self._credentials = credentials
@@ -262,8 +265,15 @@ class GoogleVeoProvider:
         """The operation now; Veo gives no poll-after hint and no progress."""
         return _job(self._operation(job_id)), None
 
-    def list_jobs(self, *, created_after: int | None = None) -> Iterator[VideoJob]:
-        raise PermanentProviderError("Veo has no list of operations; a lost create cannot be looked up", code="no_list")
+    def find_lost_create(
+        self, request: CreateRequest, *, since: float, exclude: set[str], witnesses: Mapping[str, str]
+    ) -> LostCreateSearch:
+        """Veo cannot say: it lists no operations and takes no request id (rule 4: in doubt)."""
+        return LostCreateSearch(
+            outcome="unknown",
+            tried=f"Veo lists no operations and takes no request id, so nothing can show whether it made one; look for "
+            f"a Vertex AI operation of model {request.model} (or a charge) from that time",
+        )
 
     def download(self, job_id: str, dest: Path, *, variant: Literal["video", "thumbnail", "spritesheet"] = "video") -> Download:
         """The finished video to ``dest`` (via a temp file), checked by size and sha256."""

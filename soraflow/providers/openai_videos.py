@@ -8,8 +8,12 @@ Retries are split by what is safe:
 - reads (retrieve, list, download, models) use the SDK's own retries, which honour
   ``retry-after`` and back off with jitter;
 - ``create`` is sent with ``max_retries=0``: a blind retry after a lost answer could pay twice.
-  Its failures are classified here, and a lost answer becomes ``AmbiguousCreateError`` for the
-  ledger to reconcile against the job list.
+  Its failures are classified here, and a lost answer becomes ``AmbiguousCreateError``; the
+  job list is then searched for the job it may have made (``find_lost_create``), and trusted
+  only as far as it shows itself to work.
+
+Every answer is checked before it is kept: a download's media type and first bytes must be what
+was asked for (rule 7); the job itself is checked against the request in generation.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import time
 import uuid
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal, Mapping
 
 import openai
 
@@ -30,15 +35,21 @@ from ..errors import (
     ModerationBlockedError,
     PermanentProviderError,
     ProviderError,
+    RouteNotServedError,
     TransientProviderError,
+    UntrustedAnswerError,
 )
 from ..errors import EndpointNotConfiguredError
 from ..settings import Settings
-from .base import Download, ModelInfo, VideoJob
+from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, VideoJob
 from .connection import Connection
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 _CHUNK = 1 << 20
+_SNIFF_CHUNK = 1 << 16  # thumbnails are small; a wrong answer is caught after 64 KiB
+LIST_PAGE_SIZE = 100
+LIST_MAX_PAGES = 50
+LIST_CLOCK_SKEW_SECONDS = 120  # the provider's clock against ours, for the search window
 _MODEL_GONE_CODES = {"model_not_found", "model_unavailable", "model_deprecated", "model_retired"}
 # Azure answers a deployment name it does not know with this code: a configuration mistake
 # (the profile's model is not a deployment of that resource), not a retirement.
@@ -81,8 +92,14 @@ def _error_fields(err: openai.APIStatusError) -> tuple[str, str | None]:
     return message, code
 
 
-def classify(err: Exception, *, model: str | None = None, creating: bool = False, where: str | None = None) -> ProviderError:
-    """Map an SDK exception to soraflow's typed errors (docs/architecture.md, rule 6); ``where`` names the endpoint."""
+def classify(
+    err: Exception, *, model: str | None = None, creating: bool = False, where: str | None = None, job_route: bool = False
+) -> ProviderError:
+    """Map an SDK exception to soraflow's typed errors (docs/architecture.md, rule 6); ``where`` names the endpoint.
+
+    ``job_route``: the request named one job (retrieve, content); only there does a 404 mean
+    the job is gone. A 404 on the list or on create says the endpoint does not serve that route.
+    """
     if isinstance(err, ProviderError):
         return err
     if isinstance(err, openai.APITimeoutError):
@@ -115,8 +132,11 @@ def classify(err: Exception, *, model: str | None = None, creating: bool = False
             return ModelUnavailableError(model or "?", message, code=code or "model_not_found", status=status)
         if code == "moderation_blocked":
             return ModerationBlockedError(message, code=code, status=status)
-        if status == 404:
+        if status == 404 and job_route:
             return JobLostError(message, code=code or "not_found", status=status)
+        if status == 404:
+            route = f"{err.request.method} {err.request.url.path}" if err.request is not None else "the route"
+            return RouteNotServedError(f"endpoint{at or ''} does not serve {route}: {message}", code=code or "not_found", status=status)
         return PermanentProviderError(message, code=code, status=status)
     if isinstance(err, openai.OpenAIError):
         return PermanentProviderError(str(err))
@@ -124,28 +144,40 @@ def classify(err: Exception, *, model: str | None = None, creating: bool = False
 
 
 def _job(video) -> VideoJob:
+    """The job as soraflow keeps it. Gateways leave fields out (LiteLLM has no ``prompt``), so
+    every field but ``id`` and ``status`` may be missing; the checks happen in generation."""
     error = getattr(video, "error", None)
+    progress = getattr(video, "progress", None)
+    model, size, seconds = (getattr(video, name, None) for name in ("model", "size", "seconds"))
     return VideoJob(
         id=video.id,
         status=str(video.status),
-        progress=int(video.progress or 0),
-        model=str(video.model) if video.model else None,
-        size=str(video.size) if video.size else None,
-        seconds=str(video.seconds) if video.seconds else None,
+        progress=int(progress) if isinstance(progress, (int, float)) else 0,
+        model=str(model) if model else None,
+        size=str(size) if size else None,
+        seconds=str(seconds) if seconds else None,
         prompt=getattr(video, "prompt", None),
-        created_at=video.created_at,
-        completed_at=video.completed_at,
-        expires_at=video.expires_at,
+        created_at=getattr(video, "created_at", None),
+        completed_at=getattr(video, "completed_at", None),
+        expires_at=getattr(video, "expires_at", None),
         error_code=getattr(error, "code", None) if error else None,
         error_message=getattr(error, "message", None) if error else None,
     )
+
+
+def _said(err: Exception) -> str:
+    """An SDK failure in a few words, for a sentence that says what was tried."""
+    if isinstance(err, openai.APIStatusError):
+        message, _ = _error_fields(err)
+        message = " ".join(message.split())
+        return f"HTTP {err.status_code} ({message[:160]}{'…' if len(message) > 160 else ''})"
+    return f"{type(err).__name__}: {err.__cause__ or err}"
 
 
 class OpenAIVideosProvider:
     """The Videos API through ``openai.OpenAI``, on one endpoint's connection."""
 
     dialect = "openai-videos"
-    finds_lost_creates = True  # the job list shows each job's model, size, seconds and prompt
     variants: tuple[str, ...] = ("video", "thumbnail", "spritesheet")
 
     def __init__(self, connection: Connection, settings: Settings, *, client: openai.OpenAI | None = None):
@@ -186,7 +218,7 @@ class OpenAIVideosProvider:
             raw = self._client.videos.with_raw_response.retrieve(job_id, extra_headers=self._headers)
             video = raw.parse()
         except Exception as err:  # noqa: BLE001
-            raise self._classify(err) from err
+            raise self._classify(err, job_route=True) from err
         hint = raw.headers.get(POLL_AFTER_HEADER)
         try:
             poll_after = float(hint) / 1000.0 if hint else None
@@ -194,20 +226,80 @@ class OpenAIVideosProvider:
             poll_after = None
         return _job(video), poll_after
 
-    def list_jobs(self, *, created_after: int | None = None) -> Iterator[VideoJob]:
-        """Newest first; stops paging once jobs are older than ``created_after``."""
+    def find_lost_create(
+        self, request: CreateRequest, *, since: float, exclude: set[str], witnesses: Mapping[str, str]
+    ) -> LostCreateSearch:
+        """Search the job list, newest first, back to ``since`` (less the clock skew).
+
+        The Videos API has no idempotency key, so the list is the only proof there is, and it
+        is trusted only as far as it shows itself to work: it must answer, keep ``order=desc``
+        (a newer job never after an older one), honour ``after`` (no job twice), carry each
+        job's ``prompt`` (the field that tells one request from another), and show every job
+        this ledger recorded since then with the prompt that was sent. Gateways fail each of
+        these (LiteLLM drops ``prompt`` and may not serve the list at all). A list failing in a
+        way that may pass (429, 5xx, a reset) raises ``TransientProviderError``: search later.
+        """
+        window_start = since - LIST_CLOCK_SKEW_SECONDS
+        where = f"GET /videos at endpoint {self.where}"
+        seen: set[str] = set()
+        matches: list[VideoJob] = []
+        newest_first_shown = False
+        previous: int | None = None
         try:
-            for video in self._client.videos.list(order="desc", limit=100, extra_headers=self._headers):
-                if created_after is not None and video.created_at is not None and video.created_at < created_after:
-                    return
-                yield _job(video)
-        except Exception as err:  # noqa: BLE001
-            raise self._classify(err) from err
+            page = self._client.videos.list(order="desc", limit=LIST_PAGE_SIZE, extra_headers=self._headers)
+            for number in range(1, LIST_MAX_PAGES + 1):
+                for video in page.data:
+                    job = _job(video)
+                    if job.id in seen:
+                        return _unknown(f"{where} ignores `after`: page {number} repeats job {job.id}")
+                    seen.add(job.id)
+                    if job.created_at is None:
+                        return _unknown(f"{where} lists job {job.id} without `created_at`")
+                    if previous is not None and job.created_at > previous:
+                        return _unknown(f"{where} ignores `order=desc`: job {job.id} is newer than the one before it")
+                    newest_first_shown |= previous is not None and job.created_at < previous
+                    previous = job.created_at
+                    if job.created_at < window_start:
+                        continue
+                    if not job.prompt:
+                        return _unknown(f"{where} lists job {job.id} without its prompt, so no job can be told from another")
+                    if job.id in witnesses and hashlib.sha256(job.prompt.encode()).hexdigest() != witnesses[job.id]:
+                        return _unknown(f"{where} shows job {job.id} with another prompt than the one sent")
+                    if job.id not in exclude and _same_request(job, request):
+                        matches.append(job)
+                # Older pages can be skipped only once the list has shown it is newest first.
+                past_window = previous is not None and previous < window_start and newest_first_shown
+                if past_window or not page.has_next_page():
+                    break
+                page = page.get_next_page()
+            else:
+                return _unknown(f"{where}: more than {LIST_MAX_PAGES * LIST_PAGE_SIZE} jobs since the create; not searched to the end")
+        except Exception as err:  # noqa: BLE001 - a list that fails proves nothing either way
+            if isinstance(said := self._classify(err), TransientProviderError):
+                raise said from err  # it may answer later: search again then
+            return _unknown(f"{where} answered {_said(err)}")
+        if missing := sorted(set(witnesses) - seen):
+            return _unknown(f"{where} does not show job(s) {', '.join(missing[:3])} recorded here since the create")
+        window = f"{len(seen)} job(s) listed back to {time.strftime('%H:%M:%S UTC', time.gmtime(window_start))}"
+        if not matches:
+            return LostCreateSearch(outcome="absent", tried=f"{where}: {window}, none with this prompt, size and length")
+        same_model = [j for j in matches if _model_name(j.model) in (None, _model_name(request.model))]
+        if not same_model:
+            job = matches[0]
+            return _unknown(f"{where}: job {job.id} has this prompt, size and length but reports model {job.model}, not {request.model}")
+        job = min(same_model, key=lambda j: (j.created_at or 0, j.id))
+        return LostCreateSearch(outcome="found", job=job, tried=f"{where}: {window}; job {job.id} has this prompt, size and length")
 
     def download(
         self, job_id: str, dest: Path, *, variant: Literal["video", "thumbnail", "spritesheet"] = "video"
     ) -> Download:
-        """Stream the content to ``dest`` (via a temp file); never holds the clip in memory."""
+        """Stream the content to ``dest`` (via a temp file); never holds the clip in memory.
+
+        The answer is checked before it is kept: its media type and its first bytes must be what
+        the variant is (an MP4 for the video, an image for the others). A gateway that ignores
+        ``variant`` answers a thumbnail request with the whole MP4: its headers say so, the body
+        is never read, and this endpoint is asked for video only from then on.
+        """
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")  # never shared by two downloads
         digest = hashlib.sha256()
@@ -215,10 +307,17 @@ class OpenAIVideosProvider:
         headers = {**self._headers, "Accept": ACCEPT[variant]}
         try:
             with self._client.videos.with_streaming_response.download_content(job_id, variant=variant, extra_headers=headers) as resp:
-                _check_media_type(resp.headers.get("content-type"), variant, job_id, self.where)
+                try:
+                    _check_media_type(resp.headers.get("content-type"), variant, job_id, self.where)
+                except UntrustedAnswerError:
+                    if variant != "video" and _media_kind(resp.headers.get("content-type")).startswith("video/"):
+                        self.variants = ("video",)  # it ignores `variant` (LiteLLM does): ask for video only
+                    raise
                 expected = resp.headers.get("content-length")
                 with open(tmp, "wb") as out:
-                    for chunk in resp.iter_bytes(_CHUNK):
+                    for chunk in resp.iter_bytes(_CHUNK if variant == "video" else _SNIFF_CHUNK):
+                        if size == 0:
+                            _check_magic(chunk, variant, f"{variant} of job {job_id} at endpoint {self.where}")
                         out.write(chunk)
                         digest.update(chunk)
                         size += len(chunk)
@@ -239,7 +338,7 @@ class OpenAIVideosProvider:
                     f"(406 Not Acceptable: {_error_fields(err)[0]}); soraflow asked for Accept: {ACCEPT[variant]}",
                     code="not_acceptable", status=406,
                 ) from err
-            raise self._classify(err) from err
+            raise self._classify(err, job_route=True) from err
         return Download(path=dest, size=size, sha256=digest.hexdigest())
 
     def list_models(self) -> list[ModelInfo]:
@@ -270,20 +369,49 @@ class OpenAIVideosProvider:
         return next((m for m in self.list_models() if m.id == model), None)
 
 
+def _media_kind(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
 def _check_media_type(content_type: str | None, variant: str, job_id: str, where: str) -> None:
     """Refuse content of another kind than asked (a gateway that ignores ``variant`` answers a
     thumbnail with the video), before a byte of it is kept. No type at all is let through: the
-    clip is checked by ffprobe after the download."""
+    first bytes are checked (``_check_magic``), and the clip by ffprobe after the download."""
     if not content_type:
         return
-    got = content_type.split(";")[0].strip().lower()
+    got = _media_kind(content_type)
     wanted = [m.split(";")[0].strip().lower() for m in ACCEPT[variant].split(",")]
     if not any(got == w or (w.endswith("/*") and got.startswith(w[:-1])) for w in wanted):
-        raise PermanentProviderError(
+        raise UntrustedAnswerError(
             f"endpoint {where} answered the {variant} of {job_id} with {got}, not one of {', '.join(wanted)} "
             f"(an endpoint that ignores the content variant sends the video for every variant)",
             code="wrong_media_type",
         )
+
+
+def _check_magic(head: bytes, variant: str, what: str) -> None:
+    """The first bytes must be what the variant is, whatever the content type said."""
+    if variant == "video":
+        ok = head[4:8] == b"ftyp"  # an ISO base media file (MP4) starts with its ftyp box
+    else:
+        ok = head[:3] == b"\xff\xd8\xff" or head[:8] == b"\x89PNG\r\n\x1a\n" or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    if not ok:
+        found = "an MP4" if head[4:8] == b"ftyp" else "neither an MP4 nor an image"
+        raise UntrustedAnswerError(f"the {what} is {found}, not {'an MP4' if variant == 'video' else 'an image'}", code="wrong_content")
+
+
+def _unknown(tried: str) -> LostCreateSearch:
+    return LostCreateSearch(outcome="unknown", tried=tried)
+
+
+def _model_name(model: str | None) -> str | None:
+    """``openai/sora-2`` and ``sora-2`` name one model: gateways answer with either."""
+    return model.rsplit("/", 1)[-1] if model else None
+
+
+def _same_request(job: VideoJob, request: CreateRequest) -> bool:
+    # A failed job is still the one the create made: adopted, it reports its failure.
+    return job.prompt == request.prompt and job.size in (None, request.size) and job.seconds in (None, str(request.seconds))
 
 
 def _auth(connection: Connection) -> tuple[str, dict]:

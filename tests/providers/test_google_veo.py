@@ -272,7 +272,7 @@ def test_resets_and_server_errors_on_creates_leave_clips_in_doubt_never_paid_twi
     by_prompt = {j["prompt"]: j["id"] for j in jobs}
     for spec in specs:
         entry = ledger.get(spec.clip_key)
-        if entry.state == "creating" and spec.prompt in by_prompt:
+        if entry.state == "in_doubt" and spec.prompt in by_prompt:
             from soraflow.providers import VideoJob
 
             ledger.record_job(spec.clip_key, VideoJob(id=by_prompt[spec.prompt], status="in_progress"), how="adopted")
