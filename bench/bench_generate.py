@@ -173,7 +173,7 @@ def status_calls(sim_latency: float) -> None:
             )
             job = provider.create(model="sora-2", size="1280x720", seconds=8, prompt=spec.prompt)
             created = time.time()
-            ledger = Ledger(settings.resolved_ledger_url)
+            ledger = Ledger.from_settings(settings)
             ledger.claim_create(clip_key=spec.clip_key, shot_id="p", part=1, model="sora-2", size="1280x720", seconds=8, prompt_sha256="x", owner="bench")
             ledger.record_job(spec.clip_key, job)
             before = sim.stats()["requests_by_route"].get("GET /v1/videos/{video_id}", 0)

@@ -255,7 +255,7 @@ def render(
         console.print("dry run: nothing was created")
         return
 
-    ledger = Ledger(settings.resolved_ledger_url)  # before anything starts: a wrong URL is one line
+    ledger = Ledger.from_settings(settings)  # before anything starts: a wrong URL is one line
     with _sigterm_unwinds():
         _render(storyboard, plan, out_dir, storage, budget, settings, ledger)
 

@@ -164,13 +164,23 @@ def _accept_job(spec: ClipSpec, job: VideoJob, *, provider: VideoProvider, ledge
 
 
 def submit_clip(
-    spec: ClipSpec, *, provider: VideoProvider, ledger: Ledger, settings: Settings, work_dir: Path
+    spec: ClipSpec,
+    *,
+    provider: VideoProvider,
+    ledger: Ledger,
+    settings: Settings,
+    work_dir: Path,
+    before_create: Callable[[], None] | None = None,
 ) -> GeneratedClip:
     """Return the job for ``spec``: the ledger's, one a lost answer made, or exactly one new create.
 
     A create that may have reached the provider is made again only when the provider proves
     it made nothing (docs/architecture.md, rule 4); otherwise the clip is put *in doubt* and
     left for the user's word (``soraflow jobs``), while its siblings go on.
+
+    ``before_create`` runs only when a create is about to be sent (the Prefect task takes a
+    rate-limit slot there): a clip whose job the ledger already has, from this run or another
+    worker's, costs no slot.
     """
     owner = owner_id()
     waited_since = time.monotonic()
@@ -215,7 +225,10 @@ def submit_clip(
             log.info("clip %s: an earlier create made no job (%s); creating it now", spec.label, search.tried)
 
         reference = prepare_reference(Path(spec.reference_path), spec.size, work_dir / "references") if spec.reference_path else None
-        ledger.renew_claim(spec.clip_key, owner)
+        if before_create is not None:
+            before_create()
+        if not ledger.renew_claim(spec.clip_key, owner):
+            continue  # taken over while this run waited (its lease ran out): ask the ledger again
         sent_at = time.time()
         try:
             job = provider.create(model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=reference)

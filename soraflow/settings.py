@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # How long a render waits for another render writing into the same output directory
     # (saying which one every 30 s) before it gives up; 0 refuses at once.
     out_dir_wait_seconds: float = Field(default=3600.0, ge=0)
+    # A clip's claim is leased while its create is in flight. A worker on another host cannot
+    # see the claimant's process, so it takes the claim over (and reconciles) only once the lease
+    # has run out: the lease must outlast the longest create (checked below).
+    ledger_lease_seconds: float = Field(default=300.0, gt=0)
     s3_checksum_mode: Literal["when_supported", "when_required"] = "when_supported"
     aws_credentials_block: str | None = None
     # Lifetime of the links `soraflow link` makes (presigned links are never stored anywhere).
@@ -91,6 +95,19 @@ class Settings(BaseSettings):
     def endpoint_limit_name(self, endpoint: str) -> str:
         """The concurrency limit of one endpoint's clips in flight (for endpoints that set one)."""
         return f"{self.concurrency_limit_name}:{endpoint}"
+
+    @field_validator("ledger_lease_seconds")
+    @classmethod
+    def _lease_outlasts_a_create(cls, lease: float, info: ValidationInfo) -> float:
+        # A field validator, not a model one: pydantic's message then quotes this value alone,
+        # never the other inputs (the API key, the ledger URL's password).
+        timeout = info.data.get("request_timeout_seconds", 0.0)
+        if lease < timeout + 30:
+            raise ValueError(
+                f"SORAFLOW_LEDGER_LEASE_SECONDS ({lease:g}) must be at least SORAFLOW_REQUEST_TIMEOUT_SECONDS "
+                f"({timeout:g}) + 30: a create still in flight must never look abandoned to another worker"
+            )
+        return lease
 
     @property
     def environment(self) -> dict[str, str]:

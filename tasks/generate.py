@@ -17,8 +17,12 @@ from . import runtime
 
 def _submit(spec: ClipSpec, work_dir: str) -> GeneratedClip:
     s = runtime.settings()
-    rate_limit(s.rate_limit_name, strict=True)  # one slot of the requests-per-minute limit per create
-    return generation.submit_clip(spec, provider=runtime.provider_for(spec), ledger=runtime.ledger(), settings=s, work_dir=Path(work_dir))
+    return generation.submit_clip(
+        spec, provider=runtime.provider_for(spec), ledger=runtime.ledger(), settings=s, work_dir=Path(work_dir),
+        # one slot of the requests-per-minute limit per create actually sent: a clip whose job the
+        # ledger has (this run's or another worker's) takes none
+        before_create=lambda: rate_limit(s.rate_limit_name, strict=True),
+    )  # fmt: skip
 
 
 def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:

@@ -34,15 +34,16 @@ def settings() -> Settings:
     return Settings()
 
 
-@lru_cache(maxsize=8)
-def _ledger(url: str) -> Ledger:
-    # One ledger (one connection pool, one schema check) per process and URL; the URL may hold
-    # a password and lives only in this in-memory lookup.
-    return Ledger(url)
-
-
 def ledger() -> Ledger:
-    return _ledger(settings().resolved_ledger_url)
+    s = settings()
+    return _ledger(s.resolved_ledger_url, s.ledger_lease_seconds)
+
+
+@lru_cache(maxsize=8)
+def _ledger(url: str, lease_seconds: float) -> Ledger:
+    # One ledger (one connection pool, one schema check) per process, URL and lease; the URL may
+    # hold a password and lives only in this in-memory lookup.
+    return Ledger(url, lease_seconds=lease_seconds)
 
 
 def model_catalog() -> ModelCatalog:

@@ -1,6 +1,7 @@
 """Generation: the adaptive poll clock (simulated without sleeping), rate limits that are too
 long to wait for, and submit, poll and download through a gateway-like proxy (every answer
-checked, a job in doubt never created again), against the simulator over HTTP."""
+checked, a job in doubt never created again, a claim taken over before its create never
+created), against the simulator over HTTP."""
 
 import logging
 import time
@@ -12,8 +13,9 @@ import pytest
 from soraflow import generation, planning
 from soraflow.errors import ClipInDoubtError, ClipTimeoutError, RetryAfterTooLongError, TransientProviderError, UntrustedAnswerError
 from soraflow.generation import PollClock, submit_clip
-from soraflow.ledger import Ledger
+from soraflow.ledger import ClaimKind, Ledger
 from soraflow.providers import build_provider, connect
+from soraflow.providers.base import VideoJob
 from soraflow.settings import Settings
 from soraflow.simulator import Simulator, SimulatorConfig
 
@@ -301,3 +303,24 @@ def test_a_clip_past_its_deadline_is_polled_again_on_the_next_run(clips, monkeyp
     # The next run, with the same deadline: the job is paid for, so it is polled to the end.
     assert c.poll(spec, job_id).status == "completed"
     assert len(c.paid()) == 1
+
+
+def test_a_claim_taken_over_while_waiting_to_create_is_never_created(sim_env, lighthouse, tmp_path):
+    """While a run waits for its rate-limit slot, its lease runs out and a worker on another host
+    takes the clip over and creates it: the first run must poll that job, not create its own."""
+    settings = Settings()
+    spec = planning.load_plan(str(lighthouse), None, settings=settings).clips[0]
+    ledger = Ledger(tmp_path / "ledger.sqlite", lease_seconds=0.0)  # every lease has already run out
+    claim = dict(clip_key=spec.clip_key, shot_id=spec.shot_id, part=spec.part, model=spec.model, size=spec.size,
+                 seconds=spec.seconds, prompt_sha256=spec.prompt_sha256)  # fmt: skip
+
+    def another_host_takes_over() -> None:
+        assert ledger.claim_create(**claim, owner="other-host:1:1").kind is ClaimKind.RECONCILE
+        ledger.record_job(spec.clip_key, VideoJob(id="video_other_host", status="queued"))
+
+    created_before = len(sim_env.jobs())
+    got = submit_clip(spec, provider=provider_for(spec, settings), ledger=ledger, settings=settings,
+                      work_dir=tmp_path, before_create=another_host_takes_over)  # fmt: skip
+    assert (got.job_id, got.created_here) == ("video_other_host", False)
+    assert len(sim_env.jobs()) == created_before  # nothing sent to the provider
+    assert ledger.jobs_for(spec.clip_key) == ["video_other_host"]

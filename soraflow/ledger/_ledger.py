@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import Connection, delete, or_, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import LedgerError
 from ..providers.base import VideoJob
@@ -28,6 +28,9 @@ from . import _migrate
 from ._backends import backend_for, open_engine, redacted
 from ._owners import owner_alive, owner_id
 from ._tables import clips, jobs, ledger_actions
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 CLIP_REF_LENGTH = 16  # how many characters of a clip key name it to the user
@@ -117,7 +120,7 @@ class Ledger:
         self._reader = self._engine.execution_options(ledger_read_only=True)
         try:
             _migrate.upgrade(self._engine, self._backend, self.where)
-        except OperationalError as err:
+        except DBAPIError as err:  # unreachable, refused, or no right to create the tables
             raise LedgerError(f"cannot open the ledger at {self.where}: {self._scrub(err.orig)}") from None
 
     def _scrub(self, err: BaseException | None) -> str:
@@ -127,6 +130,11 @@ class Ledger:
             if secret:
                 text = text.replace(str(secret), "***")
         return text
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "Ledger":
+        """The ledger the settings name (``SORAFLOW_LEDGER_URL``, else the SQLite file), with their lease."""
+        return cls(settings.resolved_ledger_url, lease_seconds=settings.ledger_lease_seconds)
 
     @property
     def backend(self) -> str:
@@ -249,15 +257,21 @@ class Ledger:
         self._act(conn, row.clip_key, "takeover", {"from": row.owner, "lease_until": row.lease_until}, owner, now)
         return Claim(ClaimKind.RECONCILE, since=row.create_started)
 
-    def renew_claim(self, clip_key: str, owner: str) -> None:
-        """Restart the claim's clock just before sending a create."""
+    def renew_claim(self, clip_key: str, owner: str) -> bool:
+        """Restart the claim's clock just before sending a create; False if the claim is no longer ours.
+
+        A claim can be taken over while its owner waits (another host saw its lease run out):
+        then the owner must not create, but ask the ledger again.
+        """
         with self._write() as conn:
             now = self._backend.now(conn)
-            conn.execute(
+            renewed = conn.execute(
                 update(clips)
                 .where(clips.c.clip_key == clip_key, clips.c.owner == owner, clips.c.state == "creating")
                 .values(create_started=now, lease_until=now + self.lease_seconds, updated_at=now)
-            )
+                .returning(clips.c.clip_key)
+            ).first()
+        return renewed is not None
 
     def release_claim(self, clip_key: str, owner: str) -> None:
         """Give up a claim whose create certainly did not reach the provider."""

@@ -77,6 +77,21 @@ def test_settings_keep_the_ledger_url_secret(tmp_path, monkeypatch, postgres_ser
     assert Settings().resolved_ledger_url == str(tmp_path / "ledger.sqlite")
 
 
+def test_a_lease_shorter_than_a_create_is_refused_without_quoting_other_settings(monkeypatch, tmp_path):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("SORAFLOW_LEDGER_URL", f"postgresql+psycopg://u:{PG_TEST_PASSWORD}@h/db")
+    monkeypatch.setenv("SORAFLOW_REQUEST_TIMEOUT_SECONDS", "60")
+    monkeypatch.setenv("SORAFLOW_LEDGER_LEASE_SECONDS", "60")
+    with pytest.raises(ValidationError, match=r"LEASE_SECONDS \(60\) must be at least SORAFLOW_REQUEST_TIMEOUT_SECONDS \(60\) \+ 30") as err:
+        Settings()
+    assert PG_TEST_PASSWORD not in str(err.value) and "postgresql" not in str(err.value)
+    monkeypatch.setenv("SORAFLOW_LEDGER_LEASE_SECONDS", "90")
+    monkeypatch.setenv("SORAFLOW_LEDGER_URL", f"sqlite:///{tmp_path / 'l.sqlite'}")
+    led = Ledger.from_settings(Settings())
+    assert (led.backend, led.lease_seconds) == ("sqlite", 90.0)
+
+
 def test_prices_are_exact_and_floats_are_refused(ledger_url):
     led = Ledger(ledger_url)
     price = Decimal("0.1") + Decimal("0.2") + Decimal("0.000001")  # 0.300001: a float would not round-trip

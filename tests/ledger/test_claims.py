@@ -86,6 +86,17 @@ def test_remote_owner_waits_out_its_lease_then_is_taken_over(ledger_url):
     assert expired.get("k1").owner == owner_id()
 
 
+def test_renewal_tells_whether_the_claim_is_still_ours(ledger_url):
+    led = Ledger(ledger_url, lease_seconds=0.0)
+    led.claim_create(**CLIP, owner="a-host:1:1")
+    assert led.renew_claim("k1", "a-host:1:1") is True
+    led.claim_create(**CLIP, owner="b-host:2:2")  # a-host's lease ran out: b-host took the claim
+    assert led.renew_claim("k1", "a-host:1:1") is False
+    assert led.renew_claim("k1", "b-host:2:2") is True
+    led.record_job("k1", VideoJob(id="video_1", status="queued"))
+    assert led.renew_claim("k1", "b-host:2:2") is False  # nothing left to create
+
+
 def test_failed_job_is_regenerated_on_rerun(ledger_url):
     led = Ledger(ledger_url)
     led.claim_create(**CLIP, owner=owner_id())
