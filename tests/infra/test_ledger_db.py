@@ -34,5 +34,6 @@ def test_the_ledger_database_is_created_once_and_the_worker_role_can_migrate_and
     with pytest.raises(LedgerError, match="password authentication failed"):
         Ledger(url.replace("rotated-pw-2222", "first-pw-1111"))
     # elsewhere on the server (Prefect's database) the role can create nothing: one clean line
+    pg.execute("CREATE DATABASE prefect_here")
     with pytest.raises(LedgerError, match="permission denied for schema public"):
-        Ledger(f"postgresql+psycopg://soraflow_ledger:rotated-pw-2222@127.0.0.1:{pg.port}/postgres")
+        Ledger(f"postgresql+psycopg://soraflow_ledger:rotated-pw-2222@127.0.0.1:{pg.port}/prefect_here")

@@ -67,9 +67,10 @@ def test_render_with_a_wrong_ledger_url_fails_in_one_line_before_starting(lighth
 
 
 def test_settings_keep_the_ledger_url_secret(tmp_path, monkeypatch, postgres_server):
-    monkeypatch.setenv("SORAFLOW_LEDGER_URL", postgres_server.url())
+    url = postgres_server.fresh_schema()
+    monkeypatch.setenv("SORAFLOW_LEDGER_URL", url)
     s = Settings()
-    assert s.resolved_ledger_url == postgres_server.url()
+    assert s.resolved_ledger_url == url
     assert PG_TEST_PASSWORD not in repr(s) and PG_TEST_PASSWORD not in str(s.model_dump())
     assert PG_TEST_PASSWORD not in repr(Ledger(s.resolved_ledger_url))
     monkeypatch.delenv("SORAFLOW_LEDGER_URL")
