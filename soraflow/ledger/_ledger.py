@@ -126,9 +126,11 @@ class Ledger:
     def _scrub(self, err: BaseException | None) -> str:
         """The driver's first line of complaint, without the URL's user or password."""
         text = str(err).strip().splitlines()[0] if err and str(err).strip() else type(err).__name__
-        for secret in (self._backend.url.password, self._backend.url.username):
-            if secret:
-                text = text.replace(str(secret), "***")
+        url = self._backend.url
+        if url.password:
+            text = text.replace(str(url.password), "***")
+        if url.username:  # libpq quotes it ('for user "NAME"'); a bare name may be any word
+            text = text.replace(f'"{url.username}"', '"***"')
         return text
 
     @classmethod

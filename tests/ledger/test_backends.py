@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from decimal import Decimal
 
@@ -40,6 +41,12 @@ def test_unsupported_urls_are_refused_in_one_line(url, says):
     with pytest.raises(LedgerError, match=says.replace("(", r"\(").replace("+", r"\+")) as err:
         Ledger(url)
     assert "\n" not in str(err.value) and ":p@" not in str(err.value)
+
+
+def test_a_postgres_url_without_the_driver_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if soraflow[postgres] were not installed
+    with pytest.raises(LedgerError, match=r"psycopg is not installed: pip install 'soraflow\[postgres\]'"):
+        Ledger("postgresql+psycopg://u:p@127.0.0.1:9/db")
 
 
 def test_unreachable_or_refusing_postgres_is_one_clean_line_without_credentials(postgres_server):
