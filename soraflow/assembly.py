@@ -140,6 +140,7 @@ def build_manifest(
                 "endpoint": spec.endpoint,
                 "size": spec.size,
                 "seconds": spec.seconds,
+                "audio": spec.audio,
                 "price_usd": f"{spec.price_usd:.2f}",
                 "paid_creates": creates,
                 "sha256": s.sha256 if s else None,

@@ -231,7 +231,9 @@ def submit_clip(
             continue  # taken over while this run waited (its lease ran out): ask the ledger again
         sent_at = time.time()
         try:
-            job = provider.create(model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=reference)
+            job = provider.create(
+                model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=reference, audio=spec.audio
+            )
         except AmbiguousCreateError as err:
             # The claim stays ours and 'creating': whoever tries next searches first.
             for delay in LOST_ANSWER_SEARCH_DELAYS:

@@ -43,21 +43,23 @@ def clip_key(
     prompt: str,
     reference_sha256: str | None = None,
     remix_of: str | None = None,
+    audio: bool = True,
 ) -> str:
-    material = json.dumps(
-        {
-            "v": 1,
-            "endpoint": endpoint,
-            "model": model,
-            "size": size,
-            "seconds": seconds,
-            "prompt": prompt,
-            "reference_sha256": reference_sha256,
-            "remix_of": remix_of,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+    fields = {
+        "v": 1,
+        "endpoint": endpoint,
+        "model": model,
+        "size": size,
+        "seconds": seconds,
+        "prompt": prompt,
+        "reference_sha256": reference_sha256,
+        "remix_of": remix_of,
+    }
+    if not audio:
+        # A silent clip is another paid output. Sound on (what every clip had before models
+        # could leave it out) adds nothing, so the keys of earlier runs stay valid.
+        fields["audio"] = False
+    material = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
@@ -82,6 +84,7 @@ class ClipSpec(BaseModel):
     size: str
     seconds: int
     prompt: str
+    audio: bool = True  # whether the clip has sound (a profile with sound on request: the shot asked)
     reference_path: str | None = None
     reference_sha256: str | None = None
     transition: str = "cut"  # into this clip; parts after the first always join by cut
@@ -173,6 +176,7 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
             # The reference image anchors the first part; later parts continue from it in text.
             part_ref = ref if part == 1 else None
             part_ref_sha = ref_sha if part == 1 else None
+            audio = profile.makes_audio(asked=bool(shot.audio or dialogue_for_part(shot, part, n)))
             clips.append(
                 ClipSpec(
                     shot_id=shot.id,
@@ -185,6 +189,7 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
                     size=size,
                     seconds=seconds,
                     prompt=prompt,
+                    audio=audio,
                     reference_path=str(part_ref) if part_ref else None,
                     reference_sha256=part_ref_sha,
                     transition=sb.transition_of(shot) if part == 1 else "cut",
@@ -196,8 +201,9 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
                         seconds=seconds,
                         prompt=prompt,
                         reference_sha256=part_ref_sha,
+                        audio=audio,
                     ),
-                    price_usd=profile.price(size, seconds),
+                    price_usd=profile.price(size, seconds, audio=audio),
                     expected_render_seconds=profile.expected_render_seconds(seconds),
                     retires=profile.retires,
                 )

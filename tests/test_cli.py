@@ -144,3 +144,24 @@ def test_a_storyboard_on_an_endpoint_without_its_key_is_refused_with_the_variabl
     assert "endpoint 'gateway' has no credentials here: set GATEWAY_KEY (needed by shot 'a')" in res.output
     res = runner.invoke(app, ["estimate", str(tmp_path / "s.yaml"), "--simulate"], env=env)
     assert res.exit_code == 0 and "$2.70" in res.output
+
+
+def test_estimate_of_the_veo_example_equals_the_profiles_prices_to_the_cent():
+    from decimal import Decimal
+
+    import yaml
+
+    from soraflow.models import builtin_catalog
+    from tests.conftest import EXAMPLES
+
+    path = EXAMPLES / "veo" / "storyboard.yaml"
+    board = yaml.safe_load(path.read_text())
+    catalog = builtin_catalog()
+    prices = [catalog.profile(s.get("model", board["model"])).price(board["size"], s["seconds"]) for s in board["shots"]]
+    res = runner.invoke(app, ["estimate", str(path)], env={"GOOGLE_API_KEY": "", "GOOGLE_CLOUD_PROJECT": "", "OPENAI_API_KEY": ""},
+                        terminal_width=200)
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if "vertex" in line]
+    assert [Decimal(r.split("$")[-1].split()[0]) for r in rows] == prices
+    total = next(line for line in res.output.splitlines() if "total" in line)
+    assert Decimal(total.split("$")[-1].split()[0]) == sum(prices) == Decimal("3.00")

@@ -60,3 +60,28 @@ def test_endpoint_identity_never_holds_the_key(monkeypatch):
     assert route.identity == "https://gw.example.com:8443/v1"
     assert "sk-secret-123" not in repr(s) and "sk-secret-123" not in s.model_dump_json()
     assert "sk-secret-123" not in route.model_dump_json() and "pw" not in route.model_dump_json()
+
+
+def test_sound_on_request_follows_the_shot_and_keys_the_silent_clips_apart(tmp_path):
+    """Veo makes sound only for shots that ask (audio: or dialogue); Sora always has it, and a
+    clip with sound keeps the key it had before profiles could leave sound out."""
+    from soraflow.storyboard import parse_storyboard
+
+    shots = [
+        {"id": "sea", "seconds": 4, "visual": "v", "audio": "surf"},
+        {"id": "talk", "seconds": 4, "visual": "v", "dialogue": [{"speaker": "A", "line": "Hello."}]},
+        {"id": "mute", "seconds": 4, "visual": "v"},
+        {"id": "sora", "seconds": 4, "visual": "v", "model": "sora-2"},
+    ]
+    sb = parse_storyboard({"title": "t", "model": "veo-3.1-fast-generate-001", "shots": shots})
+    plan = plan_storyboard(sb, catalog=CATALOG, routing=route_endpoints(CATALOG, {}))
+    assert [c.audio for c in plan.clips] == [True, True, False, True]
+    mute = plan.clips[2]
+    fields = dict(endpoint=mute.route.identity, model=mute.model, size=mute.size, seconds=4, prompt=mute.prompt)
+    assert mute.clip_key == clip_key(**fields, audio=False) != clip_key(**fields)
+    # the v1 key material, unchanged for clips with sound
+    import hashlib
+    import json
+
+    v1 = json.dumps({"v": 1, **fields, "reference_sha256": None, "remix_of": None}, sort_keys=True, ensure_ascii=False)
+    assert clip_key(**fields) == hashlib.sha256(v1.encode()).hexdigest()[:32]

@@ -10,14 +10,15 @@ or served by the embedded simulator, and what identity it has in clip keys.
 """
 
 from .catalog import ModelCatalog, builtin_catalog, load_catalog, parse_catalog, profile_table_row
-from .endpoints import DIALECTS, Dialect, Endpoint
-from .profiles import Inputs, ModelProfile, SizeOffer, split_seconds
+from .endpoints import DIALECTS, SIZE_VOCABULARY, Dialect, Endpoint, named_sizes
+from .profiles import Inputs, ModelProfile, SizeOffer, aspect_and_resolution, split_seconds
 from .routing import SIMULATE_VARIABLE, SIMULATOR_IDENTITY, Route, Routing, route_endpoints, simulator_identity
 
 __all__ = [
     "DIALECTS",
     "SIMULATE_VARIABLE",
     "SIMULATOR_IDENTITY",
+    "SIZE_VOCABULARY",
     "Dialect",
     "Endpoint",
     "Inputs",
@@ -25,6 +26,8 @@ __all__ = [
     "ModelProfile",
     "Route",
     "Routing",
+    "aspect_and_resolution",
+    "named_sizes",
     "SizeOffer",
     "builtin_catalog",
     "load_catalog",

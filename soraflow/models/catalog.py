@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..documents import DocumentError, check_shape, parse_document, read_bounded
 from ..errors import CatalogError, ModelsFileError, Problem, problems_from_validation
-from .endpoints import Endpoint
-from .profiles import ModelProfile, SizeOffer
+from .endpoints import SIZE_VOCABULARY, Endpoint, named_sizes
+from .profiles import ModelProfile, SizeOffer, aspect_and_resolution
 
 BUILTIN_SOURCE = "soraflow/models/builtin.yaml"
 TOP_KEYS = ("endpoints", "models")
@@ -142,7 +142,7 @@ def parse_catalog(data: Any, *, source: str, base: ModelCatalog | None) -> Model
         if profile.endpoint not in endpoints:
             problems.append(Problem(f"{where}.endpoint", f"{profile.endpoint!r} is not a defined endpoint; known endpoints: {', '.join(sorted(endpoints))}"))
             continue
-        problems += _profile_rules(profile, where)
+        problems += _profile_rules(profile, where, endpoints[profile.endpoint])
         profiles[name] = profile
     # An endpoint redefined under a built-in profile must still exist for it.
     for name, profile in profiles.items():
@@ -258,9 +258,21 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _profile_rules(profile: ModelProfile, where: str) -> list[Problem]:
+def _profile_rules(profile: ModelProfile, where: str, endpoint: Endpoint) -> list[Problem]:
     """Rules across fields, worded for the file."""
     problems = []
+    vocabulary = SIZE_VOCABULARY.get(endpoint.dialect)
+    if vocabulary is not None:
+        aspects, resolutions = vocabulary
+        for offer in profile.sizes:
+            aspect, resolution = aspect_and_resolution(offer.size)
+            if aspect not in aspects or resolution not in resolutions:
+                problems.append(Problem(
+                    f"{where}.sizes.{offer.size}",
+                    f"{endpoint.dialect} names sizes by aspect ratio ({', '.join(aspects)}) and resolution "
+                    f"({', '.join(resolutions)}); {offer.size} is {aspect} at {resolution}. Allowed sizes: "
+                    + ", ".join(named_sizes(endpoint.dialect)),
+                ))
     for i, s in enumerate(profile.seconds):
         if s in profile.seconds[:i]:
             problems.append(Problem(f"{where}.seconds[{i}]", f"{s} is listed twice"))

@@ -24,6 +24,26 @@ Dialect = Literal["openai-videos", "google-genai"]
 #           Credentials for the Vertex project and location
 Auth = Literal["bearer", "api-key", "entra-id", "none", "google"]
 DIALECTS: tuple[str, ...] = ("openai-videos", "google-genai")
+# Dialects whose requests name a size by aspect ratio and resolution rather than in pixels
+# (google-genai: ``aspect_ratio`` and ``resolution``), with the values their wire takes. A
+# profile on such an endpoint may offer only sizes these can name (models/catalog.py checks);
+# the provider translates a size with ``aspect_and_resolution``.
+SIZE_VOCABULARY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "google-genai": (("16:9", "9:16"), ("720p", "1080p", "4k")),
+}
+_SHORT_SIDE = {"720p": 720, "1080p": 1080, "4k": 2160}
+
+
+def named_sizes(dialect: str) -> list[str]:
+    """Every WIDTHxHEIGHT a dialect's aspect ratios and resolutions can name (1280x720, ...)."""
+    aspects, resolutions = SIZE_VOCABULARY[dialect]
+    out = []
+    for resolution in resolutions:
+        side = _SHORT_SIDE[resolution]
+        for aspect in aspects:
+            a, b = (int(v) for v in aspect.split(":"))
+            out.append(f"{side * a // b}x{side}" if a >= b else f"{side}x{side * b // a}")
+    return out
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from math import gcd
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,10 +47,23 @@ class SizeOffer(_Data):
     def height(self) -> int:
         return int(self.size.split("x")[1])
 
+    @property
+    def aspect_and_resolution(self) -> tuple[str, str]:
+        return aspect_and_resolution(self.size)
+
     def price_per_second(self, audio: bool = True) -> Decimal:
         if not audio and self.usd_per_second_silent is not None:
             return self.usd_per_second_silent
         return self.usd_per_second
+
+
+def aspect_and_resolution(size: str) -> tuple[str, str]:
+    """A size the way APIs that do not take pixels name it: ``1280x720`` → ``("16:9", "720p")``,
+    ``2160x3840`` → ``("9:16", "4k")``. The short side names the resolution (2160 is "4k")."""
+    width, height = (int(v) for v in size.split("x"))
+    d = gcd(width, height)
+    short = min(width, height)
+    return f"{width // d}:{height // d}", ("4k" if short == 2160 else f"{short}p")
 
 
 class Inputs(_Data):
@@ -74,6 +88,9 @@ class ModelProfile(_Data):
     sizes: tuple[SizeOffer, ...] = Field(min_length=1)
     prompt_max_chars: Annotated[int, Field(ge=1)] = 32000
     inputs: Inputs = Inputs()
+    # Sound: "always" (Sora: every clip has it), "on-request" (Veo's generate_audio: only the
+    # shots that ask for it, with ``audio:`` or dialogue), or "never".
+    audio: Literal["always", "on-request", "never"] = "always"
     retires: date | None = None
     # Render time of one generated second, in seconds: how soon to look at a new job first.
     render_seconds_per_second: Annotated[float, Field(gt=0)] = 10.0
@@ -105,6 +122,10 @@ class ModelProfile(_Data):
     def all_seconds(self) -> tuple[int, ...]:
         """Every length the model accepts at any size, the beyond-spec ones included."""
         return self.clip_seconds(allow_beyond_spec=True)
+
+    def makes_audio(self, asked: bool) -> bool:
+        """Whether a clip of this model has sound when its shot ``asked`` for it or not."""
+        return self.audio == "always" or (self.audio == "on-request" and asked)
 
     # --- money and time -----------------------------------------------------------------
     def price(self, size: str, seconds: int, *, audio: bool = True) -> Decimal:

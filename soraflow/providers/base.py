@@ -89,8 +89,9 @@ class VideoProvider(Protocol):
     variants: tuple[str, ...]
 
     def create(
-        self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None
-    ) -> VideoJob: ...
+        self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None, audio: bool = True
+    ) -> VideoJob:
+        """Start one job; ``audio`` asks for sound where the model makes it on request only."""
 
     def retrieve(self, job_id: str) -> tuple[VideoJob, float | None]:
         """The job and the provider's poll-after hint in seconds, if it gave one."""

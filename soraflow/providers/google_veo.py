@@ -44,19 +44,11 @@ from ..errors import (
     ProviderError,
     TransientProviderError,
 )
+from ..models import SIZE_VOCABULARY, aspect_and_resolution, named_sizes
 from ..redaction import redact_url
 from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, VideoJob
 
 _CHUNK = 1 << 20
-# A storyboard size → Veo's aspect ratio and resolution.
-VEO_SIZES: dict[str, tuple[str, str]] = {
-    "1280x720": ("16:9", "720p"),
-    "720x1280": ("9:16", "720p"),
-    "1920x1080": ("16:9", "1080p"),
-    "1080x1920": ("9:16", "1080p"),
-    "3840x2160": ("16:9", "4k"),
-    "2160x3840": ("9:16", "4k"),
-}
 SAFETY_FILTERED = "safety_filtered"
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
@@ -79,11 +71,17 @@ _WIRE = _wire_errors("TransportError")
 
 
 def veo_format(size: str) -> tuple[str, str]:
-    """``(aspect_ratio, resolution)`` of a storyboard size, or a refusal naming what Veo makes."""
-    try:
-        return VEO_SIZES[size]
-    except KeyError:
-        raise PermanentProviderError(f"Veo makes no {size} clips; sizes: {', '.join(VEO_SIZES)}", code="invalid_size") from None
+    """``(aspect_ratio, resolution)`` of a size. Which sizes a model makes is its profile's to
+    say (refused at validation); this only translates, and refuses what the wire cannot name."""
+    aspect, resolution = aspect_and_resolution(size)
+    aspects, resolutions = SIZE_VOCABULARY[GoogleVeoProvider.dialect]
+    if aspect not in aspects or resolution not in resolutions:
+        raise PermanentProviderError(
+            f"Veo names no {size} clips ({aspect} at {resolution}); sizes it can name: "
+            + ", ".join(named_sizes(GoogleVeoProvider.dialect)),
+            code="invalid_size",
+        )
+    return aspect, resolution
 
 
 def retry_delay(err: genai_errors.APIError) -> float | None:

@@ -199,7 +199,11 @@ class OpenAIVideosProvider:
         return classify(err, where=self.where, **kw)
 
     # --- writes ---------------------------------------------------------------------------
-    def create(self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None) -> VideoJob:
+    def create(
+        self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None, audio: bool = True
+    ) -> VideoJob:
+        # ``audio`` is not sent: the Videos API has no sound switch (Sora always makes sound;
+        # its profiles say audio: always, so the plan never asks for a silent clip here).
         kwargs = dict(model=model, size=size, seconds=str(seconds), prompt=prompt, extra_headers=self._headers)
         try:
             if reference is not None:

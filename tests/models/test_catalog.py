@@ -133,3 +133,24 @@ def test_a_storyboard_checked_against_a_gateway_profile():
                          catalog=catalog)
     [p] = [str(p) for p in info.value.problems]
     assert p.startswith("shots[0].seconds: 6 cannot be made from gateway-veo clip lengths at 1920x1080 8 s")
+
+
+def test_a_veo_profile_offers_only_sizes_the_google_genai_wire_can_name():
+    """google-genai names a size by aspect ratio and resolution: the profile owns which sizes a
+    model makes, and a size that wire cannot name is refused with what is allowed."""
+    [p] = problems_of("models:\n  square-veo: {like: veo-3.1-generate-001, sizes: {1280x720: 0.4, 1024x1024: 0.4}}\n")
+    assert p == (
+        "models.square-veo.sizes.1024x1024: google-genai names sizes by aspect ratio (16:9, 9:16) and resolution "
+        "(720p, 1080p, 4k); 1024x1024 is 1:1 at 1024p. Allowed sizes: 1280x720, 720x1280, 1920x1080, 1080x1920, "
+        "3840x2160, 2160x3840"
+    )
+    # the same size on an endpoint that takes pixels is the profile's to offer
+    assert load_catalog(text="models:\n  square: {like: sora-2, sizes: {1024x1024: 0.4}}\n").profile("square").size_names() == ("1024x1024",)
+
+
+def test_a_storyboard_size_a_veo_profile_does_not_make_is_refused_with_what_it_makes():
+    catalog = load_catalog(text="models:\n  veo-720: {like: veo-3.1-fast-generate-001, sizes: {1280x720: 0.1, 720x1280: 0.1}}\n")
+    with pytest.raises(StoryboardError) as info:
+        parse_storyboard({"title": "t", "model": "veo-720", "size": "1920x1080", "shots": [{"id": "a", "seconds": 8, "visual": "v"}]},
+                         catalog=catalog)
+    assert [str(p) for p in info.value.problems] == ["size: '1920x1080' is not offered by veo-720; allowed: 1280x720, 720x1280"]
