@@ -96,11 +96,20 @@ models:
 # SORAFLOW_SIMULATE is listed so that CliRunner restores it: --simulate sets it for the flow run.
 NO_CREDENTIALS = {
     "OPENAI_API_KEY": None, "GATEWAY_KEY": None, "GOOGLE_API_KEY": None, "GOOGLE_CLOUD_PROJECT": None, "SORAFLOW_SIMULATE": None,
-    "COLUMNS": "250",
 }
 
 
-def test_models_lists_every_profile_with_its_endpoint_and_prices(tmp_path):
+@pytest.fixture
+def wide(monkeypatch):
+    """Tables as wide as they need: one line per profile, whatever terminal runs the tests."""
+    from rich.console import Console
+
+    import soraflow.cli
+
+    monkeypatch.setattr(soraflow.cli, "out", Console(width=250))
+
+
+def test_models_lists_every_profile_with_its_endpoint_and_prices(tmp_path, wide):
     (tmp_path / "models.yaml").write_text(GATEWAY_MODELS)
     env = {**NO_CREDENTIALS, "SORAFLOW_MODELS": str(tmp_path / "models.yaml")}
     res = runner.invoke(app, ["models"], env=env)
@@ -118,7 +127,7 @@ def test_models_lists_every_profile_with_its_endpoint_and_prices(tmp_path):
     assert "endpoint openai is not configured here: set OPENAI_API_KEY" in res.output
 
 
-def test_models_check_asks_each_endpoint(tmp_path):
+def test_models_check_asks_each_endpoint(tmp_path, wide):
     (tmp_path / "models.yaml").write_text(GATEWAY_MODELS)
     env = {**NO_CREDENTIALS, "SORAFLOW_MODELS": str(tmp_path / "models.yaml"), "SORAFLOW_STATE_DIR": str(tmp_path / "state")}
     res = runner.invoke(app, ["models", "--check"], env=env)

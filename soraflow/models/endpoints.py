@@ -149,8 +149,3 @@ class Endpoint(BaseModel):
                 return f"google-genai:{where}:{self.vertex_project(env)}/{self.vertex_location(env) or '-'}"
             return f"google-genai:{where}:{'vertex-express' if self.vertexai else 'gemini-api'}"
         return redact_url(url or "")
-
-    def shown(self, env: Mapping[str, str]) -> str:
-        """Where it is, for people (no userinfo, no query)."""
-        url = self.url(env)
-        return redact_url(url) if url else self.identity_in(env)
