@@ -96,17 +96,36 @@ def test_two_runs_at_once_create_each_clip_once(tmp_path, env):
 
 
 def test_two_renders_into_one_out_dir_make_one_film_and_both_end_cleanly(tmp_path, env):
-    """The second render waits for the first to leave the output directory (saying which render
-    holds it), then finds every clip made and writes the same film; no temporary file is shared."""
+    """Two renders into one --out wait for whoever holds it, saying who, then make one film
+    between them, one create per clip; no temporary file is shared or left behind. The test holds
+    the directory while they start, so both are seen waiting whatever the machine's load."""
+    import threading
+
+    from soraflow.output_lock import hold_output_dir
+
     sim = SimProcess(tmp_path, "--latency", "1")
+    procs: list[subprocess.Popen] = []
     try:
         env["OPENAI_BASE_URL"] = f"{sim.url}/v1"
         sb = storyboard(tmp_path, 2, title="Shared")
         out = tmp_path / "out"
-        a, b = render(sb, out, env), render(sb, out, env)
-        out_a, out_b = finish(a), finish(b)
-        assert (a.returncode, b.returncode) == (0, 0), out_a + out_b
-        assert "waiting for output directory" in out_a + out_b and "Traceback" not in out_a + out_b
+        said: dict[int, list[str]] = {}
+        with hold_output_dir(out, run="held-by-the-test", title="Shared"):
+            for _ in range(2):
+                proc = render(sb, out, env)
+                procs.append(proc)
+                said[proc.pid] = lines = []
+                threading.Thread(target=lambda p=proc, lines=lines: lines.extend(p.stdout), daemon=True).start()
+            deadline = time.monotonic() + 240
+            while not all(any("waiting for output directory" in line for line in lines) for lines in said.values()):
+                assert time.monotonic() < deadline and all(p.poll() is None for p in procs), said
+                time.sleep(0.5)
+        for proc in procs:
+            proc.wait(timeout=300)
+        text = {pid: "".join(lines) for pid, lines in said.items()}
+        assert [p.returncode for p in procs] == [0, 0], text
+        for output in text.values():
+            assert "flow run held-by-the-test" in output and "Traceback" not in output
         assert len(sim.all_jobs()) == 2
         manifest = json.loads((out / "manifest.json").read_text())
         film = ffmpeg.probe(str(out / "film.mp4"))
@@ -114,4 +133,6 @@ def test_two_renders_into_one_out_dir_make_one_film_and_both_end_cleanly(tmp_pat
         leftovers = [p.name for p in out.rglob("*") if p.name.endswith((".partial.mp4", ".tmp", ".part"))]
         assert leftovers == []
     finally:
+        for proc in procs:
+            proc.kill()
         sim.stop()
