@@ -1,9 +1,9 @@
 """Create what soraflow's deployments expect on a Prefect server. Safe to run any number of times.
 
 - the process work pool the deployments run on;
-- the global concurrency limit (clips in flight) and the request rate limit, sized from the
-  settings (``SORAFLOW_MAX_CONCURRENT_SUBMISSIONS``, ``SORAFLOW_REQUESTS_PER_MINUTE``): Prefect
-  silently skips a limit that does not exist, so it must exist before the first render;
+- the limit ``all`` in the ledger (clips in flight and creates per minute over every worker
+  sharing it), sized from the settings (``SORAFLOW_MAX_CONCURRENT_SUBMISSIONS``,
+  ``SORAFLOW_REQUESTS_PER_MINUTE``); each render also applies it, and its models' limits;
 - the model watch's Variable, so ``render`` and the UI find it before the first watch.
 
 No block is created: the API key and S3 credentials come from the worker's environment.
@@ -18,9 +18,10 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.variables import Variable
 
+from soraflow.ledger import Ledger, Slots
+from soraflow.limits import settings_limit
 from soraflow.settings import Settings
 from soraflow.watch import WATCH_VARIABLE_NAME
-from soraflow.tasks.limits import ensure_limits_sync
 
 WORK_POOL_NAME = "soraflow-pool"
 
@@ -58,13 +59,24 @@ def ensure_watch_variable() -> None:
         pass
 
 
+def ensure_limit(settings: Settings) -> tuple[dict[str, int], list[str]]:
+    """The ledger's limit ``all`` sized to the settings: its size, and what changed."""
+    limit = settings_limit(settings)
+    ledger = Ledger(settings.resolved_ledger_url)
+    try:
+        changes = Slots(ledger, lease_seconds=settings.slot_lease_seconds).configure([limit])
+    finally:
+        ledger.close()
+    return {limit.name: limit.capacity}, changes
+
+
 def bootstrap(settings: Settings | None = None, *, work_pool: str = WORK_POOL_NAME) -> dict:
-    """Create the work pool, limits and Variable where missing; resize the limits to the settings."""
+    """Create the work pool and Variable where missing; size the ledger's limit to the settings."""
     settings = settings or Settings()
     pool = ensure_work_pool(work_pool)
-    limits = ensure_limits_sync(settings, update=True)
+    limits, changes = ensure_limit(settings)
     ensure_watch_variable()
-    return {"work_pool": pool, "limits": limits, "variables": [WATCH_VARIABLE_NAME]}
+    return {"work_pool": pool, "limits": limits, "changes": changes, "variables": [WATCH_VARIABLE_NAME]}
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m soraflow.deployments.bootstrap`

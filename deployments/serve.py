@@ -50,11 +50,8 @@ def deployments(inbox: str | None = None, out_root: str = "out") -> list:
 
 def main() -> None:
     from soraflow.deployments.bootstrap import ensure_watch_variable
-    from soraflow.settings import Settings
-    from soraflow.tasks.limits import ensure_limits_sync
 
-    # Served runs need the limits too; no work pool is involved.
-    ensure_limits_sync(Settings(), update=True)
+    # No work pool is involved; the limits live in the ledger and each render applies them.
     ensure_watch_variable()
     serve(*deployments())
 

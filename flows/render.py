@@ -15,7 +15,7 @@ from soraflow.output_lock import hold_output_dir
 from soraflow.settings import Settings
 from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
-from soraflow.tasks.limits import ensure_limits
+from soraflow.tasks.limits import apply_limits
 from soraflow.tasks.prepare import check_availability, check_budget, prepare_plan
 from soraflow.tasks.runtime import ledger, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results
@@ -75,7 +75,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     with hold_output_dir(
         out_dir, run=flow_run.get_name(), title=plan.title, wait_seconds=settings.out_dir_wait_seconds, on_wait=log.warning
     ):
-        ensure_limits(plan.endpoint_limits)
+        apply_limits(plan)
         to_create = planning.clips_to_create(plan, ledger())
         if to_create:
             check_availability(to_create)

@@ -464,13 +464,42 @@ def _check_offers(catalog: ModelCatalog, routing, settings: Settings) -> dict[st
 
 
 @app.command()
+def limits() -> None:
+    """The caps on clips in flight and creates per minute, as the ledger holds them, and who holds their slots."""
+    from .ledger import Slots
+    from .limits import settings_limit
+
+    settings = Settings()
+    ledger = Ledger(settings.resolved_ledger_url)
+    slots = Slots(ledger, lease_seconds=settings.slot_lease_seconds)
+    states = {s.name: s for s in slots.state()}
+    wanted = settings_limit(settings)
+    table = Table(title=Text(f"Limits (ledger at {printable(ledger.where)})"), title_justify="left")
+    for col in ["limit", "in flight", "creates per minute", "from", "held by"]:
+        table.add_column(col, overflow="fold")
+    for name, state in sorted(states.items(), key=lambda kv: (kv[0] != wanted.name, kv[0])):
+        held = "; ".join(f"{h.holder} ({h.pid})" for h in state.held) or "-"
+        cells = [name, f"{len(state.held)} of {state.capacity}", str(state.per_minute or "-"), state.source, held]
+        table.add_row(*(Text(printable(cell)) for cell in cells))
+    out.print(table)
+    if wanted.name not in states:
+        say(f"limit {wanted.name!r} is not in the ledger yet; the next render creates it with {wanted.capacity} in flight "
+            f"and {wanted.per_minute} creates per minute")
+    elif (states[wanted.name].capacity, states[wanted.name].per_minute) != (wanted.capacity, wanted.per_minute):
+        say(f"the settings here size {wanted.name!r} to {wanted.capacity} in flight and {wanted.per_minute} creates per "
+            "minute: the next render applies that")
+
+
+@app.command()
 def bootstrap() -> None:
-    """Create the work pool, concurrency limits and watch Variable on the Prefect server (safe to rerun)."""
+    """Create the work pool and watch Variable on the Prefect server and size the ledger's limit 'all' (safe to rerun)."""
     from soraflow.deployments.bootstrap import bootstrap as create_prefect_objects
 
     done = create_prefect_objects(Settings())
     limits = ", ".join(f"{name}={size}" for name, size in done["limits"].items())
     say("work pool ", (done["work_pool"], "bold"), f", limits {limits}, variables {', '.join(done['variables'])}: ready", to=out)
+    for change in done["changes"]:
+        say(change)
 
 
 jobs_app = typer.Typer(

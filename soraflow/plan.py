@@ -134,11 +134,6 @@ class Plan(BaseModel):
     def simulated(self) -> bool:
         return any(c.route.simulated for c in self.clips)
 
-    @property
-    def endpoint_limits(self) -> dict[str, int]:
-        """Clips in flight per endpoint, for the endpoints whose entry sets ``concurrency``."""
-        return {name: route.endpoint.concurrency for name, route in sorted(self.routes.items()) if route.endpoint.concurrency}
-
 
 def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, allow_beyond_spec: bool = False) -> Plan:
     """Split shots into clips of the profile's lengths, route and price them. No I/O but hashing refs.

@@ -38,14 +38,14 @@ class Settings(BaseSettings):
     clip_deadline_seconds: float = Field(default=3600.0, gt=0)
     poll_min_interval_seconds: float = Field(default=0.5, gt=0)
     poll_max_interval_seconds: float = Field(default=30.0, gt=0)
+    # Clips in flight and creates per minute, over every render sharing the ledger (the limit
+    # ``all``; each model also has the limits its profile sets: soraflow.limits).
     max_concurrent_submissions: int = Field(default=4, ge=1)
     requests_per_minute: int = Field(default=60, ge=1)
-    concurrency_limit_name: str = "soraflow-submit"
-    # A clip's slot is leased and renewed while it is in flight; a render killed outright
-    # (kill -9, a lost worker) holds its slots until the lease runs out. Prefect's default is
-    # 300 s; 60 s is the server's minimum and brings a crashed render's slots back in a minute.
-    slot_lease_seconds: float = Field(default=60.0, ge=60, le=86400)
-    rate_limit_name: str = "soraflow-requests"
+    # A clip's slots are leased and renewed while it is in flight. A holder on this host whose
+    # process is gone is released at once; one on another host (a shared Postgres ledger),
+    # when its lease runs out.
+    slot_lease_seconds: float = Field(default=60.0, ge=5, le=86400)
     transient_retries: int = Field(default=6, ge=0)
     retry_base_delay_seconds: float = Field(default=2.0, ge=0)
     retry_max_delay_seconds: float = Field(default=60.0, ge=0)
@@ -91,10 +91,6 @@ class Settings(BaseSettings):
     # --- assembly -----------------------------------------------------------------------
     transition_seconds: float = Field(default=0.5, ge=0)
     burn_subtitles: bool = False
-
-    def endpoint_limit_name(self, endpoint: str) -> str:
-        """The concurrency limit of one endpoint's clips in flight (for endpoints that set one)."""
-        return f"{self.concurrency_limit_name}:{endpoint}"
 
     @field_validator("ledger_lease_seconds")
     @classmethod

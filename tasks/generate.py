@@ -1,27 +1,34 @@
-"""Submit and poll: the paid part. One slot of the global limit is held per clip in flight."""
+"""Submit and poll: the paid part, holding one slot of each of the clip's limits (in the ledger)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.concurrency.sync import concurrency, rate_limit
+from prefect.runtime import flow_run
 
 from soraflow import generation
 from soraflow.generation import GeneratedClip
+from soraflow.ledger import Limit
+from soraflow.limits import clip_limits
 from soraflow.plan import ClipSpec
 
 from . import runtime
 
 
-def _submit(spec: ClipSpec, work_dir: str) -> GeneratedClip:
+def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...]) -> GeneratedClip:
     s = runtime.settings()
+    log = get_run_logger()
+
+    def waiting(limit: str, seconds: float) -> None:
+        log.info("clip %s: waiting %.1f s for the rate of %s", spec.label, seconds, limit)
+
     return generation.submit_clip(
         spec, provider=runtime.provider_for(spec), ledger=runtime.ledger(), settings=s, work_dir=Path(work_dir),
-        # one slot of the requests-per-minute limit per create actually sent: a clip whose job the
-        # ledger has (this run's or another worker's) takes none
-        before_create=lambda: rate_limit(s.rate_limit_name, strict=True),
+        # one token of each rate per create actually sent: a clip whose job the ledger has (this
+        # run's or another worker's) takes none
+        before_create=lambda: runtime.slots().take_token(limits, on_wait=waiting),
     )  # fmt: skip
 
 
@@ -47,24 +54,28 @@ def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
     **runtime.RETRY_OPTIONS,
 )
 def generate_clip(spec: ClipSpec, work_dir: str) -> GeneratedClip:
-    """Create once and poll to completion while holding one slot of the submission limit.
+    """Create once and poll to completion while holding one slot of each of the clip's limits.
 
-    Submit and poll are plain calls, not nested task runs. Each task run is more writes on the
-    Prefect server, and on its SQLite backend (the embedded default) concurrent writes collide
-    ("database is locked", a 503 and a 2 s client back-off that stalls Prefect's serialised
-    slot queue): 12 clips at 3 s latency took 24-35 s with nested tasks and 16-17 s without
-    (on Postgres both took about 9 s). The ledger already makes both steps resumable, and the
-    clip's progress artifact shows the poll.
+    The slots live in the ledger (soraflow.ledger.Slots), not in Prefect's global concurrency
+    limits: there each clip cost about a second of server writes, a freed slot reached the next
+    clip 3-9 s late, and a killed render's slots were never given back (bench/bench_generate.py).
+
+    Submit and poll are plain calls, not nested task runs: each task run is more writes on the
+    Prefect server, and the ledger already makes both steps resumable; the clip's progress
+    artifact shows the poll.
     """
-    s = runtime.settings()
-    # A failed lease renewal must not abort the polling of a paid job: the slot is given up
-    # (Prefect logs it) and the clip goes on.
-    # An endpoint whose entry sets ``concurrency`` has a limit of its own: one acquire takes both.
-    limits = [s.concurrency_limit_name, *([s.endpoint_limit_name(spec.endpoint)] if spec.route.endpoint.concurrency else [])]
-    with concurrency(
-        limits, occupy=1, strict=True, lease_duration=s.slot_lease_seconds,
-        raise_on_lease_renewal_failure=False,
-    ):
-        created = _submit(spec, work_dir)
+    log = get_run_logger()
+    limits = clip_limits(spec, runtime.model_catalog(), runtime.settings())
+
+    def waiting(wait) -> None:
+        log.warning("clip %s waits for a slot: %s", spec.label, wait.describe())
+
+    def reclaimed(holdings) -> None:
+        for h in holdings:
+            log.warning("slot of %r taken back from %s (%s): %s", h.limit_name, h.holder, h.pid, h.why_released())
+
+    holder = f"run {flow_run.get_name() or '?'} clip {spec.label}"
+    with runtime.slots().hold(limits, clip_key=spec.clip_key, holder=holder, on_wait=waiting, on_reclaim=reclaimed):
+        created = _submit(spec, work_dir, limits)
         done = _poll(spec, created.job_id)
     return done.model_copy(update={"created_here": created.created_here})

@@ -1,48 +1,41 @@
-"""Global concurrency and rate limits: created when missing, because Prefect silently skips
-a limit that does not exist on the server (and ``strict=True`` would then fail every run)."""
+"""The run's limits, sized from the settings and the profiles, applied in the ledger and shown.
+
+A changed figure (``SORAFLOW_MAX_CONCURRENT_SUBMISSIONS``, a profile's ``concurrency``...) is
+applied when the next run starts, and the run says so; the limits and who holds their slots are
+published as a table artifact, so the UI shows them.
+"""
 
 from __future__ import annotations
 
-from prefect import get_client, task
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
 
-from soraflow.settings import Settings
+from soraflow.limits import plan_limits
+from soraflow.plan import Plan
 
 from . import runtime
 
 
-def ensure_limits_sync(settings: Settings, *, update: bool = False, endpoints: dict[str, int] | None = None) -> dict[str, int]:
-    """Create soraflow's limits if missing (``update`` also resets their sizes to the settings).
-
-    ``endpoints``: clips in flight per endpoint, for endpoints whose entry sets ``concurrency``;
-    each gets a limit of its own besides the global one (a clip holds a slot of both), sized by
-    the entry whenever it changes."""
-    wanted = {
-        settings.concurrency_limit_name: (settings.max_concurrent_submissions, None, update),
-        # A rate limit is a limit whose slots decay: N requests per minute.
-        settings.rate_limit_name: (settings.requests_per_minute, settings.requests_per_minute / 60.0, update),
-        **{settings.endpoint_limit_name(name): (size, None, True) for name, size in (endpoints or {}).items()},
-    }
-    with get_client(sync_client=True) as client:
-        for name, (limit, decay, resize) in wanted.items():
-            try:
-                existing = client.read_global_concurrency_limit_by_name(name)
-            except ObjectNotFound:
-                try:
-                    client.create_global_concurrency_limit(
-                        GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay or 0.0)
-                    )
-                except ObjectAlreadyExists:  # created meanwhile by a run starting at the same moment
-                    pass
-                continue
-            if resize and existing.limit != limit:
-                from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-
-                client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay or 0.0))
-    return {name: limit for name, (limit, _, _) in wanted.items()}
-
-
-@task(name="ensure-limits", cache_policy=runtime.NO_CACHE)
-def ensure_limits(endpoints: dict[str, int] | None = None) -> dict[str, int]:
-    return ensure_limits_sync(runtime.settings(), endpoints=endpoints)
+@task(name="apply-limits", cache_policy=runtime.NO_CACHE)
+def apply_limits(plan: Plan) -> dict[str, int]:
+    log = get_run_logger()
+    limits = plan_limits(plan, runtime.model_catalog(), runtime.settings())
+    slots = runtime.slots()
+    for change in slots.configure(limits):
+        log.warning(change)
+    states = slots.state([limit.name for limit in limits])
+    create_table_artifact(
+        key="soraflow-limits",
+        table=[
+            {
+                "limit": s.name,
+                "in flight": f"{len(s.held)} of {s.capacity}",
+                "creates per minute": s.per_minute or "",
+                "from": s.source,
+                "held by": "; ".join(h.holder for h in s.held),
+            }
+            for s in states
+        ],
+        description=f"Limits of this run, in the ledger at {slots.where}",
+    )
+    return {s.name: s.capacity for s in states}

@@ -17,7 +17,7 @@ from prefect.tasks import exponential_backoff
 from prefect.variables import Variable
 
 from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
-from soraflow.ledger import Ledger
+from soraflow.ledger import Ledger, Slots
 from soraflow.models import ModelCatalog, Route, builtin_catalog, load_catalog
 from soraflow.providers import Connection, VideoProvider, build_provider, connect
 from soraflow.settings import Settings
@@ -44,6 +44,16 @@ def _ledger(url: str, lease_seconds: float) -> Ledger:
     # One ledger (one connection pool, one schema check) per process, URL and lease; the URL may
     # hold a password and lives only in this in-memory lookup.
     return Ledger(url, lease_seconds=lease_seconds)
+
+
+def slots() -> Slots:
+    """The ledger's slots (caps on clips in flight, creates per minute), one per process."""
+    return _slots(ledger(), settings().slot_lease_seconds)
+
+
+@lru_cache(maxsize=8)
+def _slots(ledger: Ledger, lease_seconds: float) -> Slots:
+    return Slots(ledger, lease_seconds=lease_seconds)
 
 
 def model_catalog() -> ModelCatalog:
@@ -209,4 +219,5 @@ __all__ = [
     "provider_for",
     "retry_transient",
     "settings",
+    "slots",
 ]

@@ -174,3 +174,24 @@ def test_estimate_of_the_veo_example_equals_the_profiles_prices_to_the_cent():
     assert [Decimal(r.split("$")[-1].split()[0]) for r in rows] == prices
     total = next(line for line in res.output.splitlines() if "total" in line)
     assert Decimal(total.split("$")[-1].split()[0]) == sum(prices) == Decimal("3.00")
+
+
+def test_limits_shows_each_cap_and_who_holds_its_slots(tmp_path, monkeypatch):
+    from soraflow.ledger import Ledger, Limit, Slots
+
+    monkeypatch.setenv("SORAFLOW_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SORAFLOW_MAX_CONCURRENT_SUBMISSIONS", "3")
+    res = runner.invoke(app, ["limits"])
+    assert res.exit_code == 0, res.output
+    assert "'all' is not in the ledger yet; the next render creates it with 3 in flight" in " ".join(res.output.split())
+
+    slots = Slots(Ledger(tmp_path / "state" / "ledger.sqlite"))
+    slots.configure([Limit("all", 4, 60, "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS and SORAFLOW_REQUESTS_PER_MINUTE")])
+    held = slots.acquire([Limit("all", 4)], clip_key="k", holder="run brave-fox clip dawn")
+    try:
+        res = runner.invoke(app, ["limits"])
+    finally:
+        slots.release(held)
+    assert res.exit_code == 0, res.output
+    assert "1 of 4" in res.output and "run brave-fox" in res.output and str(os.getpid()) in res.output  # (the table folds)
+    assert "size 'all' to 3 in flight and 60 creates per minute: the next render applies that" in " ".join(res.output.split())

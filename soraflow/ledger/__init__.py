@@ -9,11 +9,16 @@ Two backends behind one interface (``_backends``): SQLite, the embedded default
 (``SORAFLOW_STATE_DIR/ledger.sqlite``), for workers on one machine; Postgres
 (``SORAFLOW_LEDGER_URL=postgresql+psycopg://...``) for workers on several. The schema is
 versioned by Alembic migrations shipped in this package (``_migrate``).
+
+The same database keeps the caps on clips in flight and creates per minute (``_slots``), so a
+slot's dead holder is detected the way a claim's is.
 """
 
 from ._ledger import CLIP_REF_LENGTH, Claim, ClaimKind, JobHeldError, Ledger, LedgerAction, LedgerEntry
 from ._owners import owner_alive, owner_id
+from ._slots import Holding, Limit, LimitState, Slots, Wait
 
 __all__ = [
-    "CLIP_REF_LENGTH", "Claim", "ClaimKind", "JobHeldError", "Ledger", "LedgerAction", "LedgerEntry", "owner_alive", "owner_id",
+    "CLIP_REF_LENGTH", "Claim", "ClaimKind", "Holding", "JobHeldError", "Ledger", "LedgerAction", "LedgerEntry", "Limit",
+    "LimitState", "Slots", "Wait", "owner_alive", "owner_id",
 ]

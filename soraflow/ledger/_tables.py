@@ -97,3 +97,34 @@ ledger_actions = Table(
     Column("actor", Text, nullable=False),
     Index("ix_ledger_actions_clip_key", "clip_key"),
 )
+
+# revision 0003: the caps on clips in flight and the creates-per-minute rates, kept beside the
+# claims so that a dead owner is detected the same way (its pid on this host, its lease elsewhere).
+# One row per limit: its capacity, its rate (a token bucket: ``tokens`` as of ``refilled_at``),
+# and where its figures come from (a setting, a profile, an endpoint entry).
+slot_limits = Table(
+    "slot_limits",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("capacity", Integer, nullable=False),
+    Column("per_minute", Integer),
+    Column("tokens", Double),
+    Column("refilled_at", Double),
+    Column("source", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+# One row per slot held: which limit, by whom (``owner`` as in clips: host:pid:thread), for which
+# clip and run (what a waiting render shows), and until when its lease runs (renewed while held).
+slot_holders = Table(
+    "slot_holders",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("limit_name", Text, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("clip_key", Text),
+    Column("holder", Text, nullable=False),
+    Column("acquired_at", Double, nullable=False),
+    Column("lease_until", Double, nullable=False),
+    Index("ix_slot_holders_limit_name", "limit_name"),
+)

@@ -13,7 +13,7 @@ import yaml
 
 from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow.errors import EndpointNotConfiguredError
-from soraflow.ledger import Ledger
+from soraflow.ledger import Ledger, Slots
 from soraflow.models import load_catalog
 from soraflow.simulator import Simulator, SimulatorConfig, simulated_models
 
@@ -102,12 +102,9 @@ def test_a_gateway_and_an_azure_deployment_make_one_film_paid_once(sim, endpoint
     assert {s.headers.get("authorization") for s in gateway.seen} == {"Bearer gw-key-1"}
     assert {(s.headers.get("api-key"), s.headers.get("authorization")) for s in azure.seen} == {("az-key-1", None)}
     # the gateway's entry asks for 2 clips in flight there: a limit of its own beside the global one
-    from prefect import get_client
-
-    with get_client(sync_client=True) as client:
-        assert client.read_global_concurrency_limit_by_name("soraflow-submit:gateway").limit == 2
-    assert sim.stats()["peak_active_jobs"] <= 3
     ledger = Ledger(str(tmp_path / "state" / "ledger.sqlite"))
+    assert [s.capacity for s in Slots(ledger).state(["endpoint:gateway"])] == [2]
+    assert sim.stats()["peak_active_jobs"] <= 3
     assert sorted(e.endpoint for e in ledger.entries([c["clip_key"] for c in manifest["clips"]]).values()) == ["azure"] + ["gateway"] * 3
 
     seen = (len(gateway.seen), len(azure.seen), sim.stats()["requests_total"])

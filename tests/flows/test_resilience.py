@@ -29,11 +29,7 @@ def env(tmp_path):
         "PREFECT_API_URL": PREFECT_API_URL.value(),
         "SORAFLOW_STATE_DIR": str(tmp_path / "state"),
         "OPENAI_API_KEY": KEY,
-        "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "24",
-        # Limits of this test's own: the session's server outlives each test, and slots a killed
-        # render leased stay held until their lease runs out.
-        "SORAFLOW_CONCURRENCY_LIMIT_NAME": f"soraflow-submit-{tmp_path.name}",
-        "SORAFLOW_RATE_LIMIT_NAME": f"soraflow-requests-{tmp_path.name}",
+        # The default limits (4 clips in flight), in the test's own ledger: what a user has.
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
 
@@ -41,10 +37,8 @@ def env(tmp_path):
 def test_kill_9_at_ten_random_moments_still_one_create_per_clip(tmp_path, env):
     sim = SimProcess(tmp_path, "--latency", "3")
     try:
-        # The session's server is ephemeral, and Prefect revokes expired leases only on a real
-        # server (tests/deployments shows that): here, slots a killed render held stay held.
-        # Room for every kill's 6 and the final render's, so this tests creates, not leases.
-        env.update({"OPENAI_BASE_URL": f"{sim.url}/v1", "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "70"})
+        # The default limit (4 in flight): each killed render's slots must come back for the next.
+        env.update({"OPENAI_BASE_URL": f"{sim.url}/v1"})
         sb = storyboard(tmp_path, 6, title="Crash")
         rng = random.Random(20261122)
         for _ in range(10):
@@ -64,10 +58,62 @@ def test_kill_9_at_ten_random_moments_still_one_create_per_clip(tmp_path, env):
         sim.stop()
 
 
+def test_a_render_killed_with_every_default_slot_in_flight_leaves_none_taken(tmp_path, env):
+    """kill -9 of a render's process group while its 4 clips (the default limit) are in flight:
+    the rerun, with the same default limit, takes the dead render's slots back at once, says so,
+    adopts the 4 jobs from the ledger and creates nothing."""
+    from soraflow.settings import Settings
+
+    sim = SimProcess(tmp_path, "--latency", "12")
+    try:
+        env["OPENAI_BASE_URL"] = f"{sim.url}/v1"
+        sb = storyboard(tmp_path, 4, title="Holders")
+        first = render(sb, tmp_path / "out", env, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while len(sim.jobs()) < 4:  # all four created: every slot of the default limit is held
+            assert time.monotonic() < deadline and first.poll() is None, first.stdout.read() if first.poll() is not None else "no 4 creates"
+            time.sleep(0.2)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        first.stdout.close()
+
+        rerun = render(sb, tmp_path / "out", env)
+        output = finish(rerun, timeout=Settings().slot_lease_seconds + 60)
+        assert rerun.returncode == 0, output
+        assert len(sim.all_jobs()) == 4, "the rerun created again"
+        taken_back = [line for line in output.splitlines() if "slot of 'all' taken back from run" in line]
+        assert len(taken_back) == 4 and all("its process is gone" in line for line in taken_back), output
+        assert "waits for a slot" not in output
+    finally:
+        sim.stop()
+
+
+def test_a_clip_waiting_for_a_slot_says_who_holds_it(tmp_path, env):
+    """Two renders share one limit of 1: the one that waits says so, naming the holder, and
+    starts once the slot is free (a slot freed in another process is seen within a poll)."""
+    sim = SimProcess(tmp_path, "--latency", "3")
+    try:
+        env.update({"OPENAI_BASE_URL": f"{sim.url}/v1", "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "1"})
+        a = render(storyboard(tmp_path, 1, title="Holder"), tmp_path / "out-a", env)
+        b = render(storyboard(tmp_path, 1, title="Waiter"), tmp_path / "out-b", env)
+        out_a, out_b = finish(a), finish(b)
+        assert (a.returncode, b.returncode) == (0, 0), out_a + out_b
+        waits = [line for line in (out_a + out_b).splitlines() if "waits for a slot: 1 of 1 slots of 'all' held" in line]
+        assert waits, out_a + out_b
+        assert all("clip s00 (pid" in line and any(f"(pid {p.pid} on" in line for p in (a, b)) for line in waits), waits
+        assert sim.stats()["peak_active_jobs"] == 1
+        assert len(sim.all_jobs()) == 2
+    finally:
+        sim.stop()
+
+
 def test_fault_storm_every_clip_completes_with_one_create_each(tmp_path, env):
     sim = SimProcess(tmp_path, "--latency", "2", "--faults", "429=0.2,500=0.1,reset=0.05,stall=0.02", "--seed", "11")
     try:
-        env.update({"OPENAI_BASE_URL": f"{sim.url}/v1", "SORAFLOW_REQUEST_TIMEOUT_SECONDS": "3", "SORAFLOW_TRANSIENT_RETRIES": "10"})
+        env.update({
+            "OPENAI_BASE_URL": f"{sim.url}/v1", "SORAFLOW_REQUEST_TIMEOUT_SECONDS": "3", "SORAFLOW_TRANSIENT_RETRIES": "10",
+            "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "24",  # every create at once: this tests creates, not limits
+        })  # fmt: skip
         sb = storyboard(tmp_path, 24, title="Storm")
         proc = render(sb, tmp_path / "out", env)
         output = finish(proc)

@@ -69,11 +69,9 @@ def cluster(tmp_path, postgres_server):
         # here (it must outlast the longest create: the request timeout + 30 s).
         "SORAFLOW_REQUEST_TIMEOUT_SECONDS": "5",
         "SORAFLOW_LEDGER_LEASE_SECONDS": "35",
-        # One limit shared by all workers, as on a real server; room for a killed worker's slots,
-        # which only a real server's lease revoker would give back.
+        # One limit shared by all workers, in their ledger; room for a killed worker's slots, which
+        # (on "another host") come back only when their lease runs out.
         "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": str(3 * CLIPS),
-        "SORAFLOW_CONCURRENCY_LIMIT_NAME": f"soraflow-submit-{tmp_path.name}",
-        "SORAFLOW_RATE_LIMIT_NAME": f"soraflow-requests-{tmp_path.name}",
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     env.pop("SORAFLOW_LEDGER_PATH", None)

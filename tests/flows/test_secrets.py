@@ -163,8 +163,6 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
         "PREFECT_LOGGING_LEVEL": "DEBUG",  # the most a run could ever log
         "PREFECT_LOCAL_STORAGE_PATH": str(tmp_path / "prefect-storage"),
         "SORAFLOW_STATE_DIR": str(tmp_path / "state"),
-        "SORAFLOW_CONCURRENCY_LIMIT_NAME": f"soraflow-submit-{tmp_path.name}",
-        "SORAFLOW_RATE_LIMIT_NAME": f"soraflow-requests-{tmp_path.name}",
         "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "16",
         "OPENAI_API_KEY": CANARIES["OpenAI key"],
         "OPENAI_BASE_URL": simulator.base_url,
