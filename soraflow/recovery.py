@@ -170,6 +170,7 @@ def what_settles(entry: LedgerEntry) -> str:
     ref = ref_of(entry)
     return {
         "in_doubt": f"`soraflow jobs adopt {ref} JOB_ID` or `soraflow jobs re-create {ref}` settles it",
+        "claimed": "its create was never sent: a render claims it again once its run is gone",
         "creating": f"a render searches for its create; `soraflow jobs release {ref}` if its run is gone",
         "submitted": f"it has a paid job, {entry.job_id}: a render resumes it",
         "completed": f"it has a paid job, {entry.job_id}: nothing to settle",

@@ -315,7 +315,8 @@ def test_a_claim_taken_over_while_waiting_to_create_is_never_created(sim_env, li
                  seconds=spec.seconds, prompt_sha256=spec.prompt_sha256)  # fmt: skip
 
     def another_host_takes_over() -> None:
-        assert ledger.claim_create(**claim, owner="other-host:1:1").kind is ClaimKind.RECONCILE
+        # The first run never sent its create (it is still waiting): the claim is simply taken.
+        assert ledger.claim_create(**claim, owner="other-host:1:1").kind is ClaimKind.CLAIMED
         ledger.record_job(spec.clip_key, VideoJob(id="video_other_host", status="queued"))
 
     created_before = len(sim_env.jobs())

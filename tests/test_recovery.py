@@ -126,6 +126,8 @@ def test_re_create_release_and_forget_each_settle_only_what_they_are_for(doubt):
     other = doubt.doubt.model_copy(update={"clip_key": hashlib.sha256(b"other").hexdigest()[:32]})
     doubt.ledger.claim_create(clip_key=other.clip_key, shot_id="s9", part=1, model="sora-2", size="720x1280", seconds=4,
                               prompt_sha256="p", owner="another-host:1:1")
+    assert "release frees a claim" in refused("release", other.clip_key[:16])  # claimed, nothing sent yet
+    assert doubt.ledger.renew_claim(other.clip_key, "another-host:1:1")  # its create goes out
     res = jobs("release", other.clip_key[:16])
     assert res.exit_code == 0 and "claim released" in res.output, res.output
     entry = doubt.ledger.get(other.clip_key)

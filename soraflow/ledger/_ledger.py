@@ -1,12 +1,16 @@
 """The Ledger: claims, job ids, progress and outcomes, as SQLAlchemy Core statements.
 
 The claim protocol:
-- before a create, a run *claims* the clip (state ``creating``, its owner, a lease); another run
+- before a create, a run *claims* the clip (state ``claimed``, its owner, a lease); another run
   that finds a live claim waits for the job id instead of creating;
+- right before the request goes out (after the references are prepared and a rate-limit slot
+  is taken), ``renew_claim`` marks it ``creating``: from then on a create may exist;
 - the job id is written the moment ``create`` returns, before any polling;
 - a claim whose owner is gone (a dead process on this host, or a lease run out for a host we
-  cannot see) is taken over, and the new owner *reconciles* against the provider's job list
-  before anyone may create again.
+  cannot see) is taken over. A ``claimed`` one was provably never sent, so it is simply claimed
+  again; a ``creating`` one makes the new owner *reconcile* against the provider (its job list)
+  before anyone may create again, and where the provider cannot list its jobs (Veo) the clip is
+  in doubt. Only a stop during the request itself can leave a clip in doubt.
 """
 
 from __future__ import annotations
@@ -222,7 +226,7 @@ class Ledger:
                 for column, value in (("endpoint", endpoint), ("profile", profile)):
                     if value is not None:
                         described[column] = value
-                claiming = dict(state="creating", owner=owner, create_started=now, lease_until=lease, updated_at=now)
+                claiming = dict(state="claimed", owner=owner, create_started=now, lease_until=lease, updated_at=now)
                 # The clip is new: the insert is the claim (atomic: the primary key decides).
                 # (RETURNING, not rowcount: psycopg reports -1 for a single-row insert here.)
                 inserted = conn.execute(
@@ -250,7 +254,15 @@ class Ledger:
             conn.execute(update(clips).where(key).values(**described, **claiming, **_FRESH))
             self._act(conn, row.clip_key, "regenerate", {"was": row.state, "job_id": row.job_id}, owner, now)
             return Claim(ClaimKind.CLAIMED)
-        # state == creating: someone started a create whose answer is not recorded.
+        if row.state == "claimed":
+            # Claimed, but its create was never sent (renew_claim marks that): nothing can exist.
+            if row.owner != owner and owner_alive(row.owner) and (row.lease_until or 0) > now:
+                return Claim(ClaimKind.WAIT)
+            conn.execute(update(clips).where(key).values(**described, **claiming))
+            if row.owner != owner:
+                self._act(conn, row.clip_key, "takeover", {"from": row.owner, "lease_until": row.lease_until, "sent": False}, owner, now)
+            return Claim(ClaimKind.CLAIMED)
+        # state == creating: someone sent a create whose answer is not recorded.
         if row.owner == owner:
             return Claim(ClaimKind.RECONCILE, since=row.create_started)
         if owner_alive(row.owner) and (row.lease_until or 0) > now:
@@ -260,7 +272,8 @@ class Ledger:
         return Claim(ClaimKind.RECONCILE, since=row.create_started)
 
     def renew_claim(self, clip_key: str, owner: str) -> bool:
-        """Restart the claim's clock just before sending a create; False if the claim is no longer ours.
+        """Mark the claim ``creating`` (about to send) and restart its clock, the last thing before
+        the request goes out; False if the claim is no longer ours.
 
         A claim can be taken over while its owner waits (another host saw its lease run out):
         then the owner must not create, but ask the ledger again.
@@ -269,8 +282,8 @@ class Ledger:
             now = self._backend.now(conn)
             renewed = conn.execute(
                 update(clips)
-                .where(clips.c.clip_key == clip_key, clips.c.owner == owner, clips.c.state == "creating")
-                .values(create_started=now, lease_until=now + self.lease_seconds, updated_at=now)
+                .where(clips.c.clip_key == clip_key, clips.c.owner == owner, clips.c.state.in_(("claimed", "creating")))
+                .values(state="creating", create_started=now, lease_until=now + self.lease_seconds, updated_at=now)
                 .returning(clips.c.clip_key)
             ).first()
         return renewed is not None
@@ -280,7 +293,8 @@ class Ledger:
         with self._write() as conn:
             conn.execute(
                 delete(clips).where(
-                    clips.c.clip_key == clip_key, clips.c.owner == owner, clips.c.state == "creating", clips.c.job_id.is_(None)
+                    clips.c.clip_key == clip_key, clips.c.owner == owner, clips.c.state.in_(("claimed", "creating")),
+                    clips.c.job_id.is_(None),
                 )
             )
 

@@ -52,7 +52,7 @@ clips = Table(
     Column("size", Text, nullable=False),
     Column("seconds", Integer, nullable=False),
     Column("prompt_sha256", Text, nullable=False),
-    # creating | in_doubt | submitted | completed | failed | lost
+    # claimed (nothing sent) | creating (sent, no answer yet) | in_doubt | submitted | completed | failed | lost
     Column("state", Text, nullable=False),
     Column("owner", Text),
     Column("create_started", Double),

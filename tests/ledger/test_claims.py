@@ -34,10 +34,14 @@ def test_first_claim_wins_then_job_is_shared(ledger_url):
     assert (entry.state, entry.job_id, entry.owner, entry.lease_until) == ("submitted", "video_1", None, None)
 
 
-def test_same_owner_retry_reconciles(ledger_url):
+def test_same_owner_retry_reconciles_once_the_create_was_sent(ledger_url):
     led = Ledger(ledger_url)
     me = owner_id()
     led.claim_create(**CLIP, owner=me)
+    assert led.get("k1").state == "claimed"
+    assert led.claim_create(**CLIP, owner=me).kind is ClaimKind.CLAIMED  # nothing was sent yet
+    assert led.renew_claim("k1", me)  # the last step before the request goes out
+    assert led.get("k1").state == "creating"
     claim = led.claim_create(**CLIP, owner=me)
     assert claim.kind is ClaimKind.RECONCILE and claim.since is not None
 
@@ -52,11 +56,30 @@ def test_released_claim_can_be_claimed_again(ledger_url):
     assert led.claim_create(**CLIP, owner=owner_id()).kind is ClaimKind.CLAIMED
 
 
-def _claim_and_die(url, ready):
+def _claim_and_die(url, ready, send=True):
     led = Ledger(url)
     led.claim_create(**CLIP, owner=owner_id())
+    if send:
+        led.renew_claim("k1", owner_id())  # killed while its create was on the wire
     ready.set()
     time.sleep(60)
+
+
+def test_a_dead_owner_s_claim_never_sent_is_claimed_again_without_reconciling(ledger_url):
+    """Killed between its claim and its request (preparing a reference, waiting for a slot):
+    provably nothing was created, so nothing is in doubt."""
+    ready = mp.Event()
+    proc = mp.Process(target=_claim_and_die, args=(ledger_url, ready, False))
+    proc.start()
+    assert ready.wait(20)
+    led = Ledger(ledger_url)
+    assert led.claim_create(**CLIP, owner=owner_id()).kind is ClaimKind.WAIT
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    assert led.claim_create(**CLIP, owner=owner_id()).kind is ClaimKind.CLAIMED
+    [takeover] = led.actions("k1")
+    assert takeover.action == "takeover" and takeover.detail["sent"] is False
+    assert (led.get("k1").state, led.get("k1").owner) == ("claimed", owner_id())
 
 
 def test_dead_owner_claim_is_taken_over_with_reconciliation(ledger_url):

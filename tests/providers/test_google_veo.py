@@ -164,7 +164,8 @@ def the_run_ended(ledger: Ledger) -> None:
     from soraflow.ledger._tables import clips
 
     with ledger._write() as db:
-        db.execute(update(clips).where(clips.c.state == "creating").values(owner=f"{socket.gethostname()}:999999999:1", lease_until=0))
+        db.execute(update(clips).where(clips.c.state.in_(("claimed", "creating")))
+                   .values(owner=f"{socket.gethostname()}:999999999:1", lease_until=0))
 
 
 def test_a_lost_create_answer_leaves_the_clip_in_doubt_and_no_rerun_creates_it_again(sim, tmp_path):
@@ -180,6 +181,26 @@ def test_a_lost_create_answer_leaves_the_clip_in_doubt_and_no_rerun_creates_it_a
     with pytest.raises(ClipInDoubtError):
         submit_clip(spec(), provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path)
     assert len(sim.jobs()) == 1  # paid once, never twice
+
+
+def test_a_run_stopped_before_its_create_went_out_leaves_nothing_in_doubt(sim, tmp_path):
+    """Killed after claiming the clip but before the request (a reference being prepared, a
+    rate-limit slot awaited): the ledger knows nothing was sent, so the rerun creates it once."""
+    ledger, settings = Ledger(tmp_path / "ledger.sqlite"), Settings(state_dir=tmp_path)
+    c = spec("Shot stopped early")
+
+    class Killed(BaseException):
+        pass
+
+    def killed() -> None:
+        raise Killed  # where kill -9 lands: between the claim and the request
+
+    with pytest.raises(Killed):
+        submit_clip(c, provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path, before_create=killed)
+    assert ledger.get(c.clip_key).state == "claimed" and len(sim.jobs()) == 0
+    the_run_ended(ledger)
+    created = submit_clip(c, provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path)
+    assert created.created_here and len(sim.jobs()) == 1
 
 
 def test_a_429_on_create_is_waited_out_and_the_clip_created_once(sim, tmp_path):
