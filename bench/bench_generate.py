@@ -6,8 +6,9 @@
    - postgres: the service backend (infra/compose.yaml), on a throwaway cluster (needs Debian's
      postgresql package; the row says so when it is missing).
    Beside it, in the same process and on the same server:
-   - the Prefect floor: a flow of the same shape (three tasks per clip, the same concurrency
-     slot and rate-limit token) whose tasks only sleep the latency: what any Prefect flow of
+   - the Prefect floor: a flow of the same shape (three tasks per clip, with the Prefect
+     concurrency slot and rate-limit token soraflow took before its limits moved beside the
+     ledger: bench/_prefect_limits.py) whose tasks only sleep the latency: what any Prefect flow of
      this shape costs here, before soraflow does any work; and the same floor without the slot
      and the token, which splits that cost between the limits and the flow run itself;
    - a sequential `create_and_poll` loop through the openai SDK (sqlite run only).
@@ -33,8 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 TMP = Path(tempfile.mkdtemp(prefix="soraflow-bench-"))
+(TMP / "models.yaml").write_text(yaml.safe_dump({"models": {"sora-2": {"concurrency": 12, "requests_per_minute": 600}}}))
 os.environ.update(
     {
+        "SORAFLOW_MODELS": str(TMP / "models.yaml"),  # the model's own limit: room for all 12 too
         "SORAFLOW_STATE_DIR": str(TMP / "state-warm"),
         "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "12",
         "SORAFLOW_REQUESTS_PER_MINUTE": "600",
@@ -47,12 +50,13 @@ import logging  # noqa: E402
 
 import openai  # noqa: E402
 from prefect import flow, task  # noqa: E402
-from prefect.concurrency.sync import concurrency, rate_limit  # noqa: E402
 from prefect.futures import wait  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
+from _prefect_limits import PrefectLimits  # noqa: E402
 from _prefect_servers import BACKENDS, harness_or_env, postgres_server  # noqa: E402
 
+from soraflow.ledger import Limit  # noqa: E402
 from soraflow.simulator import Simulator, SimulatorConfig  # noqa: E402
 
 LATENCY = 3.0
@@ -107,16 +111,17 @@ def render_once(sb: Path, state: str) -> tuple[float, float]:
     return time.perf_counter() - t0, stitch["s"]
 
 
+FLOOR_LIMIT = Limit("all", 12, 600)
+PREFECT_LIMITS = PrefectLimits()  # the per-clip Prefect slot and token soraflow used to take
+
+
 @task
 def _hold_slot_for_latency(i: int, limits: bool = True) -> int:
-    from soraflow.settings import Settings
-
-    s = Settings()
     if not limits:
         time.sleep(LATENCY)
         return i
-    with concurrency(s.concurrency_limit_name, occupy=1, strict=True):
-        rate_limit(s.rate_limit_name, strict=True)
+    with PREFECT_LIMITS.hold([FLOOR_LIMIT]):
+        PREFECT_LIMITS.take_token([FLOOR_LIMIT])
         time.sleep(LATENCY)
     return i
 
@@ -133,10 +138,7 @@ def _prefect_floor(n: int, limits: bool = True) -> None:
 
 
 def prefect_floor(n: int, limits: bool = True) -> float:
-    from soraflow.tasks.limits import ensure_limits_sync
-    from soraflow.settings import Settings
-
-    ensure_limits_sync(Settings())
+    PREFECT_LIMITS.configure([FLOOR_LIMIT])
     t0 = time.perf_counter()
     _prefect_floor(n, limits)
     return time.perf_counter() - t0
