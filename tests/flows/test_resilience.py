@@ -6,16 +6,20 @@ outlive a killed render), sharing one ledger, with the session's Prefect server.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import ffmpeg
+import httpx
 import pytest
 
-from tests.flows.processes import KEY, SimProcess, finish, render, storyboard
+from tests.flows.processes import KEY, SOR, SimProcess, finish, render, storyboard
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -181,4 +185,103 @@ def test_two_renders_into_one_out_dir_make_one_film_and_both_end_cleanly(tmp_pat
     finally:
         for proc in procs:
             proc.kill()
+        sim.stop()
+
+
+def _veo_env(env: dict, sim: SimProcess, tmp_path) -> dict:
+    """Only the Veo endpoint configured, pointed at the simulator process (any key works there)."""
+    models = tmp_path / "models.yaml"
+    models.write_text(f"endpoints:\n  vertex: {{base_url: '{sim.url}'}}\n")
+    env = {k: v for k, v in env.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GOOGLE_CLOUD_PROJECT", "GEMINI_API_KEY")}
+    return {**env, "GOOGLE_API_KEY": KEY, "SORAFLOW_MODELS": str(models)}
+
+
+def _veo_operations(sim: SimProcess) -> list[dict]:
+    return [j for j in httpx.get(f"{sim.url}/_sim/jobs").json()["data"] if j["dialect"] == "google-genai"]
+
+
+def _unanswered_claims(env: dict) -> int:
+    """Clips the ledger shows claimed with no job yet (read as any process could, with sqlite3)."""
+    import sqlite3
+
+    path = Path(env["SORAFLOW_STATE_DIR"]) / "ledger.sqlite"
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute("SELECT count(*) FROM clips WHERE job_id IS NULL AND state IN ('claimed', 'creating')").fetchall()[0][0]
+    except sqlite3.OperationalError:  # the schema is not there yet, or a migration holds it
+        return 0
+    finally:
+        db.close()
+
+
+def _settle_in_doubt(sim: SimProcess, env: dict) -> tuple[int, int]:
+    """What a user does with a clip in doubt: look for its operation at the provider (here the
+    simulator's job list stands for the Cloud console or billing) and adopt it, or, when there is
+    none, have it created again. Returns (adopted, re-created)."""
+    from soraflow.ledger import Ledger
+
+    ledger = Ledger(Path(env["SORAFLOW_STATE_DIR"]) / "ledger.sqlite")
+    doubtful = [e for e in ledger.entries().values() if e.state == "in_doubt"]
+    known = ledger.known_job_ids()
+    adopted = 0
+    for entry in doubtful:
+        ref = entry.clip_key[:16]
+        found = [op["id"] for op in _veo_operations(sim)
+                 if op["id"] not in known and hashlib.sha256(op["prompt"].encode()).hexdigest() == entry.prompt_sha256]
+        args = ["adopt", ref, found[0]] if found else ["re-create", ref]
+        settled = subprocess.run([*SOR, "jobs", *args], env=env, capture_output=True, text=True)
+        assert settled.returncode == 0, settled.stdout + settled.stderr
+        adopted += bool(found)
+    return adopted, len(doubtful) - adopted
+
+
+def test_kill_9_at_five_moments_of_a_veo_render_still_one_operation_per_clip(tmp_path, env):
+    """Veo cannot list its operations. A kill between a clip's claim and its request (a slot
+    awaited) leaves nothing in doubt: the claim was provably never sent. Only a kill during the
+    request itself can; such a clip is settled as a user would (its operation adopted, or
+    created again when there is none), and operations equal clips plus what was re-created."""
+    sim = SimProcess(tmp_path, "--latency", "3")
+    try:
+        env = _veo_env({**env, "SORAFLOW_MAX_CONCURRENT_SUBMISSIONS": "40"}, sim, tmp_path)
+        sb = storyboard(tmp_path, 4, title="Veo Crash")
+        sb.write_text(sb.read_text().replace("title: Veo Crash", "title: Veo Crash\nmodel: veo-3.1-fast-generate-001"))
+        # The moments (seeded): three while a clip is claimed and not yet answered, two later
+        # (polling, download, stitch) once every operation exists.
+        rng = random.Random(20261129)
+        at_kill = []
+        for moment in ("claim", "claim", "claim", "late", "late"):
+            proc = render(sb, tmp_path / "out", env)
+            deadline = time.time() + 90
+            if moment == "claim":
+                while len(_veo_operations(sim)) < 4 and not _unanswered_claims(env) and time.time() < deadline and proc.poll() is None:
+                    time.sleep(0.02)
+                time.sleep(rng.uniform(0.0, 0.1))
+            else:
+                time.sleep(rng.uniform(2.0, 8.0))
+            at_kill.append((moment, _unanswered_claims(env), len(_veo_operations(sim))))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        proc = render(sb, tmp_path / "out", env)
+        output = finish(proc)
+        adopted = recreated = 0
+        if proc.returncode != 0:  # clips in doubt: settled, then the render finishes the film
+            assert "in doubt" in output, output
+            adopted, recreated = _settle_in_doubt(sim, env)
+            proc = render(sb, tmp_path / "out", env)
+            output = finish(proc)
+        assert proc.returncode == 0, output
+        print(f"(moment, unanswered claims, operations) at each kill: {at_kill}; in doubt: {adopted} adopted, {recreated} re-created")
+        assert any(claims for _, claims, _ in at_kill), f"no kill landed while a claim was unanswered: {at_kill}"
+        # A clip in doubt was sent: its operation exists and is adopted. One re-created would be
+        # a create that provably never went out, which the ledger must not leave in doubt.
+        assert recreated == 0, f"{recreated} clips in doubt whose create never reached the provider"
+        operations = _veo_operations(sim)
+        assert len(operations) == 4 + recreated, f"{len(operations)} operations for 4 clips: {at_kill}"
+        assert len({op["prompt"] for op in operations}) == 4
+        assert all(op["model"] == "veo-3.1-fast-generate-001" for op in operations)
+        manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+        assert sorted(c["job_id"] for c in manifest["clips"]) == sorted(op["id"] for op in operations)
+    finally:
         sim.stop()
