@@ -1,6 +1,7 @@
 """watch-models: is every profiled model still served, and at what price? Scheduled every 6 hours.
 
-Every endpoint this worker can reach is checked for the models of its profiles. A retired
+Every endpoint this worker can reach (the Videos API shape for Sora and gateways, Vertex AI
+for Veo) is checked for the models of its profiles, in one report. A retired
 model or a changed price becomes a Prefect event (automations react to it), the state is kept
 in a Variable (per endpoint identity) that ``render`` reads before anything is spent, and the
 table of models lands in a markdown artifact.
@@ -59,13 +60,13 @@ def watch_models(pricing_source: str | None = None) -> list[WatchReport]:
         report = watch.compare(offered, seen, endpoint=identity, profiles=profiles, overrides=overrides, pricing_source=source)
         emit_change_events(report)
         remember_models(report)
-        publish_watch_report(report)
         for model in report.models:
             log.info("%s at %s: %s%s", model.model, identity, model.status,
                      f" (shutdown {model.shutdown_date})" if model.shutdown_date else "")
         for change in report.changes:
             log.warning("%s", change.message)
         reports.append(report)
+    publish_watch_report(reports)
     return reports
 
 

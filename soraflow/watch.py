@@ -126,6 +126,13 @@ class WatchReport(BaseModel):
         return "\n".join(lines)
 
 
+def watch_markdown(reports: list[WatchReport]) -> str:
+    """One document for one watch: every endpoint's models (Sora's and Veo's alike) and changes."""
+    changes = sum(len(r.changes) for r in reports)
+    head = [f"Checked {len(reports)} endpoint(s): {changes} change(s).", ""]
+    return "\n\n".join(["\n".join(head)] + [r.markdown() for r in reports]) if reports else "No endpoint has model profiles to check."
+
+
 # --- prices ---------------------------------------------------------------------------------
 
 

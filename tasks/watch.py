@@ -80,9 +80,12 @@ def emit_change_events(report: WatchReport) -> list[str]:
 
 
 @task(name="publish-model-watch", cache_policy=runtime.NO_CACHE)
-def publish_watch_report(report: WatchReport) -> None:
+def publish_watch_report(reports: list[WatchReport]) -> None:
+    """One artifact per watch, every endpoint in it (one per endpoint would keep only the last
+    under the artifact's key)."""
+    changes = sum(len(r.changes) for r in reports)
     create_markdown_artifact(
         key=REPORT_ARTIFACT_KEY,
-        markdown=report.markdown(),
-        description=f"Models and prices at {report.endpoint}: {len(report.changes)} change(s)",
+        markdown=watch.watch_markdown(reports),
+        description=f"Models and prices at {', '.join(r.endpoint for r in reports) or 'no endpoint'}: {changes} change(s)",
     )

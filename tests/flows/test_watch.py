@@ -171,3 +171,41 @@ def simulator_models(sim) -> list[str]:
 
     resp = httpx.get(f"{sim.base_url}/models", headers={"Authorization": f"Bearer {sim.api_key}"})
     return [m["id"] for m in resp.raise_for_status().json()["data"]]
+
+
+def test_veo_and_sora_in_one_watch_one_artifact_and_their_events(simulator, endpoint, monkeypatch, tmp_path):
+    """Sora at its endpoint and Veo on Vertex AI in one watch: Veo's availability from the SDK's
+    model lookup (models.get), its price changes, both in one artifact, events per endpoint."""
+    point_at(monkeypatch, simulator)
+    vertex = f"{endpoint}-vertex"
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump({"endpoints": {"vertex": {"base_url": simulator.url, "identity": vertex}}}))
+    monkeypatch.setenv("SORAFLOW_MODELS", str(models))
+    monkeypatch.setenv("GOOGLE_API_KEY", simulator.api_key)
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(yaml.safe_dump({"veo-3.1-fast-generate-001": {"1280x720": 0.10}}))
+    state = watch_models(pricing_source=str(prices), return_state=True)
+    assert state.is_completed(), state.message
+    first = {r.endpoint: r for r in state.result()}
+    assert set(first) == {endpoint, vertex}
+    assert {m.model: m.status for m in first[vertex].models} == {"veo-3.1-generate-001": "available", "veo-3.1-fast-generate-001": "available"}
+    assert first[vertex].changes == []
+
+    # Google retires the standard model and the fast one's 720p price goes up.
+    monkeypatch.setitem(simulator.config.model_shutdown_dates, "veo-3.1-generate-001", "2026-11-01")
+    prices.write_text(yaml.safe_dump({"veo-3.1-fast-generate-001": {"1280x720": 0.15}}))
+    state = watch_models(pricing_source=str(prices), return_state=True)
+    assert state.is_completed(), state.message
+    second = {r.endpoint: r for r in state.result()}
+    assert sorted((c.kind, c.model) for c in second[vertex].changes) == [
+        ("price_changed", "veo-3.1-fast-generate-001"), ("unavailable", "veo-3.1-generate-001"),
+    ]
+    assert remembered(vertex)["veo-3.1-generate-001"]["status"] == "gone"
+    markdown = artifact_markdown(state.state_details.flow_run_id)
+    assert f"# Models at {endpoint}" in markdown and f"# Models at {vertex}" in markdown and "| sora-2 |" in markdown
+    assert "**unavailable** veo-3.1-generate-001 is unavailable (no longer listed)" in markdown
+    assert "**price_changed** veo-3.1-fast-generate-001 prices changed (USD/s): 1280x720 0.10 → 0.15" in markdown
+    events = events_for(vertex, expected=2)
+    assert sorted((name, model) for name, model, _ in events) == [
+        ("soraflow.model.unavailable", "veo-3.1-generate-001"), ("soraflow.price.changed", "veo-3.1-fast-generate-001"),
+    ]
