@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.flows.test_resilience import SOR, SimProcess
+from tests.flows.processes import SOR, SimProcess
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
