@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from prefect import flow, get_run_logger
 from prefect.futures import wait
 from prefect.runtime import flow_run
@@ -16,7 +18,7 @@ from soraflow.settings import Settings
 from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
 from soraflow.tasks.limits import apply_limits
-from soraflow.tasks.prepare import check_availability, check_budget, prepare_plan
+from soraflow.tasks.prepare import check_availability, check_budget, check_regeneration_budget, prepare_plan
 from soraflow.tasks.runtime import ledger, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results
 from soraflow.tasks.stitch import stitch_film, write_manifest
@@ -65,7 +67,8 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
     # 1. storyboard → priced plan; nothing is spent before these pass
     plan = prepare_plan(request.storyboard_path, request.storyboard)
     publish_estimate(plan)
-    check_budget(plan, request.budget_usd)
+    can_pay = check_budget(plan, request.budget_usd)
+    log.info("%s", can_pay.describe())
     log.info("%r: %d clips, %d s, estimated $%.2f", plan.title, len(plan.clips), plan.total_seconds, plan.total_usd)
     if request.dry_run:
         return RenderResult(title=plan.title, estimated_usd=f"{plan.total_usd:.2f}", dry_run=True)
@@ -101,6 +104,8 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
                 "%d clip(s) must be generated again: their jobs are gone at the provider and no copy is kept "
                 "(%s); estimated $%.2f", len(lost), ", ".join(spec.label for spec in lost), sum(spec.price_usd for spec in lost),
             )
+            # the same budget guards them: what this run may have paid so far, plus them
+            check_regeneration_budget(lost, sum((c.price_usd for c in to_create), Decimal("0")), request.budget_usd)
             checked = {(c.route, c.model) for c in to_create}
             if unchecked := [spec for spec in lost if (spec.route, spec.model) not in checked]:
                 check_availability(unchecked)  # a retired model is refused before anything is spent

@@ -241,7 +241,7 @@ def render(
     storyboard: Path = typer.Argument(..., help="Storyboard YAML or JSON"),
     out_dir: Path = typer.Option(Path("out"), "--out", help="Output directory"),
     storage: Optional[str] = typer.Option(None, "--storage", help="file:///path or s3://bucket/prefix (env SORAFLOW_STORAGE)"),
-    budget: Optional[float] = typer.Option(None, "--budget", help="Refuse to start if the estimate exceeds this many USD"),
+    budget: Optional[float] = typer.Option(None, "--budget", help="Refuse to start if what this run can pay (clips to create, plus lost ones made again) exceeds this many USD"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the cost and stop; nothing is created"),
     simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
 ) -> None:
@@ -249,13 +249,15 @@ def render(
     settings = _settings(simulate)
     plan = _plan(storyboard, settings)
     out.print(_estimate_table(plan))
-    planning.check_budget(plan, budget)
+    planning.valid_budget(budget)
     planning.resolve_paths(out_dir, storage, settings)  # refused here, before Prefect starts
+    ledger = Ledger.from_settings(settings)  # before anything starts: a wrong URL is one line
+    can_pay = planning.check_budget(plan, budget, ledger)
+    say(("this run: ", "bold"), can_pay.describe(), to=out)
     if dry_run:
         console.print("dry run: nothing was created")
         return
 
-    ledger = Ledger.from_settings(settings)  # before anything starts: a wrong URL is one line
     with _sigterm_unwinds():
         _render(storyboard, plan, out_dir, storage, budget, settings, ledger)
 

@@ -256,13 +256,14 @@ class ClipTimeoutError(PermanentProviderError):
 
 
 class BudgetExceededError(SoraflowError):
-    """The estimated cost exceeds the budget; nothing has been created."""
+    """What a run can pay exceeds the budget (or a spend cap); nothing has been created."""
 
-    def __init__(self, estimate_usd: float, budget_usd: float):
+    def __init__(self, estimate_usd: float, budget_usd: float, detail: str | None = None):
         self.estimate_usd = estimate_usd
         self.budget_usd = budget_usd
+        why = f" ({detail})" if detail else ""
         super().__init__(
-            f"estimated cost ${estimate_usd:.2f} exceeds the budget ${budget_usd:.2f}; "
+            f"estimated cost ${estimate_usd:.2f} exceeds the budget ${budget_usd:.2f}{why}; "
             "nothing was created (raise --budget or shorten the storyboard)"
         )
 

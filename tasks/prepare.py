@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from prefect import get_run_logger, task
 
@@ -22,8 +23,14 @@ def prepare_plan(storyboard_path: str | None, storyboard_inline: dict | None) ->
 
 
 @task(name="check-budget", cache_policy=runtime.NO_CACHE)
-def check_budget(plan: Plan, budget_usd: float | None) -> None:
-    planning.check_budget(plan, budget_usd)
+def check_budget(plan: Plan, budget_usd: float | None) -> planning.Payable:
+    """What this run can pay, against the budget (the ledger says which clips are done)."""
+    return planning.check_budget(plan, budget_usd, runtime.ledger())
+
+
+@task(name="check-regeneration-budget", cache_policy=runtime.NO_CACHE)
+def check_regeneration_budget(lost: list[ClipSpec], billed_usd: Decimal, budget_usd: float | None) -> None:
+    planning.check_regeneration_budget(lost, billed_usd, budget_usd)
 
 
 @task(name="check-availability", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)

@@ -141,9 +141,29 @@ def test_non_utf8_storyboard_fails_before_any_job(sim_env, tmp_path):
 def test_budget_refuses_before_any_job(sim_env, lighthouse, tmp_path):
     before = creates(sim_env)
     state = run(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"), budget_usd=2.79))
-    with pytest.raises(Exception, match=r"estimated cost \$2.80 exceeds the budget \$2.79"):
+    with pytest.raises(Exception, match=r"estimated cost \$2.80 exceeds the budget \$2.79 \(this run can pay up to \$2.80 \(4 clip"):
         state.result()
     assert creates(sim_env) == before
+
+
+def test_a_budget_is_what_the_run_can_pay_not_the_whole_film(sim_env, tmp_path):
+    """2 of 4 clips done: a budget between the remaining cost ($0.80) and the film's ($1.60)
+    renders the rest; a rerun of the finished film with a budget of 0 bills $0.00."""
+    shots = [{"id": f"s{i}", "seconds": 4, "visual": f"a harbour, view {i}"} for i in range(4)]
+    half = _write(tmp_path, {"title": "Harbour", "shots": shots[:2]}, "half.yaml")
+    whole = _write(tmp_path, {"title": "Harbour", "shots": shots}, "whole.yaml")
+    assert run(RenderRequest(storyboard_path=str(half), out_dir=str(tmp_path / "half"))).is_completed()
+
+    before = creates(sim_env)
+    state = run(RenderRequest(storyboard_path=str(whole), out_dir=str(tmp_path / "out"), budget_usd=1.00))
+    assert state.is_completed(), state.message
+    assert state.result().billed_usd_this_run == "0.80" and state.result().estimated_usd == "1.60"
+    assert creates(sim_env) - before == 2
+
+    state = run(RenderRequest(storyboard_path=str(whole), out_dir=str(tmp_path / "out"), budget_usd=0))
+    assert state.is_completed(), state.message
+    assert state.result().billed_usd_this_run == "0.00"
+    assert creates(sim_env) - before == 2
 
 
 def test_dry_run_creates_nothing(sim_env, lighthouse, tmp_path):
