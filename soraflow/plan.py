@@ -13,6 +13,7 @@ import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -44,6 +45,8 @@ def clip_key(
     reference_sha256: str | None = None,
     remix_of: str | None = None,
     audio: bool = True,
+    follows: "ClipLink | None" = None,
+    reference_images_sha256: tuple[str, ...] = (),
 ) -> str:
     fields = {
         "v": 1,
@@ -59,6 +62,12 @@ def clip_key(
         # A silent clip is another paid output. Sound on (what every clip had before models
         # could leave it out) adds nothing, so the keys of earlier runs stay valid.
         fields["audio"] = False
+    if follows is not None:
+        # A chained part, an extension or a remix is made from its source's clip: the source's key
+        # (and, for a last frame, the frame's bytes, which follow from that clip) are in its own.
+        fields["follows"] = {"kind": follows.kind, "clip_key": follows.clip_key}
+    if reference_images_sha256:
+        fields["reference_images_sha256"] = list(reference_images_sha256)
     material = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
@@ -67,6 +76,19 @@ class DialogueCue(BaseModel):
     model_config = ConfigDict(frozen=True)
     speaker: str
     line: str
+
+
+class ClipLink(BaseModel):
+    """What a clip is made from besides its prompt: another clip of the plan.
+
+    ``last_frame``: it starts from that clip's last frame; ``extend``: it is that clip's video
+    extended (its video plays the source, then the new seconds); ``remix``: a new take of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["last_frame", "extend", "remix"]
+    clip_key: str
+    label: str
 
 
 class ClipSpec(BaseModel):
@@ -89,6 +111,11 @@ class ClipSpec(BaseModel):
     reference_sha256: str | None = None
     transition: str = "cut"  # into this clip; parts after the first always join by cut
     dialogue: tuple[DialogueCue, ...] = ()
+    reference_images: tuple[str, ...] = ()  # the cast's images, where the model takes reference images
+    reference_images_sha256: tuple[str, ...] = ()
+    follows: ClipLink | None = None  # made from this clip of the plan (made and downloaded first)
+    video_seconds: int | None = None  # the video's length when more than the generated seconds (an extension)
+    in_film: bool = True  # False: a later extension plays this clip, so the film takes that one
     clip_key: str
     price_usd: Decimal
     expected_render_seconds: float  # from the profile: paces polling before the provider says more
@@ -105,6 +132,11 @@ class ClipSpec(BaseModel):
     @property
     def prompt_sha256(self) -> str:
         return sha256_text(self.prompt)
+
+    @property
+    def job_seconds(self) -> int:
+        """The length of the job's video: the generated seconds, plus the source's for an extension."""
+        return self.video_seconds or self.seconds
 
 
 class Plan(BaseModel):
@@ -134,6 +166,27 @@ class Plan(BaseModel):
     def simulated(self) -> bool:
         return any(c.route.simulated for c in self.clips)
 
+    @property
+    def film_clips(self) -> tuple[ClipSpec, ...]:
+        """The clips the film plays, in order (an extended clip is played by its extension)."""
+        return tuple(c for c in self.clips if c.in_film)
+
+    @property
+    def expected_wall_seconds(self) -> float:
+        """Render time if every independent clip ran at once: chained clips wait for their source."""
+        done: dict[str, float] = {}
+        for c in self.clips:  # sources come before the clips made from them
+            done[c.clip_key] = c.expected_render_seconds + (done[c.follows.clip_key] if c.follows else 0.0)
+        return max(done.values(), default=0.0)
+
+
+def _link(continuity: str, previous: ClipSpec) -> ClipLink | None:
+    """How a part follows the part before it: by its last frame, as its extension, or (anchors)
+    by text only, made in parallel."""
+    if continuity == "anchors":
+        return None
+    return ClipLink(kind=continuity, clip_key=previous.clip_key, label=previous.label)
+
 
 def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, allow_beyond_spec: bool = False) -> Plan:
     """Split shots into clips of the profile's lengths, route and price them. No I/O but hashing refs.
@@ -159,8 +212,13 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
         assert parts_seconds is not None, "storyboard validation guarantees a split"
         ref = sb.reference_path(shot)
         ref_sha = sha256_file(ref) if ref is not None else None
+        cast_images = [str(p) for p in sb.cast_references(shot)]
+        cast_shas = tuple(sha256_file(Path(p)) for p in cast_images)
         n = len(parts_seconds)
+        previous: ClipSpec | None = None
+        played = 0  # seconds of the shot so far: an extension's video holds all of them
         for part, seconds in enumerate(parts_seconds, start=1):
+            played += seconds
             prompt = build_prompt(sb, shot, part=part, parts=n, part_seconds=seconds)
             if len(prompt) > profile.prompt_max_chars:
                 too_long.append(Problem(
@@ -168,41 +226,60 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
                     f"the prompt of part {part} comes to {len(prompt)} characters with the storyboard's style, anchors and "
                     f"dialogue; {profile.name} takes at most {profile.prompt_max_chars}: shorten the shot's text",
                 ))
-            # The reference image anchors the first part; later parts continue from it in text.
-            part_ref = ref if part == 1 else None
-            part_ref_sha = ref_sha if part == 1 else None
-            audio = profile.makes_audio(asked=bool(shot.audio or dialogue_for_part(shot, part, n)))
-            clips.append(
-                ClipSpec(
-                    shot_id=shot.id,
-                    shot_index=index,
-                    part=part,
-                    parts=n,
-                    profile=profile.name,
+            follows = _link(shot.continuity, previous) if previous is not None else None
+            if shot.remix_of is not None:
+                source = next(c for c in clips if c.shot_id == shot.remix_of)  # validation: an earlier one-clip shot
+                follows = ClipLink(kind="remix", clip_key=source.clip_key, label=source.label)
+            extends = follows is not None and follows.kind == "extend"
+            # The reference image anchors the first part; a chained part starts from its source instead.
+            part_ref = ref if part == 1 and shot.remix_of is None else None
+            part_ref_sha = ref_sha if part_ref else None
+            # The cast's images go where the model takes reference images (not beside a first frame);
+            # elsewhere the cast is in the prompt only.
+            takes = profile.inputs.takes_reference_images(seconds) if follows is None and part_ref is None else 0
+            images, image_shas = tuple(cast_images[:takes]), cast_shas[:takes]
+            spoken = dialogue_for_part(shot, part, n)
+            audio = profile.makes_audio(asked=bool(shot.audio or spoken))
+            last = part == n
+            shown = list(shot.dialogue) if extends and last else spoken  # the last extension plays the whole shot
+            clip = ClipSpec(
+                shot_id=shot.id,
+                shot_index=index,
+                part=part,
+                parts=n,
+                profile=profile.name,
+                model=profile.model,
+                route=route,
+                size=size,
+                seconds=seconds,
+                prompt=prompt,
+                audio=audio,
+                reference_path=str(part_ref) if part_ref else None,
+                reference_sha256=part_ref_sha,
+                reference_images=images,
+                reference_images_sha256=image_shas,
+                follows=follows,
+                video_seconds=played if extends else None,
+                in_film=last or shot.continuity != "extend",
+                transition=sb.transition_of(shot) if part == 1 or (extends and last) else "cut",
+                dialogue=tuple(DialogueCue(speaker=d.speaker, line=d.line) for d in shown),
+                clip_key=clip_key(
+                    endpoint=route.identity,
                     model=profile.model,
-                    route=route,
                     size=size,
                     seconds=seconds,
                     prompt=prompt,
-                    audio=audio,
-                    reference_path=str(part_ref) if part_ref else None,
                     reference_sha256=part_ref_sha,
-                    transition=sb.transition_of(shot) if part == 1 else "cut",
-                    dialogue=tuple(DialogueCue(speaker=d.speaker, line=d.line) for d in dialogue_for_part(shot, part, n)),
-                    clip_key=clip_key(
-                        endpoint=route.identity,
-                        model=profile.model,
-                        size=size,
-                        seconds=seconds,
-                        prompt=prompt,
-                        reference_sha256=part_ref_sha,
-                        audio=audio,
-                    ),
-                    price_usd=profile.price(size, seconds, audio=audio),
-                    expected_render_seconds=profile.expected_render_seconds(seconds),
-                    retires=profile.retires,
-                )
+                    audio=audio,
+                    follows=follows,
+                    reference_images_sha256=image_shas,
+                ),
+                price_usd=profile.price(size, seconds, audio=audio),
+                expected_render_seconds=profile.expected_render_seconds(seconds),
+                retires=profile.retires,
             )
+            clips.append(clip)
+            previous = clip
     if too_long:
         raise StoryboardError(too_long)
     return Plan(title=sb.title, clips=tuple(clips))

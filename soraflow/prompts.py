@@ -38,6 +38,11 @@ def build_prompt(sb: Storyboard, shot: Shot, *, part: int = 1, parts: int = 1, p
                 f"This is the opening {part_seconds or ''} seconds of a continuous shot in {parts} parts; "
                 "end mid-action so the next part can continue it.".replace("  ", " ")
             )
+        elif shot.continuity == "last_frame":
+            lines.append(
+                f"The opening frame is the last frame of part {part - 1} of the same shot: continue from it seamlessly, "
+                "same subject, same position, same lighting, same camera path; no new establishing shot."
+            )
         else:
             lines.append(
                 f"Continue seamlessly from the end of part {part - 1} of the same shot: same subject, "
@@ -59,6 +64,9 @@ def build_prompt(sb: Storyboard, shot: Shot, *, part: int = 1, parts: int = 1, p
     if sb.identity_anchors:
         # Anchors go into every part so a character looks the same across clips and shots.
         lines.append(f"Continuity (keep identical in every shot): {'; '.join(sb.identity_anchors)}")
+    for name, character in sb.cast_of(shot):
+        # Only the shot's cast: a landscape is not told about the keeper's coat.
+        lines.append(f"Character {name} (keep identical wherever {name} appears): {'; '.join(character.anchors)}")
     if shot.audio:
         lines.append(f"Audio: {shot.audio}")
     spoken = dialogue_for_part(shot, part, parts)

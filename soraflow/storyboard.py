@@ -22,6 +22,9 @@ Transition = Literal["cut", "crossfade", "fade"]
 Movement = Literal["static", "pan_left", "pan_right", "zoom_in", "zoom_out", "track"]
 Speed = Literal["slow", "medium", "fast"]
 Framing = Literal["wide", "medium", "close-up", "extreme_close-up"]
+# How the parts of a shot longer than one clip follow each other (docs/architecture.md, "Continuity").
+Continuity = Literal["anchors", "last_frame", "extend"]
+CONTINUITY_NEEDS = {"last_frame": "first_frame", "extend": "extension"}  # the profile input each one needs
 
 _SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -49,6 +52,17 @@ class DialogueLine(_Strict):
     line: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+Anchor = Annotated[str, Field(min_length=1, max_length=200)]
+Reference = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class Character(_Strict):
+    """One member of the cast: what must look the same wherever the character appears."""
+
+    anchors: list[Anchor] = Field(min_length=1, max_length=20)
+    reference: Reference | None = None  # an image of the character
+
+
 class Shot(_Strict):
     id: Annotated[str, Field(max_length=64)]
     seconds: int = Field(gt=0, le=600)
@@ -57,7 +71,10 @@ class Shot(_Strict):
     lighting: ShortText | None = None
     audio: ShortText | None = None
     dialogue: list[DialogueLine] = Field(default_factory=list, max_length=50)
-    input_reference: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    input_reference: Reference | None = None
+    cast: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
+    continuity: Continuity = "anchors"
+    remix_of: Annotated[str, Field(max_length=64)] | None = None  # a new take of that shot's clip, this shot's prompt
     model: Name | None = None
     size: Annotated[str, Field(max_length=20)] | None = None
     style: ShortText | None = None
@@ -78,9 +95,9 @@ class Storyboard(_Strict):
     model: Name = "sora-2"  # a model profile name
     size: Annotated[str, Field(max_length=20)] = "1280x720"
     style: ShortText | None = None
-    identity_anchors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=list, max_length=20
-    )
+    # Anchors of every shot (the older form); a cast's anchors go only into the shots that cast them.
+    identity_anchors: list[Anchor] = Field(default_factory=list, max_length=20)
+    characters: dict[Annotated[str, Field(pattern=_SHOT_ID.pattern)], Character] = Field(default_factory=dict, max_length=20)
     palette: list[Annotated[str, Field(max_length=7)]] = Field(default_factory=list, max_length=16)
     transition: Transition = "cut"
     shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
@@ -110,9 +127,20 @@ class Storyboard(_Strict):
         return shot.transition or self.transition
 
     def reference_path(self, shot: Shot) -> Path | None:
-        if not shot.input_reference:
-            return None
-        p = Path(shot.input_reference)
+        return self._path(shot.input_reference) if shot.input_reference else None
+
+    def cast_of(self, shot: Shot) -> list[tuple[str, Character]]:
+        """The shot's cast in the shot's order (validation guarantees every name exists)."""
+        return [(name, self.characters[name]) for name in shot.cast if name in self.characters]
+
+    def cast_references(self, shot: Shot) -> list[Path]:
+        return [self._path(c.reference) for _, c in self.cast_of(shot) if c.reference]
+
+    def shot(self, shot_id: str) -> Shot | None:
+        return next((s for s in self.shots if s.id == shot_id), None)
+
+    def _path(self, value: str) -> Path:
+        p = Path(value)
         return p if p.is_absolute() else (self.base_dir / p)
 
     @property
@@ -150,6 +178,9 @@ def _capped(problems: list[Problem]) -> list[Problem]:
 def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool, catalog: ModelCatalog) -> list[Problem]:
     """Checks that need the model profiles or the file system, run after the shape is valid."""
     problems: list[Problem] = []
+    for name, character in sb.characters.items():
+        if character.reference and (problem := reference_problem(sb._path(character.reference))):
+            problems.append(Problem(f"characters.{name}.reference", f"{_shown(character.reference)}: {problem}"))
     seen: dict[str, int] = {}
     for i, shot in enumerate(sb.shots):
         where = f"shots[{i}]"
@@ -175,6 +206,11 @@ def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool, catalog: ModelCa
 
         if ref is not None and not profile.inputs.first_frame:
             problems.append(Problem(f"{where}.input_reference", f"{profile.name} takes no first-frame image; remove it or use another model"))
+        for j, name in enumerate(shot.cast):
+            if name not in sb.characters:
+                known = ", ".join(sorted(sb.characters)) or "none: add them under characters:"
+                problems.append(Problem(f"{where}.cast[{j}]", f"{_shown(name)} is not a character; characters: {known}"))
+        problems.extend(_continuity_problems(sb, shot, where, profile, [k for k in seen if k != shot.id], allow_beyond_spec))
 
         size = sb.size_of(shot)
         size_field = f"{where}.size" if shot.size else "size"
@@ -196,6 +232,39 @@ def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool, catalog: ModelCa
                 )
             )
 
+    return problems
+
+
+def _continuity_problems(sb: Storyboard, shot: Shot, where: str, profile, earlier: list[str], allow_beyond_spec: bool) -> list[Problem]:
+    """``continuity`` and ``remix_of``: refused where the shot's model cannot do them."""
+    problems = []
+    needs = CONTINUITY_NEEDS.get(shot.continuity)
+    if needs and not getattr(profile.inputs, needs):
+        allowed = ["anchors", *(c for c, n in CONTINUITY_NEEDS.items() if getattr(profile.inputs, n))]
+        problems.append(Problem(
+            f"{where}.continuity",
+            f"{shot.continuity!r} needs a model that takes {'a first-frame image' if needs == 'first_frame' else 'extensions'}; "
+            f"{profile.name} allows: {', '.join(allowed)}",
+        ))
+    if shot.remix_of is None:
+        return problems
+    field = f"{where}.remix_of"
+    source = sb.shot(shot.remix_of)
+    if shot.remix_of not in earlier or source is None or source is shot:
+        before = ", ".join(earlier) or "none"
+        return [*problems, Problem(field, f"{_shown(shot.remix_of)} is not an earlier shot; earlier shots: {before}")]
+    if not profile.inputs.remix:
+        return [*problems, Problem(field, f"{profile.name} makes no remixes; use a model that does (e.g. sora-2)")]
+    same = [(f, getattr(sb, f"{f}_of")(shot), getattr(sb, f"{f}_of")(source)) for f in ("model", "size")]
+    for name, mine, theirs in same:
+        if mine != theirs:
+            problems.append(Problem(field, f"a remix keeps its source's {name}: shot {source.id!r} has {theirs}, this shot {mine}"))
+    if shot.seconds != source.seconds:
+        problems.append(Problem(f"{where}.seconds", f"a remix keeps its source's length: shot {source.id!r} is {source.seconds} s"))
+    if source.continuity != "anchors" or split_seconds(source.seconds, profile.clip_seconds(sb.size_of(source), allow_beyond_spec)) != [source.seconds]:
+        problems.append(Problem(field, f"shot {source.id!r} is not one clip of its own; a remix takes one clip"))
+    if shot.continuity != "anchors" or shot.input_reference:
+        problems.append(Problem(field, "a remix takes only a prompt: no continuity or input_reference"))
     return problems
 
 

@@ -72,8 +72,14 @@ class Inputs(_Data):
     first_frame: bool = False  # an image the clip starts from (the Videos API's input_reference)
     last_frame: bool = False  # an image the clip ends on
     reference_images: Annotated[int, Field(ge=0, le=16)] = 0  # how many (0: none)
+    # The clip lengths that take reference images (empty: every length).
+    reference_images_seconds: tuple[Seconds, ...] = ()
     remix: bool = False  # a new take of a finished video with another prompt
     extension: bool = False  # more seconds after a finished video
+
+    def takes_reference_images(self, seconds: int) -> int:
+        """How many reference images a clip of ``seconds`` takes (0: none)."""
+        return self.reference_images if not self.reference_images_seconds or seconds in self.reference_images_seconds else 0
 
 
 class ModelProfile(_Data):
