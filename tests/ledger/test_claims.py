@@ -6,11 +6,14 @@ import multiprocessing as mp
 import os
 import random
 import signal
+import threading
 import time
 
 import pytest
+from sqlalchemy import select
 
 from soraflow.ledger import ClaimKind, Ledger, owner_id
+from soraflow.ledger._tables import clips
 from soraflow.providers.base import VideoJob
 
 CLIP = dict(clip_key="k1", shot_id="a", part=1, model="sora-2", size="1280x720", seconds=8, prompt_sha256="p")
@@ -32,6 +35,24 @@ def test_first_claim_wins_then_job_is_shared(ledger_url):
     assert led.known_job_ids() == {"video_1"}
     entry = led.get("k1")
     assert (entry.state, entry.job_id, entry.owner, entry.lease_until) == ("submitted", "video_1", None, None)
+
+
+def test_a_clip_with_its_job_is_answered_while_a_writer_holds_the_ledger(ledger_url):
+    """HAVE_JOB (a rerun, the workers that lost the race) needs no lock: it is not held up by a
+    writer that holds the clip's row (Postgres) or the whole file (SQLite)."""
+    led = Ledger(ledger_url)
+    led.claim_create(**CLIP, owner=owner_id())
+    led.record_job("k1", VideoJob(id="video_1", status="queued"))
+    answers = []
+    with led._engine.connect() as writer, writer.begin():  # BEGIN IMMEDIATE on SQLite
+        writer.execute(select(clips).where(clips.c.clip_key == "k1").with_for_update())
+        asker = threading.Thread(target=lambda: answers.append(led.claim_create(**CLIP, owner="other-host:9:9")))
+        asker.start()
+        asker.join(5)
+        answered_while_held = bool(answers)
+    asker.join(60)
+    assert answered_while_held, "the claim waited for the writer"
+    assert (answers[0].kind, answers[0].job_id) == (ClaimKind.HAVE_JOB, "video_1")
 
 
 def test_same_owner_retry_reconciles_once_the_create_was_sent(ledger_url):
