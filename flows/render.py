@@ -20,7 +20,7 @@ from soraflow.tasks.generate import generate_clip
 from soraflow.tasks.limits import apply_limits
 from soraflow.tasks.prepare import check_availability, check_budget, check_regeneration_budget, prepare_plan
 from soraflow.tasks.runtime import ledger, result_storage
-from soraflow.tasks.report import publish_estimate, publish_failures, publish_results
+from soraflow.tasks.report import publish_estimate, publish_failures, publish_results, publish_spend
 from soraflow.tasks.stitch import stitch_film, write_manifest
 from soraflow.tasks.store import store_clip, store_outputs
 
@@ -89,7 +89,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
 
         def clip_chain(spec, refresh: bool = False) -> tuple:
             generate = generate_clip.with_options(result_storage=results, refresh_cache=refresh)
-            generated = generate.submit(spec, work_dir)
+            generated = generate.submit(spec, work_dir, plan.title)
             downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
             return generated, downloaded, store_clip.submit(spec, downloaded, storage_url, plan.title)
 
@@ -122,6 +122,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
             except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
                 cause = _root_error(generated, downloaded, stored) or err
                 failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": _without_shot(cause)})
+        publish_spend(plan)
         if failures:
             publish_failures(plan.title, failures)
             summary = "; ".join(f"shot {f['shot_id']!r} part {f['part']}: {f['error']}" for f in failures)

@@ -466,6 +466,44 @@ def _check_offers(catalog: ModelCatalog, routing, settings: Settings) -> dict[st
 
 
 @app.command()
+def spend(
+    days: int = typer.Option(30, "--days", min=1, max=3660, help="Show spend of the last DAYS days (UTC)"),
+    by: str = typer.Option("day,storyboard,model,endpoint", "--by", help="Group by any of: day, storyboard, model, endpoint"),
+) -> None:
+    """What was spent (paid), is reserved (in flight or in doubt) and was released, from the ledger; and the caps."""
+    from datetime import datetime, timedelta, timezone
+
+    from .ledger import Spend, cap_rows, summarize
+
+    columns = {"day": "day", "storyboard": "storyboard", "model": "profile", "endpoint": "endpoint"}
+    wanted = [c.strip() for c in by.split(",") if c.strip()]
+    if not wanted or (unknown := [c for c in wanted if c not in columns]):
+        raise typer.BadParameter(f"{printable(repr((unknown or [by])[0]))} is not allowed: give any of day, storyboard, model, endpoint", param_hint="--by")
+    settings = Settings()
+    spend_rows = Spend(Ledger.from_settings(settings))
+    since = (datetime.now(timezone.utc) - timedelta(days=days - 1)).strftime("%Y-%m-%d")
+    rows = summarize(spend_rows.rows(since_day=since), by=tuple(columns[c] for c in wanted))
+    table = Table(title=Text(f"Spend since {since} (UTC)"), title_justify="left")
+    for col in [*wanted, "clips", "paid USD", "reserved USD", "released USD"]:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        cells = [row[columns[c]] for c in wanted] + [row["clips"], row["paid_usd"], row["reserved_usd"], row["released_usd"]]
+        table.add_row(*(Text(printable(cell)) for cell in cells))
+    out.print(table)
+    caps = settings.spend_caps
+    if not caps:
+        say("no spend caps set here (SORAFLOW_SPEND_CAP_DAY_USD, SORAFLOW_SPEND_CAP_MONTH_USD, SORAFLOW_SPEND_CAPS_BY_ENDPOINT; "
+            "deployments also read the Prefect Variable soraflow-spend-caps)", to=out)
+        return
+    cap_table = Table(title=Text("Caps (settings here)"), title_justify="left")
+    for col in ["endpoint", "period", "cap USD", "reserved or paid", "left"]:
+        cap_table.add_column(col)
+    for row in cap_rows(caps, spend_rows.totals()):
+        cap_table.add_row(row["endpoint"], row["period"], row["cap_usd"], row["counted_usd"], row["left_usd"])
+    out.print(cap_table)
+
+
+@app.command()
 def limits() -> None:
     """The caps on clips in flight and creates per minute, as the ledger holds them, and who holds their slots."""
     from .ledger import Slots

@@ -9,7 +9,8 @@ The families decide what happens next (docs/architecture.md, rule 6):
   the clip waits for the user's word (``soraflow jobs``), never for a guess; not retried.
 - ``PermanentProviderError``: retrying cannot help (moderation, invalid parameters,
   a retired model, an answer that fails a check); the shot and the provider's message are named.
-- ``BudgetExceededError``: the estimate is above the budget; nothing was spent.
+- ``BudgetExceededError`` / ``SpendCapError``: what a run can pay is above the budget, or a clip
+  would exceed a spend cap; nothing was spent for it.
 - ``MediaError`` / ``StorageError``: a clip or film could not be validated or stored.
 - ``LedgerError``: the job ledger cannot be opened or used (its URL, driver or schema).
 """
@@ -266,6 +267,15 @@ class BudgetExceededError(SoraflowError):
             f"estimated cost ${estimate_usd:.2f} exceeds the budget ${budget_usd:.2f}{why}; "
             "nothing was created (raise --budget or shorten the storyboard)"
         )
+
+
+class SpendCapError(SoraflowError):
+    """A create would exceed a spend cap (per day or month, overall or per endpoint), or the caps
+    are not valid amounts; the clip was not created."""
+
+    def __init__(self, message: str, *, cap_usd=None, counted_usd=None, price_usd=None):
+        self.cap_usd, self.counted_usd, self.price_usd = cap_usd, counted_usd, price_usd
+        super().__init__(message)
 
 
 class InvalidBudgetError(SoraflowError):

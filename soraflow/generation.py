@@ -26,10 +26,11 @@ from .errors import (
     PermanentProviderError,
     ProviderError,
     RetryAfterTooLongError,
+    SpendCapError,
     TransientProviderError,
     UntrustedAnswerError,
 )
-from .ledger import CLIP_REF_LENGTH, ClaimKind, JobHeldError, Ledger, owner_id
+from .ledger import CLIP_REF_LENGTH, ClaimKind, JobHeldError, Ledger, Spend, SpendCaps, owner_id
 from .plan import ClipSpec, sha256_file
 from .providers.base import CreateRequest, LostCreateSearch, VideoJob, VideoProvider
 from .references import prepare_reference
@@ -163,6 +164,15 @@ def _accept_job(spec: ClipSpec, job: VideoJob, *, provider: VideoProvider, ledge
         )
 
 
+@dataclass(frozen=True)
+class SpendGuard:
+    """The spend ledger and the caps a create is reserved under, and the storyboard it is for."""
+
+    spend: Spend
+    caps: SpendCaps
+    storyboard: str
+
+
 def submit_clip(
     spec: ClipSpec,
     *,
@@ -171,6 +181,7 @@ def submit_clip(
     settings: Settings,
     work_dir: Path,
     before_create: Callable[[], None] | None = None,
+    guard: SpendGuard | None = None,
 ) -> GeneratedClip:
     """Return the job for ``spec``: the ledger's, one a lost answer made, or exactly one new create.
 
@@ -181,6 +192,10 @@ def submit_clip(
     ``before_create`` runs only when a create is about to be sent (the Prefect task takes a
     rate-limit slot there): a clip whose job the ledger already has, from this run or another
     worker's, costs no slot.
+
+    ``guard``: every create is reserved under the spend caps before it is sent (refused with
+    ``SpendCapError`` when it does not fit, the claim given back), paid once its job is known,
+    released when the create certainly made nothing, and kept while it is in doubt.
     """
     owner = owner_id()
     waited_since = time.monotonic()
@@ -215,6 +230,8 @@ def submit_clip(
             if search.outcome == "found":
                 log.info("clip %s: adopted job %s from an earlier unanswered create (%s)", spec.label, search.job.id, search.tried)
                 _accept_job(spec, search.job, provider=provider, ledger=ledger, how="reconciled")
+                if guard is not None:
+                    guard.spend.settle_open(spec.clip_key, search.job.id)
                 return GeneratedClip(clip_key=spec.clip_key, job_id=search.job.id, status=search.job.status)
             if search.outcome == "unknown":
                 raise _in_doubt(
@@ -223,11 +240,15 @@ def submit_clip(
                     tried=search.tried,
                 )
             log.info("clip %s: an earlier create made no job (%s); creating it now", spec.label, search.tried)
+            if guard is not None:
+                guard.spend.release_open(spec.clip_key, f"an earlier create made no job ({search.tried})")
 
         reference = prepare_reference(Path(spec.reference_path), spec.size, work_dir / "references") if spec.reference_path else None
+        reservation = _reserve(spec, guard, ledger, owner)
         if before_create is not None:
             before_create()
         if not ledger.renew_claim(spec.clip_key, owner):
+            _release(guard, reservation, "the claim was taken over before the create was sent")
             continue  # taken over while this run waited (its lease ran out): ask the ledger again
         sent_at = time.time()
         try:
@@ -235,6 +256,7 @@ def submit_clip(
                 model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=reference, audio=spec.audio
             )
         except AmbiguousCreateError as err:
+            # A reservation stays while the create may have been paid (found: paid; absent: released).
             # The claim stays ours and 'creating': whoever tries next searches first.
             for delay in LOST_ANSWER_SEARCH_DELAYS:
                 time.sleep(delay)
@@ -242,6 +264,7 @@ def submit_clip(
                 if search.outcome == "found":
                     log.info("clip %s: the create's answer was lost; found its job %s (%s)", spec.label, search.job.id, search.tried)
                     _accept_job(spec, search.job, provider=provider, ledger=ledger, how="reconciled")
+                    _settle(guard, reservation, search.job.id)
                     return GeneratedClip(clip_key=spec.clip_key, job_id=search.job.id, status=search.job.status, created_here=True)
                 if search.outcome == "unknown":
                     raise _in_doubt(
@@ -250,9 +273,11 @@ def submit_clip(
                         tried=search.tried,
                     ) from err
             # Proven absent: nothing was made. The retry searches once more before it creates.
+            _release(guard, reservation, f"the create's answer was lost and it made no job ({search.tried})")
             raise err.for_shot(spec.shot_id)
         except TransientProviderError as err:
             # Refused before acceptance (429, connection refused): nothing was created.
+            _release(guard, reservation, f"refused before acceptance: {_brief(str(err))}")
             ledger.release_claim(spec.clip_key, owner)
             rate_limited += 1
             if err.retry_after is None or rate_limited > settings.transient_retries:
@@ -276,11 +301,33 @@ def submit_clip(
             rate_limit_wait += delay
             continue
         except ProviderError as err:
+            _release(guard, reservation, f"refused: {_brief(err.provider_message)}")
             ledger.mark_failed(spec.clip_key, err.code, err.provider_message)
             raise err.for_shot(spec.shot_id)
         _accept_job(spec, job, provider=provider, ledger=ledger, how="created")
+        _settle(guard, reservation, job.id)
         log.info("clip %s: created job %s", spec.label, job.id)
         return GeneratedClip(clip_key=spec.clip_key, job_id=job.id, status=job.status, created_here=True)
+
+
+def _reserve(spec: ClipSpec, guard: SpendGuard | None, ledger: Ledger, owner: str) -> str | None:
+    if guard is None:
+        return None
+    try:
+        return guard.spend.reserve(spec, storyboard=guard.storyboard, owner=owner, caps=guard.caps)
+    except SpendCapError:
+        ledger.release_claim(spec.clip_key, owner)  # nothing was sent: another run may create it
+        raise
+
+
+def _settle(guard: SpendGuard | None, reservation: str | None, job_id: str) -> None:
+    if guard is not None and reservation is not None:
+        guard.spend.settle(reservation, job_id)
+
+
+def _release(guard: SpendGuard | None, reservation: str | None, why: str) -> None:
+    if guard is not None and reservation is not None:
+        guard.spend.release(reservation, why)
 
 
 # ----------------------------------------------------------------------------------------------

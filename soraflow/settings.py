@@ -9,6 +9,7 @@ a settings field, so none can reach a log, a result, a manifest or a cache key t
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -80,6 +81,15 @@ class Settings(BaseSettings):
         default=None, description="Where Prefect persists task results (a path or s3:// URL)."
     )
 
+    # --- spend caps (USD, per UTC day and month; reserved before each create, over every ----
+    # render sharing the ledger). Deployments may also set the Prefect Variable
+    # ``soraflow-spend-caps``; where both cap the same thing, the lower wins.
+    spend_cap_day_usd: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    spend_cap_month_usd: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    spend_caps_by_endpoint: dict[str, dict[Literal["day", "month"], Decimal]] = Field(
+        default_factory=dict, description='Per endpoint name, e.g. {"vertex": {"day": 5, "month": 50}} (JSON).'
+    )
+
     # --- the model watch ------------------------------------------------------------------
     pricing_source: str | None = Field(
         default=None, description="Prices overriding the profiles': a JSON/YAML file or an https URL."
@@ -104,6 +114,22 @@ class Settings(BaseSettings):
                 f"({timeout:g}) + 30: a create still in flight must never look abandoned to another worker"
             )
         return lease
+
+    @field_validator("spend_caps_by_endpoint")
+    @classmethod
+    def _endpoint_caps_are_amounts(cls, caps: dict) -> dict:
+        for name, periods in caps.items():
+            for period, usd in periods.items():
+                if not usd.is_finite() or usd < 0:
+                    raise ValueError(f"SORAFLOW_SPEND_CAPS_BY_ENDPOINT: {name}.{period}: {usd} is not a finite amount of USD, 0 or more")
+        return caps
+
+    @property
+    def spend_caps(self):
+        """The caps these settings set (soraflow.ledger.SpendCaps)."""
+        from .ledger import SpendCaps
+
+        return SpendCaps(self.spend_cap_day_usd, self.spend_cap_month_usd, {k: dict(v) for k, v in self.spend_caps_by_endpoint.items()})
 
     @property
     def environment(self) -> dict[str, str]:

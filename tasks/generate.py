@@ -17,7 +17,7 @@ from soraflow.plan import ClipSpec
 from . import runtime
 
 
-def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...]) -> GeneratedClip:
+def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...], storyboard: str) -> GeneratedClip:
     s = runtime.settings()
     log = get_run_logger()
 
@@ -29,6 +29,7 @@ def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...]) -> Generat
         # one token of each rate per create actually sent: a clip whose job the ledger has (this
         # run's or another worker's) takes none
         before_create=lambda: runtime.slots().take_token(limits, on_wait=waiting),
+        guard=generation.SpendGuard(runtime.spend(), runtime.spend_caps(), storyboard),
     )  # fmt: skip
 
 
@@ -53,12 +54,15 @@ def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
     persist_result=True,
     **runtime.RETRY_OPTIONS,
 )
-def generate_clip(spec: ClipSpec, work_dir: str) -> GeneratedClip:
+def generate_clip(spec: ClipSpec, work_dir: str, storyboard: str = "") -> GeneratedClip:
     """Create once and poll to completion while holding one slot of each of the clip's limits.
 
     The slots live in the ledger (soraflow.ledger.Slots), not in Prefect's global concurrency
     limits: there each clip cost about a second of server writes, a freed slot reached the next
     clip 3-9 s late, and a killed render's slots were never given back (bench/bench_generate.py).
+
+    Each create is reserved under the spend caps first (the ledger's spend rows), for the
+    storyboard titled ``storyboard``.
 
     Submit and poll are plain calls, not nested task runs: each task run is more writes on the
     Prefect server, and the ledger already makes both steps resumable; the clip's progress
@@ -76,6 +80,6 @@ def generate_clip(spec: ClipSpec, work_dir: str) -> GeneratedClip:
 
     holder = f"run {flow_run.get_name() or '?'} clip {spec.label}"
     with runtime.slots().hold(limits, clip_key=spec.clip_key, holder=holder, on_wait=waiting, on_reclaim=reclaimed):
-        created = _submit(spec, work_dir, limits)
+        created = _submit(spec, work_dir, limits, storyboard)
         done = _poll(spec, created.job_id)
     return done.model_copy(update={"created_here": created.created_here})

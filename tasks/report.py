@@ -6,6 +6,7 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from soraflow import planning
+from soraflow.ledger import cap_rows, summarize
 from soraflow.plan import Plan
 
 from . import runtime
@@ -50,6 +51,18 @@ def publish_results(manifest: dict) -> None:
         link = out.get("link") or out.get("uri")  # credential-free: never a presigned URL
         if link:
             create_link_artifact(link=link, link_text=name, key=_key(title, name.split(".")[0].replace("_", "-")))
+
+
+@task(name="publish-spend", cache_policy=runtime.NO_CACHE)
+def publish_spend(plan: Plan) -> None:
+    """The storyboard's spend from the ledger (by day, model and endpoint) and the caps beside
+    what counts against them now."""
+    spend = runtime.spend()
+    rows = summarize(spend.rows(clip_keys=[c.clip_key for c in plan.clips]), by=("day", "storyboard", "profile", "endpoint"))
+    for cap in cap_rows(runtime.spend_caps(), spend.totals()):
+        rows.append({"day": f"CAP {cap['period']}", "storyboard": "", "profile": "", "endpoint": cap["endpoint"], "clips": "",
+                     "paid_usd": f"{cap['counted_usd']} counted", "reserved_usd": f"{cap['left_usd']} left", "released_usd": f"cap {cap['cap_usd']}"})
+    create_table_artifact(key=_key(plan.title, "spend"), table=rows, description=f"Spend of {plan.title!r} from the ledger, and the spend caps")
 
 
 @task(name="publish-failures", cache_policy=runtime.NO_CACHE)

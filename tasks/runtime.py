@@ -17,7 +17,7 @@ from prefect.tasks import exponential_backoff
 from prefect.variables import Variable
 
 from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
-from soraflow.ledger import Ledger, Slots
+from soraflow.ledger import Ledger, Slots, Spend, SpendCaps, parse_caps
 from soraflow.models import ModelCatalog, Route, builtin_catalog, load_catalog
 from soraflow.providers import Connection, VideoProvider, build_provider, connect
 from soraflow.settings import Settings
@@ -28,6 +28,8 @@ from soraflow.simulator.embedded import running_simulator
 # for deployments: one place on the server instead of a file on every worker.
 MODELS_VARIABLE_NAME = "soraflow-models"
 SECRET_CACHE_SECONDS = 300
+# The Prefect Variable holding spend caps for deployments (beside the settings' own).
+SPEND_CAPS_VARIABLE_NAME = "soraflow-spend-caps"
 
 
 def settings() -> Settings:
@@ -44,6 +46,26 @@ def _ledger(url: str, lease_seconds: float) -> Ledger:
     # One ledger (one connection pool, one schema check) per process, URL and lease; the URL may
     # hold a password and lives only in this in-memory lookup.
     return Ledger(url, lease_seconds=lease_seconds)
+
+
+def spend() -> Spend:
+    """The ledger's spend rows (reservations under the caps), one per process."""
+    return _spend(ledger())
+
+
+@lru_cache(maxsize=8)
+def _spend(ledger: Ledger) -> Spend:
+    return Spend(ledger)
+
+
+def spend_caps() -> SpendCaps:
+    """The caps of this run: the settings' and the Prefect Variable ``soraflow-spend-caps``'s
+    (``{"day": 10, "month": 100, "endpoints": {"vertex": {"day": 5}}}``), the lower where both
+    cap the same thing."""
+    value = Variable.get(SPEND_CAPS_VARIABLE_NAME, default=None)
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    return settings().spend_caps.tightest(parse_caps(value, f"Prefect Variable {SPEND_CAPS_VARIABLE_NAME}"))
 
 
 def slots() -> Slots:
@@ -210,6 +232,7 @@ RETRY_OPTIONS = dict(
 
 __all__ = [
     "MODELS_VARIABLE_NAME",
+    "SPEND_CAPS_VARIABLE_NAME",
     "NO_CACHE",
     "RETRY_OPTIONS",
     "clip_cache_key",
@@ -220,4 +243,6 @@ __all__ = [
     "retry_transient",
     "settings",
     "slots",
+    "spend",
+    "spend_caps",
 ]

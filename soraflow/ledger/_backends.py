@@ -87,11 +87,16 @@ class SqliteBackend:
     def lock_schema(self, conn) -> None:
         """Nothing to add: BEGIN IMMEDIATE already holds the database's write lock."""
 
+    def lock_spend(self, conn) -> None:
+        """Nothing to add: BEGIN IMMEDIATE already serialises every reservation."""
+
 
 class PostgresBackend:
     name = "postgresql"
     # An arbitrary, fixed key: every soraflow process migrating this database takes this lock.
     _MIGRATION_LOCK = 0x50F1_0ED6
+    # Another fixed key: reservations under the spend caps, one at a time over every worker.
+    _SPEND_LOCK = 0x50F1_5BE0
 
     def __init__(self, url: URL):
         self.url = url.set(drivername="postgresql+psycopg")
@@ -118,6 +123,11 @@ class PostgresBackend:
         # Held until the migrating transaction ends; DDL is transactional on Postgres, so a
         # second process waits here and then finds the schema already at head.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._MIGRATION_LOCK})
+
+    def lock_spend(self, conn) -> None:
+        # The caps are sums over many rows (no row to lock), so a transaction-scoped advisory
+        # lock makes check-then-reserve atomic across workers; it is held for one short insert.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._SPEND_LOCK})
 
 
 Backend = SqliteBackend | PostgresBackend

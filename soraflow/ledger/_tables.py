@@ -128,3 +128,34 @@ slot_holders = Table(
     Column("lease_until", Double, nullable=False),
     Index("ix_slot_holders_limit_name", "limit_name"),
 )
+
+# revision 0004: the spend ledger. One row per create: reserved (under the caps) before it is
+# sent, paid once its job is known, released when the create certainly made nothing. A create in
+# doubt keeps its reservation: it may have been paid. ``day``/``month`` are the UTC period the
+# row counts against (by the database's clock when it was reserved).
+spend = Table(
+    "spend",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("clip_key", Text, nullable=False),
+    Column("storyboard", Text, nullable=False),
+    Column("shot_id", Text, nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("size", Text, nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("price_usd", ExactDecimal, nullable=False),
+    # reserved | paid | released
+    Column("state", Text, nullable=False),
+    Column("day", Text, nullable=False),
+    Column("month", Text, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("job_id", Text),
+    Column("reserved_at", Double, nullable=False),
+    Column("settled_at", Double),
+    Column("note", Text),
+    Index("ix_spend_month", "month"),
+    Index("ix_spend_clip_key", "clip_key"),
+)
