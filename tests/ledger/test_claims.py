@@ -77,7 +77,7 @@ def test_released_claim_can_be_claimed_again(ledger_url):
     assert led.claim_create(**CLIP, owner=owner_id()).kind is ClaimKind.CLAIMED
 
 
-def _claim_and_die(url, ready, send=True):
+def _claim_and_die(url, ready, send):
     led = Ledger(url)
     led.claim_create(**CLIP, owner=owner_id())
     if send:
@@ -86,17 +86,23 @@ def _claim_and_die(url, ready, send=True):
     time.sleep(60)
 
 
-def test_a_dead_owner_s_claim_never_sent_is_claimed_again_without_reconciling(ledger_url):
-    """Killed between its claim and its request (preparing a reference, waiting for a slot):
-    provably nothing was created, so nothing is in doubt."""
+def _claimed_by_a_killed_process(ledger_url, *, sent: bool) -> tuple[Ledger, int]:
+    """A claim left by a process killed with -9 (waited for while it lived), and its pid."""
     ready = mp.Event()
-    proc = mp.Process(target=_claim_and_die, args=(ledger_url, ready, False))
+    proc = mp.Process(target=_claim_and_die, args=(ledger_url, ready, sent))
     proc.start()
     assert ready.wait(20)
     led = Ledger(ledger_url)
     assert led.claim_create(**CLIP, owner=owner_id()).kind is ClaimKind.WAIT
     os.kill(proc.pid, signal.SIGKILL)
     proc.join()
+    return led, proc.pid
+
+
+def test_a_dead_owner_s_claim_never_sent_is_claimed_again_without_reconciling(ledger_url):
+    """Killed between its claim and its request (preparing a reference, waiting for a slot):
+    provably nothing was created, so nothing is in doubt."""
+    led, _ = _claimed_by_a_killed_process(ledger_url, sent=False)
     assert led.claim_create(**CLIP, owner=owner_id()).kind is ClaimKind.CLAIMED
     [takeover] = led.actions("k1")
     assert takeover.action == "takeover" and takeover.detail["sent"] is False
@@ -104,18 +110,11 @@ def test_a_dead_owner_s_claim_never_sent_is_claimed_again_without_reconciling(le
 
 
 def test_dead_owner_claim_is_taken_over_with_reconciliation(ledger_url):
-    ready = mp.Event()
-    proc = mp.Process(target=_claim_and_die, args=(ledger_url, ready))
-    proc.start()
-    assert ready.wait(20)
-    led = Ledger(ledger_url)
-    assert led.claim_create(**CLIP, owner=owner_id()).kind is ClaimKind.WAIT
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.join()
+    led, pid = _claimed_by_a_killed_process(ledger_url, sent=True)
     claim = led.claim_create(**CLIP, owner=owner_id())
     assert claim.kind is ClaimKind.RECONCILE
     [takeover] = led.actions("k1")
-    assert takeover.action == "takeover" and takeover.detail["from"].endswith(f":{proc.pid}:" + takeover.detail["from"].rsplit(":", 1)[1])
+    assert takeover.action == "takeover" and takeover.detail["from"].endswith(f":{pid}:" + takeover.detail["from"].rsplit(":", 1)[1])
     assert takeover.actor == owner_id()
 
 
