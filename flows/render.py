@@ -88,12 +88,16 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
         results = result_storage()
 
         def clip_chain(spec, refresh: bool = False) -> tuple:
+            # a chained part, an extension or a remix starts once the clip it is made from is downloaded
+            source = chains[spec.follows.clip_key][2] if spec.follows else None
             generate = generate_clip.with_options(result_storage=results, refresh_cache=refresh)
-            generated = generate.submit(spec, work_dir, plan.title)
+            generated = generate.submit(spec, work_dir, plan.title, source)
             downloaded = download_clip.submit(spec, generated, work_dir, storage_url, plan.title)
             return generated, downloaded, store_clip.submit(spec, downloaded, storage_url, plan.title)
 
-        chains = {spec.clip_key: (spec, *clip_chain(spec)) for spec in plan.clips}
+        chains: dict = {}
+        for spec in plan.clips:  # a clip's source comes before it in the plan
+            chains[spec.clip_key] = (spec, *clip_chain(spec))
         wait([f for chain in chains.values() for f in chain[1:]])
 
         # 2b. a job the provider no longer has (expired or deleted), with no copy kept anywhere, can
@@ -120,7 +124,7 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
                 # a cached result replays the first run's flag: nothing was created (or paid) now
                 created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
             except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
-                cause = _root_error(generated, downloaded, stored) or err
+                cause = _root_error(generated, downloaded, stored) or _source_failed(spec) or err
                 failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": _without_shot(cause)})
         publish_spend(plan)
         if failures:
@@ -151,6 +155,11 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
             duration_seconds=film.duration,
             billed_usd_this_run=manifest["run"]["billed_usd"],
         )
+
+
+def _source_failed(spec) -> Exception | None:
+    """Why a clip made from another one was not made: its source failed."""
+    return SoraflowError(f"not made: it is made from {spec.follows.label}, which failed") if spec.follows else None
 
 
 def _without_shot(err: Exception) -> str:

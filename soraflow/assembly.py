@@ -44,8 +44,8 @@ def subtitle_lines(spec: ClipSpec, duration: float) -> list[media.SubtitleLine]:
 
 def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_seconds: float, burn_subtitles: bool) -> AssembledFilm:
     by_key = {s.clip_key: s for s in stored}
-    segments = []
-    for spec in plan.clips:
+    segments, opened = [], set()
+    for spec in plan.film_clips:  # an extended clip is played by its extension, not twice
         clip = by_key[spec.clip_key]
         segments.append(
             media.FilmSegment(
@@ -54,9 +54,10 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
                 label=spec.label,
                 transition=spec.transition,
                 subtitles=subtitle_lines(spec, clip.duration),
-                chapter_title=spec.shot_id if spec.part == 1 else None,
+                chapter_title=spec.shot_id if spec.shot_id not in opened else None,
             )
         )
+        opened.add(spec.shot_id)
     first = plan.clips[0]
     width, height = (int(v) for v in first.size.split("x"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +149,9 @@ def build_manifest(
                 "link": s.link if s else None,
                 "generated_this_run": new,
                 "prompt_sha256": spec.prompt_sha256,
+                # made from another clip of the film: its last frame, an extension of it, or a remix
+                "made_from": {"kind": spec.follows.kind, "clip_key": spec.follows.clip_key} if spec.follows else None,
+                "in_film": spec.in_film,
             }
         )
     return {

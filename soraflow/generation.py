@@ -117,7 +117,7 @@ def _doubt_error(spec: ClipSpec, reason: str, code: str | None) -> ClipInDoubtEr
 
 
 def _search(spec: ClipSpec, provider: VideoProvider, ledger: Ledger, since: float) -> LostCreateSearch:
-    request = CreateRequest(model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt)
+    request = CreateRequest(model=spec.model, size=spec.size, seconds=spec.job_seconds, prompt=spec.prompt)
     return provider.find_lost_create(
         request, since=since, exclude=ledger.known_job_ids(), witnesses=ledger.jobs_recorded_since(since, endpoint=spec.endpoint)
     )
@@ -134,7 +134,7 @@ def job_mismatch(job: VideoJob, *, size: str, seconds: int) -> str | None:
 
 
 def _mismatch(spec: ClipSpec, job: VideoJob) -> str | None:
-    return job_mismatch(job, size=spec.size, seconds=spec.seconds)
+    return job_mismatch(job, size=spec.size, seconds=spec.job_seconds)
 
 
 def _check_model(spec: ClipSpec, job: VideoJob, endpoint: str) -> None:
@@ -182,6 +182,7 @@ def submit_clip(
     work_dir: Path,
     before_create: Callable[[], None] | None = None,
     guard: SpendGuard | None = None,
+    source: DownloadedClip | None = None,
 ) -> GeneratedClip:
     """Return the job for ``spec``: the ledger's, one a lost answer made, or exactly one new create.
 
@@ -196,7 +197,12 @@ def submit_clip(
     ``guard``: every create is reserved under the spend caps before it is sent (refused with
     ``SpendCapError`` when it does not fit, the claim given back), paid once its job is known,
     released when the create certainly made nothing, and kept while it is in doubt.
+
+    ``source``: the downloaded clip ``spec.follows`` names (a chained part starts from its last
+    frame, an extension or a remix is made from its job).
     """
+    if spec.follows is not None and (source is None or source.clip_key != spec.follows.clip_key):
+        raise PermanentProviderError(f"clip {spec.label} is made from {spec.follows.label}, which was not made", code="no_source")
     owner = owner_id()
     waited_since = time.monotonic()
     rate_limited = 0
@@ -243,7 +249,7 @@ def submit_clip(
             if guard is not None:
                 guard.spend.release_open(spec.clip_key, f"an earlier create made no job ({search.tried})")
 
-        reference = prepare_reference(Path(spec.reference_path), spec.size, work_dir / "references") if spec.reference_path else None
+        reference = _first_frame(spec, source, work_dir)
         reservation = _reserve(spec, guard, ledger, owner)
         if before_create is not None:
             before_create()
@@ -252,9 +258,7 @@ def submit_clip(
             continue  # taken over while this run waited (its lease ran out): ask the ledger again
         sent_at = time.time()
         try:
-            job = provider.create(
-                model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=reference, audio=spec.audio
-            )
+            job = _send(spec, provider, source, reference)
         except AmbiguousCreateError as err:
             # A reservation stays while the create may have been paid (found: paid; absent: released).
             # The claim stays ours and 'creating': whoever tries next searches first.
@@ -328,6 +332,30 @@ def _settle(guard: SpendGuard | None, reservation: str | None, job_id: str) -> N
 def _release(guard: SpendGuard | None, reservation: str | None, why: str) -> None:
     if guard is not None and reservation is not None:
         guard.spend.release(reservation, why)
+
+
+def _first_frame(spec: ClipSpec, source: DownloadedClip | None, work_dir: Path) -> Path | None:
+    """The image the clip starts from: its source's last frame (a chained part), else the shot's
+    reference fitted to the clip's size, else none."""
+    if spec.follows is not None and spec.follows.kind == "last_frame":
+        from . import media
+
+        return media.last_frame(source.path, work_dir / "frames" / f"{spec.follows.clip_key}-last.png")
+    return prepare_reference(Path(spec.reference_path), spec.size, work_dir / "references") if spec.reference_path else None
+
+
+def _send(spec: ClipSpec, provider: VideoProvider, source: DownloadedClip | None, first_frame: Path | None) -> VideoJob:
+    """The one paid request of a clip: a create (from a first frame and reference images), or an
+    extension or a remix of its source's job."""
+    kind = spec.follows.kind if spec.follows else "create"
+    if kind == "extend":
+        return provider.extend(source_job_id=source.job_id, model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt)
+    if kind == "remix":
+        return provider.remix(source_job_id=source.job_id, model=spec.model, prompt=spec.prompt)
+    return provider.create(
+        model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=first_frame, audio=spec.audio,
+        reference_images=tuple(Path(p) for p in spec.reference_images),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -499,7 +527,7 @@ def download_clip(
     except UntrustedAnswerError as err:
         raise UntrustedAnswerError(f"clip {spec.label}: {err.provider_message}", code=err.code).for_shot(spec.shot_id) from err
     try:
-        probe = media.validate_clip(dest, expect_size=spec.size, expect_seconds=spec.seconds, name=spec.label)
+        probe = media.validate_clip(dest, expect_size=spec.size, expect_seconds=spec.job_seconds, name=spec.label)
     except MediaError as err:
         dest.unlink(missing_ok=True)
         # A damaged download is fetched again; the job itself is fine and is not re-created.

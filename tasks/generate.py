@@ -9,7 +9,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from soraflow import generation
-from soraflow.generation import GeneratedClip
+from soraflow.generation import DownloadedClip, GeneratedClip
 from soraflow.ledger import Limit
 from soraflow.limits import clip_limits
 from soraflow.plan import ClipSpec
@@ -17,7 +17,7 @@ from soraflow.plan import ClipSpec
 from . import runtime
 
 
-def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...], storyboard: str) -> GeneratedClip:
+def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...], storyboard: str, source: DownloadedClip | None) -> GeneratedClip:
     s = runtime.settings()
     log = get_run_logger()
 
@@ -29,7 +29,7 @@ def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...], storyboard
         # one token of each rate per create actually sent: a clip whose job the ledger has (this
         # run's or another worker's) takes none
         before_create=lambda: runtime.slots().take_token(limits, on_wait=waiting),
-        guard=generation.SpendGuard(runtime.spend(), runtime.spend_caps(), storyboard),
+        guard=generation.SpendGuard(runtime.spend(), runtime.spend_caps(), storyboard), source=source,
     )  # fmt: skip
 
 
@@ -54,8 +54,11 @@ def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
     persist_result=True,
     **runtime.RETRY_OPTIONS,
 )
-def generate_clip(spec: ClipSpec, work_dir: str, storyboard: str = "") -> GeneratedClip:
+def generate_clip(spec: ClipSpec, work_dir: str, storyboard: str = "", source: DownloadedClip | None = None) -> GeneratedClip:
     """Create once and poll to completion while holding one slot of each of the clip's limits.
+
+    ``source``: the downloaded clip this one is made from (``spec.follows``), so a chained part
+    runs after its predecessor; the cache key is the clip key alone, which holds the source's.
 
     The slots live in the ledger (soraflow.ledger.Slots), not in Prefect's global concurrency
     limits: there each clip cost about a second of server writes, a freed slot reached the next
@@ -80,6 +83,6 @@ def generate_clip(spec: ClipSpec, work_dir: str, storyboard: str = "") -> Genera
 
     holder = f"run {flow_run.get_name() or '?'} clip {spec.label}"
     with runtime.slots().hold(limits, clip_key=spec.clip_key, holder=holder, on_wait=waiting, on_reclaim=reclaimed):
-        created = _submit(spec, work_dir, limits, storyboard)
+        created = _submit(spec, work_dir, limits, storyboard, source)
         done = _poll(spec, created.job_id)
     return done.model_copy(update={"created_here": created.created_here})

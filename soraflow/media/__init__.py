@@ -5,6 +5,7 @@ Everything goes through ffmpeg/ffprobe via ffmpeg-python; no media bytes pass th
 
 from ._contact_sheet import contact_sheet
 from ._ffmpeg import error_summary
+from ._frames import last_frame
 from ._probe import ClipProbe, clear_probe_cache, probe_clip, validate_clip
 from ._stitch import StitchResult, copy_refusal, stitch_film
 from ._timeline import Chapter, FilmSegment, FilmSpec, SubtitleLine, TimelineEntry, Transition
@@ -22,6 +23,7 @@ __all__ = [
     "contact_sheet",
     "copy_refusal",
     "error_summary",
+    "last_frame",
     "probe_clip",
     "stitch_film",
     "validate_clip",

@@ -33,6 +33,7 @@ class VideoJob(BaseModel):
     expires_at: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    remixed_from: str | None = None  # the source job of a remix, as the provider says
 
     @property
     def terminal(self) -> bool:
@@ -89,9 +90,25 @@ class VideoProvider(Protocol):
     variants: tuple[str, ...]
 
     def create(
-        self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None, audio: bool = True
+        self,
+        *,
+        model: str,
+        size: str,
+        seconds: int,
+        prompt: str,
+        reference: Path | None = None,
+        audio: bool = True,
+        reference_images: tuple[Path, ...] = (),
     ) -> VideoJob:
-        """Start one job; ``audio`` asks for sound where the model makes it on request only."""
+        """Start one job from ``reference`` (its first frame) and ``reference_images`` (what its
+        subjects look like); ``audio`` asks for sound where the model makes it on request only."""
+
+    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str) -> VideoJob:
+        """Start a job that plays the completed job ``source_job_id`` and then ``seconds`` more
+        (where the profile says ``extension``)."""
+
+    def remix(self, *, source_job_id: str, model: str, prompt: str) -> VideoJob:
+        """Start a new take of the completed job ``source_job_id`` (where the profile says ``remix``)."""
 
     def retrieve(self, job_id: str) -> tuple[VideoJob, float | None]:
         """The job and the provider's poll-after hint in seconds, if it gave one."""

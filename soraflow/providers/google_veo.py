@@ -252,6 +252,15 @@ class GoogleVeoProvider:
             raise AmbiguousCreateError(f"the create was answered without a usable operation name: {job.id!r}", code="bad_answer")
         return job
 
+    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str) -> VideoJob:
+        raise PermanentProviderError(
+            f"soraflow does not drive Veo's video extension yet (endpoint {self.where}); use continuity: last_frame",
+            code="not_supported",
+        )
+
+    def remix(self, *, source_job_id: str, model: str, prompt: str) -> VideoJob:
+        raise PermanentProviderError(f"Veo makes no remixes (endpoint {self.where})", code="not_supported")
+
     # --- reads ----------------------------------------------------------------------------
     def _operation(self, job_id: str) -> types.GenerateVideosOperation:
         try:

@@ -159,6 +159,7 @@ def _job(video) -> VideoJob:
         prompt=getattr(video, "prompt", None),
         created_at=getattr(video, "created_at", None),
         completed_at=getattr(video, "completed_at", None),
+        remixed_from=getattr(video, "remixed_from_video_id", None),
         expires_at=getattr(video, "expires_at", None),
         error_code=getattr(error, "code", None) if error else None,
         error_message=getattr(error, "message", None) if error else None,
@@ -200,10 +201,22 @@ class OpenAIVideosProvider:
 
     # --- writes ---------------------------------------------------------------------------
     def create(
-        self, *, model: str, size: str, seconds: int, prompt: str, reference: Path | None = None, audio: bool = True
+        self,
+        *,
+        model: str,
+        size: str,
+        seconds: int,
+        prompt: str,
+        reference: Path | None = None,
+        audio: bool = True,
+        reference_images: tuple[Path, ...] = (),
     ) -> VideoJob:
         # ``audio`` is not sent: the Videos API has no sound switch (Sora always makes sound;
         # its profiles say audio: always, so the plan never asks for a silent clip here).
+        if reference_images:
+            # Sora's characters are made from a video, not an image: a cast's images stay out
+            # (its profiles take no reference images, so the plan never sends them here).
+            raise PermanentProviderError(f"endpoint {self.where} takes no reference images", code="invalid_request")
         kwargs = dict(model=model, size=size, seconds=str(seconds), prompt=prompt, extra_headers=self._headers)
         try:
             if reference is not None:
@@ -213,6 +226,29 @@ class OpenAIVideosProvider:
             else:
                 video = self._create_client.videos.create(**kwargs)
         except Exception as err:  # noqa: BLE001 - classified, never swallowed
+            raise self._classify(err, model=model, creating=True) from err
+        return _job(video)
+
+    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str) -> VideoJob:
+        """``POST /videos/extensions``: ``seconds`` more after a completed video; the new job's
+        video plays its source, then the new seconds."""
+        try:
+            # openai 3.x types ``video`` as a file or ``{"id": ...}`` but its form encoder takes
+            # files only (a dict raises before sending); the reference goes in ``extra_body``,
+            # which the SDK sends as the form field ``video[id]``, its encoding of any object.
+            video = self._create_client.videos.extend(
+                prompt=prompt, seconds=str(seconds), video=openai.omit, extra_body={"video": {"id": source_job_id}},
+                extra_headers=self._headers,
+            )
+        except Exception as err:  # noqa: BLE001 - classified, never swallowed
+            raise self._classify(err, model=model, creating=True) from err
+        return _job(video)
+
+    def remix(self, *, source_job_id: str, model: str, prompt: str) -> VideoJob:
+        """``POST /videos/{id}/remix``: a new take of a completed video with another prompt."""
+        try:
+            video = self._create_client.videos.remix(source_job_id, prompt=prompt, extra_headers=self._headers)
+        except Exception as err:  # noqa: BLE001
             raise self._classify(err, model=model, creating=True) from err
         return _job(video)
 

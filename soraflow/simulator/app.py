@@ -79,7 +79,8 @@ def build_app(state: SimulatorState) -> ApiGate:
         reference = await reference_bytes(fields.get("input_reference"))
         if reference is not None:
             check_reference(reference, size)
-        render = render_spec(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference)
+        # The reference is the clip's first frame (the service's input_reference), as on Veo.
+        render = render_spec(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference, first_frame=reference)
         job = state.create_job(kind="create", model=model, size=size, seconds=int(seconds), prompt=prompt, render=render)
         return json_response(job.resource(now()))
 
