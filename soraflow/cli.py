@@ -196,6 +196,9 @@ def _estimate_table(plan: Plan) -> Table:
         table.add_row(*(Text(printable(cell)) for cell in cells))
     table.add_section()
     table.add_row("total", "", "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
+    # chained parts (last_frame, extend, remix) wait for their source: the wall time is the longest chain
+    table.caption = f"expected wall time ~{plan.expected_wall_seconds:.0f} s (chained parts run in sequence)"
+    table.caption_justify = "left"
     return table
 
 
@@ -255,6 +258,9 @@ def render(
     can_pay = planning.check_budget(plan, budget, ledger)
     say(("this run: ", "bold"), can_pay.describe(), to=out)
     if dry_run:
+        for clip in plan.clips:  # each clip's final prompt, as it would be sent
+            out.print(Text(f"\n— {clip.label} ({clip.clip_key[:16]})", style="bold"))
+            out.print(Text(printable(clip.prompt.rstrip("\n"), len(clip.prompt) + 1, keep_newlines=True)))
         console.print("dry run: nothing was created")
         return
 
