@@ -15,7 +15,7 @@ from prefect.states import Completed, Failed
 
 from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow import inbox
-from soraflow.errors import BudgetExceededError, StoryboardError
+from soraflow.errors import BudgetExceededError, StorageError, StoryboardError
 from soraflow.tasks import runtime
 
 # No rerun can fix these until the storyboard itself changes.
@@ -34,22 +34,29 @@ def scan_folder(folder: str, out_root: str) -> list[inbox.InboxItem]:
 
 @flow(name="render-folder", log_prints=True)
 def render_folder(
-    source: str,
+    source: str = "inbox",
     out_root: str = "out",
-    storage: str | None = None,
+    storage: str = "",
     budget_usd_per_storyboard: float | None = None,
 ):
-    """Render the storyboards (*.yaml, *.yml, *.json) directly in ``source``.
+    """Render the storyboards (*.yaml, *.yml, *.json) directly in a folder, each into its own folder.
 
-    ``source``: a folder on the worker, or ``s3://bucket/prefix`` (mirrored under
-    ``out_root/.inbox``). Outputs go to ``out_root/<storyboard name>/``; ``storage`` is passed
-    on to each render (default: each one's output folder).
+    Args:
+        source: The folder on the worker to render storyboards from (created when missing), or an
+            s3://bucket/prefix. A relative folder is in the worker's service directory.
+        out_root: Where each storyboard's film goes: OUT_ROOT/<storyboard name>/film.mp4.
+        storage: Where clips and outputs are also stored: file:///path or s3://bucket/prefix.
+            Empty: each storyboard's output folder.
+        budget_usd_per_storyboard: Skip a storyboard whose estimate is above this many USD
+            (nothing of it is created). Empty: no budget.
     """
     log = get_run_logger()
     out = Path(out_root).expanduser().resolve()
     folder = source
     if source.startswith("s3://"):
         folder = mirror_source(source, str(out / ".inbox" / source[5:].strip("/").replace("/", "_")))
+    elif not Path(source).expanduser().is_dir():
+        return _start_missing_folder(Path(source).expanduser().absolute(), log)
     items = scan_folder(folder, str(out))
 
     rows, failed = [], []
@@ -83,6 +90,18 @@ def render_folder(
     if failed:
         return Failed(message=f"{len(failed)} of {len(items)} storyboard(s) failed: {', '.join(failed)}", data=summary)
     return Completed(message=f"{sum(r['outcome'] == 'rendered' for r in rows)} rendered", data=summary)
+
+
+def _start_missing_folder(folder: Path, log) -> Completed:
+    """A new service's inbox does not exist yet: create it (one line says so) and end the run
+    Completed, as an empty folder would. A schedule must not fail every 30 minutes for it."""
+    try:
+        inbox.ensure_folder(folder)
+    except StorageError as err:
+        log.warning("Nothing to render: %s", err)
+        return Completed(message=f"nothing to render: {err}", data={})
+    log.info("The storyboard folder %s did not exist: created it, empty. Storyboards put there are rendered by the next run.", folder)
+    return Completed(message=f"created the empty storyboard folder {folder}; nothing to render", data={})
 
 
 __all__ = ["render_folder"]

@@ -69,6 +69,15 @@ def _record(out_dir: Path) -> dict:
         return {}
 
 
+def ensure_folder(folder: Path) -> Path:
+    """Create a storyboard folder that does not exist yet (a new service's inbox)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StorageError(f"storyboard folder {folder} does not exist and cannot be created: {err.strerror}") from err
+    return folder
+
+
 def scan(folder: Path, out_root: Path) -> list[InboxItem]:
     """Every storyboard in ``folder`` with its state against what ``out_root`` already holds."""
     if not folder.is_dir():
@@ -138,4 +147,4 @@ def mirror_s3_prefix(url: str, dest: Path, *, client=None) -> Path:
     return dest
 
 
-__all__ = ["InboxItem", "STORYBOARD_SUFFIXES", "mirror_s3_prefix", "record_outcome", "scan", "sha256_file", "storyboard_files"]
+__all__ = ["InboxItem", "STORYBOARD_SUFFIXES", "ensure_folder", "mirror_s3_prefix", "record_outcome", "scan", "sha256_file", "storyboard_files"]

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         default=None, description="file:///path or s3://bucket/prefix; default: the output dir."
     )
     state_dir: Path = Field(default=Path.home() / ".soraflow")
+    service_dir: Path = Field(
+        default=Path.home() / "soraflow",
+        description="Where a deployed flow run starts on a worker (the deployments' pull step enters "
+        "it): the run form's relative out_dir and storyboard paths, and render-folder's inbox, are here.",
+    )
     ledger_path: Path | None = Field(default=None, description="The SQLite ledger file; default STATE_DIR/ledger.sqlite.")
     ledger_url: SecretStr | None = Field(
         default=None,
@@ -79,6 +84,12 @@ class Settings(BaseSettings):
     presign_expiry_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     result_storage: str | None = Field(
         default=None, description="Where Prefect persists task results (a path or s3:// URL)."
+    )
+
+    prefect_local_api: str = Field(
+        default="http://127.0.0.1:4200/api",
+        description="A Prefect server the CLI reports to when PREFECT_API_URL is not set and one answers "
+        "here (where `prefect server start` listens); empty: always a temporary server.",
     )
 
     # --- spend caps (USD, per UTC day and month; reserved before each create, over every ----

@@ -94,10 +94,11 @@ def test_deployments_pool_limits_and_variable_are_in_place(prefect_client, prefe
     assert watch_starts and all(t.minute == 0 and t.hour % 6 == 0 for t in watch_starts)
     assert {(b - a).total_seconds() for a, b in zip(watch_starts, watch_starts[1:])} <= {6 * 3600.0}
     assert prefect_service.upcoming["render-folder/render-folder"]
-    assert render.entrypoint == "flows/render.py:render_storyboard"
+    assert render.entrypoint == "soraflow.flows.render.render_storyboard"
+    assert render.pull_steps == [{"soraflow.deployments.pull.enter_service_dir": {}}]
     form = render.parameter_openapi_schema
-    assert form["required"] == ["request"]
-    assert {"storyboard_path", "out_dir", "budget_usd", "dry_run"} <= set(form["definitions"]["RenderRequest"]["properties"])
+    assert {"storyboard", "storyboard_path", "out_dir", "budget_usd", "dry_run"} <= set(form["definitions"]["RenderRequest"]["properties"])
+    assert "StoryboardForm" in form["definitions"]
 
     assert prefect_client.read_work_pool("soraflow-pool").type == "process"
     assert Variable.get(WATCH_VARIABLE_NAME) == {}

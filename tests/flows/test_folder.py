@@ -62,7 +62,20 @@ def test_folder_renders_new_skips_finished_and_rerenders_edited(sim_env, tmp_pat
     assert [c["generated_this_run"] for c in manifest["clips"]] == [False, True]
 
 
-def test_missing_folder_fails_naming_it(sim_env, tmp_path):
+def test_a_missing_folder_is_created_and_the_run_completes(sim_env, tmp_path, caplog):
+    """A new service's first scheduled run: no inbox yet. It is created, one line says so, and
+    the run ends Completed, as with an empty folder (not Failed every 30 minutes)."""
+    requests = sim_env.stats()["requests_total"]
     state = run(tmp_path / "nowhere", tmp_path / "out")
-    assert state.is_failed()
-    assert "nowhere does not exist" in state.message
+    assert state.is_completed(), state.message
+    assert (tmp_path / "nowhere").is_dir() and state.result() == {}
+    said = [r.getMessage() for r in caplog.records if "nowhere" in r.getMessage() and "Finished in state" not in r.getMessage()]
+    assert said == [f"The storyboard folder {tmp_path / 'nowhere'} did not exist: created it, empty. Storyboards put there are rendered by the next run."]
+    assert sim_env.stats()["requests_total"] == requests
+
+
+def test_a_folder_that_cannot_be_created_is_said_once_and_the_run_completes(sim_env, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    state = run(tmp_path / "file" / "inbox", tmp_path / "out")
+    assert state.is_completed(), state.message
+    assert "nothing to render: storyboard folder" in state.message and "cannot be created" in state.message
