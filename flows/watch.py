@@ -28,11 +28,13 @@ from soraflow.watch import WatchReport
 
 
 @flow(name="watch-models", log_prints=True)
-def watch_models(pricing_source: str | None = None) -> list[WatchReport]:
+def watch_models(pricing_source: str = "") -> list[WatchReport]:
     """Compare each endpoint's models and prices with the last check; one report per endpoint.
 
-    ``pricing_source``: a JSON/YAML file or https URL of ``{model: {size: usd_per_second}}``
-    overriding the profiles' prices (default: ``SORAFLOW_PRICING_SOURCE``, else the profiles).
+    Args:
+        pricing_source: Prices that override the profiles' own: a JSON or YAML file on the worker, or
+            an https URL, of {model: {size: USD per second}}. Empty: SORAFLOW_PRICING_SOURCE, else
+            the profiles' prices.
     """
     log = get_run_logger()
     settings = Settings()

@@ -1,0 +1,89 @@
+"""The run form: a typed storyboard the Prefect UI can draw, equal to the storyboard format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from soraflow.flows.form import EXAMPLE_STORYBOARD, CameraForm, RenderRequest, ShotForm, StoryboardForm
+from soraflow.plan import plan_storyboard
+from soraflow.storyboard import Camera, Shot, Storyboard, parse_storyboard
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("core", "form"), [(Storyboard, StoryboardForm), (Shot, ShotForm), (Camera, CameraForm)], ids=lambda m: m.__name__
+)
+def test_the_form_has_every_field_of_the_storyboard_format(core: type[BaseModel], form: type[BaseModel]):
+    """A field added to the storyboard format must be added to its form twin (flows/form.py)."""
+    user_fields = {name for name, info in core.model_fields.items() if not info.exclude}
+    assert set(form.model_fields) == user_fields
+
+
+def clip_keys(data: dict, base_dir: Path) -> list[str]:
+    sb = parse_storyboard(data, base_dir=base_dir)
+    return [c.clip_key for c in plan_storyboard(sb, endpoint="test-endpoint").clips]
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*/storyboard.yaml")), ids=lambda p: p.parent.name)
+def test_a_storyboard_in_the_form_makes_the_same_clips_as_the_file(example: Path):
+    data = yaml.safe_load(example.read_text())
+    form = StoryboardForm.model_validate(data)
+    assert form.to_storyboard_data() == data
+    assert clip_keys(form.to_storyboard_data(), example.parent) == clip_keys(data, example.parent)
+
+
+def test_what_the_form_leaves_empty_is_left_out():
+    form = StoryboardForm(title="T", shots=[ShotForm(id="a", seconds=4, visual="v", camera=CameraForm(speed="slow"))])
+    assert form.to_storyboard_data() == {
+        "title": "T", "model": "sora-2", "size": "1280x720", "transition": "cut",
+        "shots": [{"id": "a", "seconds": 4, "visual": "v", "camera": {"speed": "slow"}}],
+    }
+    assert parse_storyboard(form.to_storyboard_data()).shots[0].camera == Camera(speed="slow")
+
+
+def test_the_form_opens_on_a_storyboard_that_renders():
+    request = RenderRequest()
+    assert request.storyboard == EXAMPLE_STORYBOARD
+    path, inline = request.storyboard_source()
+    assert path is None and parse_storyboard(inline).title == "A lighthouse at dawn"
+    assert RenderRequest(storyboard_path="films/a.yaml").storyboard_source() == ("films/a.yaml", None)
+
+
+def test_the_form_refuses_what_the_format_refuses():
+    with pytest.raises(ValidationError):
+        ShotForm(id="no spaces", seconds=4, visual="v")
+    with pytest.raises(ValidationError):
+        StoryboardForm(title="T", size="big", shots=[ShotForm(id="a", seconds=4, visual="v")])
+    with pytest.raises(ValidationError):
+        StoryboardForm.model_validate({"title": "T", "shots": [{"id": "a", "seconds": 4, "visual": "v", "colour": "red"}]})
+
+
+def nullable_fields(schema: dict) -> list[str]:
+    """Every property, anywhere in the schema, that the UI would show behind a value-or-null picker."""
+    found = []
+    for name, model in schema.get("definitions", {}).items():
+        for field, spec in model.get("properties", {}).items():
+            if any(option.get("type") == "null" for option in spec.get("anyOf", [])):
+                found.append(f"{name}.{field}")
+    return found
+
+
+def test_the_run_form_schema_has_no_value_or_null_pickers_where_a_default_exists():
+    from prefect.utilities.callables import parameter_schema
+
+    from soraflow.flows.render import render_storyboard
+
+    schema = parameter_schema(render_storyboard).model_dump()
+    assert nullable_fields(schema) == ["RenderRequest.budget_usd"]  # no budget is not an amount
+    request = schema["definitions"]["RenderRequest"]["properties"]
+    assert request["storyboard"]["default"]["shots"][0]["id"] == "dawn"
+    for name, model in schema["definitions"].items():
+        for field, spec in model["properties"].items():
+            # Every field says what it is for, but a sub-form (it has its own) and a dialogue line.
+            assert spec.get("description") or "$ref" in spec or name == "DialogueLine", f"{name}.{field} has no description"
+    assert "developer" not in str(schema).lower() and "pydantic" not in str(schema).lower()
