@@ -9,7 +9,7 @@ from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from soraflow import assembly, planning
 from soraflow.errors import JobLostError, ProviderError, SoraflowError
@@ -24,16 +24,7 @@ from soraflow.tasks.report import publish_estimate, publish_failures, publish_re
 from soraflow.tasks.stitch import stitch_film, write_manifest
 from soraflow.tasks.store import store_clip, store_outputs
 
-
-class RenderRequest(BaseModel):
-    """What to render. A pydantic model, so the Prefect UI shows it as a form."""
-
-    storyboard_path: str | None = Field(default=None, description="Path to a storyboard YAML/JSON file on the worker")
-    storyboard: dict | None = Field(default=None, description="An inline storyboard (same format as the file)")
-    out_dir: str = Field(default="out", description="Where film.mp4, manifest.json and contact_sheet.png go")
-    storage: str | None = Field(default=None, description="file:///path or s3://bucket/prefix (default: out_dir)")
-    budget_usd: float | None = Field(default=None, ge=0, description="Refuse before the first create above this")
-    dry_run: bool = Field(default=False, description="Price the plan and stop: nothing is created")
+from .form import RenderRequest
 
 
 class RenderResult(BaseModel):
@@ -60,21 +51,31 @@ class ShotsFailed(SoraflowError):
 
 
 @flow(name="render-storyboard", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=True)
-def render_storyboard(request: RenderRequest) -> RenderResult:
+def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
+    """Render one storyboard into a film: film.mp4, contact_sheet.png and manifest.json.
+
+    Args:
+        request: The storyboard (written in the form, or a file on the worker), where the film goes,
+            and an optional budget. Clips already paid for are reused, never paid for twice.
+    """
     log = get_run_logger()
     settings = Settings()
 
     # 1. storyboard → priced plan; nothing is spent before these pass
-    plan = prepare_plan(request.storyboard_path, request.storyboard)
+    path, inline = request.storyboard_source()
+    log.info("storyboard: %s", f"the file {path}" if path else "written in the run form")
+    plan = prepare_plan(path, inline)
     publish_estimate(plan)
     can_pay = check_budget(plan, request.budget_usd)
     log.info("%s", can_pay.describe())
     log.info("%r: %d clips, %d s, estimated $%.2f", plan.title, len(plan.clips), plan.total_seconds, plan.total_usd)
+    for note in plan.fitting_notes():
+        log.warning("%s", note)
     if request.dry_run:
         return RenderResult(title=plan.title, estimated_usd=f"{plan.total_usd:.2f}", dry_run=True)
 
     # the output directory: one render writes into it at a time (a second one waits, saying so)
-    out_dir, storage_url = planning.resolve_paths(request.out_dir, request.storage, settings)
+    out_dir, storage_url = planning.resolve_paths(request.out_dir, request.storage or None, settings)
     with hold_output_dir(
         out_dir, run=flow_run.get_name(), title=plan.title, wait_seconds=settings.out_dir_wait_seconds, on_wait=log.warning
     ):
@@ -138,14 +139,16 @@ def render_storyboard(request: RenderRequest) -> RenderResult:
 
         # 3. assemble in storyboard order, then store and report the outputs
         film = stitch_film(plan, stored_clips, str(out_dir))
+        if film.reused:
+            log.info("%s is up to date (made from these clips already): not stitched again", film.film)
         outputs = store_outputs(str(out_dir), storage_url, plan.title, [assembly.FILM_NAME, assembly.CONTACT_SHEET_NAME])
         paid = ledger().paid_creates([spec.clip_key for spec in plan.clips])
         manifest = assembly.build_manifest(
             plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs, paid_creates=paid
         )
-        manifest_path, stable_dir = write_manifest(manifest, str(out_dir))
-        outputs.update(store_outputs(stable_dir, storage_url, plan.title, [assembly.MANIFEST_NAME]))
-        publish_results(manifest)
+        manifest_path, stored_manifest = write_manifest(manifest, str(out_dir), storage_url)
+        outputs.update(stored_manifest)
+        publish_results(manifest, str(out_dir))
         return RenderResult(
             title=plan.title,
             estimated_usd=f"{plan.total_usd:.2f}",

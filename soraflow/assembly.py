@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import uuid
@@ -12,8 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from . import __version__, media
-from .plan import ClipSpec, Plan
-from .storing import StoredClip
+from .plan import ClipSpec, Plan, sha256_file
+from .storage import film_object_key
+from .storing import StoredClip, clip_storage_key, is_output_folder
 
 FILM_NAME = "film.mp4"
 MANIFEST_NAME = "manifest.json"
@@ -29,6 +32,10 @@ class AssembledFilm(BaseModel):
     method: str
     timeline: list[dict]
     has_subtitles: bool
+    inputs_sha256: str = ""  # what the film was made from (film_inputs_sha256)
+    sha256: str = ""  # of film.mp4
+    contact_sheet_sha256: str = ""
+    reused: bool = False  # the film in OUT was already made from these inputs: not stitched again
 
 
 def subtitle_lines(spec: ClipSpec, duration: float) -> list[media.SubtitleLine]:
@@ -42,8 +49,35 @@ def subtitle_lines(spec: ClipSpec, duration: float) -> list[media.SubtitleLine]:
     ]
 
 
+def film_inputs_sha256(plan: Plan, clip_sha256: dict[str, str], *, transition_seconds: float, burn_subtitles: bool) -> str:
+    """A hash of everything that shapes film.mp4 and contact_sheet.png: the clips' bytes in
+    storyboard order, what is drawn or muxed from the plan (labels, transitions, dialogue,
+    chapters, title, size) and the settings and soraflow version that stitch them."""
+    material = {
+        "soraflow": __version__,
+        "title": plan.title,
+        "size": plan.size,
+        "models": plan.models,
+        "transition_seconds": transition_seconds,
+        "burn_subtitles": burn_subtitles,
+        "clips": [
+            [c.shot_id, c.part, c.parts, c.clip_key, clip_sha256[c.clip_key], c.transition, [[d.speaker, d.line] for d in c.dialogue]]
+            for c in plan.clips
+        ],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_seconds: float, burn_subtitles: bool) -> AssembledFilm:
+    """film.mp4 and contact_sheet.png in ``out_dir``, at the storyboard's size; the film already
+    there is kept when it was made from exactly these inputs (its manifest says so, and its
+    bytes are still those the manifest records)."""
     by_key = {s.clip_key: s for s in stored}
+    inputs = film_inputs_sha256(
+        plan, {k: s.sha256 for k, s in by_key.items()}, transition_seconds=transition_seconds, burn_subtitles=burn_subtitles
+    )
+    if (previous := made_from(out_dir, inputs)) is not None:
+        return previous
     segments, opened = [], set()
     for spec in plan.film_clips:  # an extended clip is played by its extension, not twice
         clip = by_key[spec.clip_key]
@@ -58,8 +92,7 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
             )
         )
         opened.add(spec.shot_id)
-    first = plan.clips[0]
-    width, height = (int(v) for v in first.size.split("x"))
+    width, height = plan.film_width_height
     out_dir.mkdir(parents=True, exist_ok=True)
     film_path = out_dir / FILM_NAME
     result = media.stitch_film(
@@ -79,7 +112,7 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
     )
     sheet = out_dir / CONTACT_SHEET_NAME
     firsts = [(Path(by_key[c.clip_key].local_path), c.shot_id) for c in plan.clips if c.part == 1]
-    media.contact_sheet(firsts, sheet)
+    media.contact_sheet(firsts, sheet, film_size=(width, height))
     return AssembledFilm(
         film=str(film_path),
         contact_sheet=str(sheet),
@@ -87,7 +120,64 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
         method=result.method,
         timeline=[dict(t) if isinstance(t, dict) else _timeline_row(t) for t in result.timeline],
         has_subtitles=result.has_subtitles,
+        inputs_sha256=inputs,
+        sha256=sha256_file(film_path),
+        contact_sheet_sha256=sha256_file(sheet),
     )
+
+
+def made_from(out_dir: Path, inputs_sha256: str) -> AssembledFilm | None:
+    """The film and contact sheet in ``out_dir``, if its manifest says they were made from
+    ``inputs_sha256`` and their bytes are still the ones it records; else None."""
+    try:
+        film = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["film"]
+        if not film or film.get("inputs_sha256") != inputs_sha256:
+            return None
+        film_path, sheet = out_dir / FILM_NAME, out_dir / CONTACT_SHEET_NAME
+        if sha256_file(film_path) != film["sha256"] or sha256_file(sheet) != film["contact_sheet_sha256"]:
+            return None
+        return AssembledFilm(
+            film=str(film_path),
+            contact_sheet=str(sheet),
+            duration=film["duration_seconds"],
+            method=film["assembly"],
+            timeline=film["timeline"],
+            has_subtitles=film["subtitles"],
+            inputs_sha256=inputs_sha256,
+            sha256=film["sha256"],
+            contact_sheet_sha256=film["contact_sheet_sha256"],
+            reused=True,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def up_to_date(plan: Plan, out_dir: Path, storage, *, transition_seconds: float, burn_subtitles: bool) -> dict | None:
+    """The manifest in ``out_dir`` when rendering ``plan`` again would change nothing: it lists
+    exactly these clips, its film and contact sheet were made from them with these settings and
+    are still those bytes, and ``storage`` still holds every clip (and every output kept
+    outside ``out_dir``) with the recorded checksum. Else None. Reads files and asks the store;
+    never the provider, never Prefect."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+        clips = manifest["clips"]
+        if manifest.get("storage") != storage.url or [c["clip_key"] for c in clips] != [c.clip_key for c in plan.clips]:
+            return None
+        sha256 = {c["clip_key"]: c["sha256"] for c in clips}
+        inputs = film_inputs_sha256(plan, sha256, transition_seconds=transition_seconds, burn_subtitles=burn_subtitles)
+        if made_from(out_dir, inputs) is None:
+            return None
+        for spec in plan.clips:
+            if storage.exists(clip_storage_key(plan.title, spec), sha256[spec.clip_key]) is None:
+                return None
+        if not is_output_folder(storage, out_dir):
+            for name in (FILM_NAME, CONTACT_SHEET_NAME, MANIFEST_NAME):
+                expected = manifest["outputs"].get(name, {}).get("sha256") if name != MANIFEST_NAME else None
+                if storage.exists(film_object_key(plan.title, name), expected) is None:
+                    return None
+        return manifest
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _timeline_row(entry) -> dict:
@@ -165,10 +255,15 @@ def build_manifest(
         "film": (
             {
                 "path": FILM_NAME,
+                "size": plan.size,
                 "duration_seconds": round(film.duration, 3),
                 "assembly": film.method,
                 "subtitles": film.has_subtitles,
                 "timeline": film.timeline,
+                "fitted": plan.fitting_notes(),
+                "inputs_sha256": film.inputs_sha256,
+                "sha256": film.sha256,
+                "contact_sheet_sha256": film.contact_sheet_sha256,
             }
             if film
             else None
@@ -188,6 +283,7 @@ def build_manifest(
             "billed_seconds": run_seconds,
             "billed_usd": f"{run_billed:.2f}",
             "reused_clips": sum(1 for c in clips if c["job_id"] and not c["generated_this_run"]),
+            "film_stitched": bool(film and not film.reused),
         },
     }
 
@@ -210,6 +306,36 @@ def stable_manifest(manifest: dict) -> dict:
         name: {k: v for k, v in out.items() if k not in _RUN_ONLY_OUTPUT_FIELDS} for name, out in manifest["outputs"].items()
     }
     return stable
+
+
+def outputs_markdown(manifest: dict, out_dir: Path, *, host: str, sheet_jpeg: bytes | None, links: dict[str, str]) -> str:
+    """What the run made, for a person looking at the run in the Prefect UI: the contact sheet
+    as an image embedded in the page (a worker's file:// path does not open in a browser),
+    where each output is, and a link only where one opens without credentials."""
+    film, totals, run = manifest["film"], manifest["totals"], manifest["run"]
+    lines = [f"## {_markdown_text(manifest['title'])}: {film['duration_seconds']:.1f} s, {film['size']}", ""]
+    if sheet_jpeg:
+        encoded = base64.b64encode(sheet_jpeg).decode("ascii")
+        lines += [f"![Contact sheet: one frame per shot](data:image/jpeg;base64,{encoded})", ""]
+    lines += ["| output | on the worker | stored |", "|---|---|---|"]
+    for name in (FILM_NAME, CONTACT_SHEET_NAME, MANIFEST_NAME):
+        stored = (manifest.get("outputs") or {}).get(name, {}).get("uri", "")
+        link = links.get(name)
+        where = f"[{_markdown_text(stored)}]({link})" if link else f"`{stored}`"
+        lines.append(f"| {name} | `{host}:{out_dir / name}` | {where} |")
+    lines += [
+        "",
+        f"Billed this run: ${run['billed_usd']} ({run['reused_clips']} of {totals['clips']} clips reused); "
+        f"the film's clips cost ${totals['billed_usd']}, estimated ${totals['estimated_usd']}.",
+    ]
+    for note in film.get("fitted") or []:
+        lines.append(f"\n> {_markdown_text(note)}")
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_text(text: str) -> str:
+    """User text shown as text in markdown (a title is not markup)."""
+    return "".join(f"\\{ch}" if ch in "\\`*_{}[]<>#|" else ch for ch in str(text))
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

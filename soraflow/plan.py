@@ -144,6 +144,36 @@ class Plan(BaseModel):
 
     title: str
     clips: tuple[ClipSpec, ...]
+    size: str = "1280x720"  # the film's size: the storyboard's own, whatever size a shot's clips have
+
+    @property
+    def film_width_height(self) -> tuple[int, int]:
+        width, height = self.size.split("x")
+        return int(width), int(height)
+
+    def fitting_notes(self) -> list[str]:
+        """One line per shot whose clips are not the film's size: they are fitted into it (scaled,
+        with black bars where the aspect differs, never cropped). Said before anything is paid,
+        because a clip scaled down is resolution paid for and not shown."""
+        film_w, film_h = self.film_width_height
+        notes, seen = [], set()
+        for c in self.clips:
+            if c.size == self.size or (c.shot_id, c.size) in seen:
+                continue
+            seen.add((c.shot_id, c.size))
+            w, h = (int(v) for v in c.size.split("x"))
+            scale = min(film_w / w, film_h / h)
+            how = []
+            if scale < 1:
+                how.append(f"scaled down to {round(w * scale)}x{round(h * scale)}, so {1 - scale * scale:.0%} of its pixels are not shown")
+            elif scale > 1:
+                how.append(f"scaled up {scale:.2f}x")
+            if w * film_h != h * film_w:
+                how.append("with black bars (another aspect ratio)")
+            parts = sum(1 for x in self.clips if x.shot_id == c.shot_id and x.size == c.size)
+            what = f"its {parts} {c.size} clips" if parts > 1 else f"its {c.size} clip"
+            notes.append(f"shot {c.shot_id!r}: {what} ({c.profile}) will be fitted into the {self.size} film, {' and '.join(how)}")
+        return notes
 
     @property
     def total_usd(self) -> Decimal:
@@ -282,4 +312,4 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
             previous = clip
     if too_long:
         raise StoryboardError(too_long)
-    return Plan(title=sb.title, clips=tuple(clips))
+    return Plan(title=sb.title, clips=tuple(clips), size=sb.size)

@@ -7,16 +7,18 @@ AI-generated; it never carries a secret.
 
 from __future__ import annotations
 
+import json
 import mimetypes
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from .generation import DownloadedClip
 from .ledger import Ledger
-from .plan import ClipSpec
+from .plan import ClipSpec, sha256_file
 from .settings import Settings
-from .storage import clip_object_key, film_object_key, open_storage
+from .storage import LocalStorage, clip_object_key, film_object_key, open_storage
 
 
 class StoredClip(BaseModel):
@@ -80,11 +82,18 @@ def store_clip(
 
 
 def store_outputs(out_dir: Path, names: list[str], *, storage_url: str, title: str, settings: Settings, session=None) -> dict[str, dict]:
-    """Store the film's outputs (film.mp4, manifest.json, contact_sheet.png)."""
+    """Store the film's outputs (film.mp4, contact_sheet.png) beside its clips.
+
+    When the storage is the output folder itself (the default), the outputs already are where
+    they are kept: nothing is copied, as a copy would be a second film.mp4 under OUT.
+    """
     storage = open_for(storage_url, settings, session)
     stored = {}
     for name in names:
         path = out_dir / name
+        if is_output_folder(storage, out_dir):
+            stored[name] = {"uri": path.resolve().as_uri(), "sha256": sha256_file(path), "link": path.resolve().as_uri(), "uploaded": False}
+            continue
         obj = storage.put_file(
             path,
             film_object_key(title, name),
@@ -93,4 +102,21 @@ def store_outputs(out_dir: Path, names: list[str], *, storage_url: str, title: s
         )
         stored[name] = {"uri": obj.uri, "sha256": obj.sha256, "link": obj.link, "uploaded": obj.uploaded}
     return stored
+
+
+def store_manifest(stable: dict, out_dir: Path, name: str, *, storage_url: str, title: str, settings: Settings, session=None) -> dict[str, dict]:
+    """Store the manifest beside the film: ``stable``, the manifest without this run's facts,
+    so an unchanged rerun stores the same bytes. It is written to a temporary folder, not
+    under OUT: OUT holds one manifest (the full one). With the output folder as the storage,
+    that one is the stored manifest."""
+    if is_output_folder(open_for(storage_url, settings, session), out_dir):
+        return store_outputs(out_dir, [name], storage_url=storage_url, title=title, settings=settings, session=session)
+    with tempfile.TemporaryDirectory(prefix="soraflow-manifest-") as tmp:
+        (Path(tmp) / name).write_text(json.dumps(stable, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return store_outputs(Path(tmp), [name], storage_url=storage_url, title=title, settings=settings, session=session)
+
+
+def is_output_folder(storage, folder: Path) -> bool:
+    """Whether ``storage`` is the output folder itself (the default storage)."""
+    return isinstance(storage, LocalStorage) and storage.root.resolve() == Path(folder).resolve()
 

@@ -1,11 +1,15 @@
-"""Prefect artifacts: the cost table, links to outputs, and a failure summary."""
+"""Prefect artifacts: the cost table, the film with its contact sheet, and a failure summary."""
 
 from __future__ import annotations
+
+import socket
+import tempfile
+from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from soraflow import planning
+from soraflow import assembly, media, planning
 from soraflow.ledger import cap_rows, summarize
 from soraflow.plan import Plan
 
@@ -28,7 +32,9 @@ def publish_estimate(plan: Plan) -> None:
 
 
 @task(name="publish-results", cache_policy=runtime.NO_CACHE)
-def publish_results(manifest: dict) -> None:
+def publish_results(manifest: dict, out_dir: str) -> None:
+    """The cost table, and what the run made: the contact sheet shown in the page, where each
+    output is, and links that open in a browser (never a presigned URL: it carries credentials)."""
     title = manifest["title"]
     rows = [
         {
@@ -47,10 +53,24 @@ def publish_results(manifest: dict) -> None:
     rows.append({"shot": "BILLED (film)", "part": "", "job": "", "seconds": t["billed_seconds"], "usd": t["billed_usd"], "new": "", "stored": ""})
     rows.append({"shot": "BILLED (this run)", "part": "", "job": "", "seconds": run["billed_seconds"], "usd": run["billed_usd"], "new": f"{run['reused_clips']} reused", "stored": ""})
     create_table_artifact(key=_key(title, "cost"), table=rows, description=f"Cost ledger of {title!r}: estimated, billed for the film, billed this run")
-    for name, out in (manifest.get("outputs") or {}).items():
-        link = out.get("link") or out.get("uri")  # credential-free: never a presigned URL
-        if link:
-            create_link_artifact(link=link, link_text=name, key=_key(title, name.split(".")[0].replace("_", "-")))
+
+    out = Path(out_dir)
+    # Credential-free links (never a presigned URL); a file on the worker does not open in a browser.
+    links = {name: o["link"] for name, o in (manifest.get("outputs") or {}).items() if o.get("link") and not o["link"].startswith("file:")}
+    markdown = assembly.outputs_markdown(manifest, out, host=socket.gethostname(), sheet_jpeg=_sheet_thumbnail(out), links=links)
+    create_markdown_artifact(markdown=markdown, key=_key(title, "film"), description=f"{title!r}: the film, its contact sheet and where they are")
+    for name, link in links.items():
+        create_link_artifact(link=link, link_text=name, key=_key(title, name.split(".")[0].replace("_", "-")))
+
+
+# A data: URI this size renders in the UI and keeps the artifact small.
+THUMBNAIL_MAX_BYTES = 256 * 1024
+
+
+def _sheet_thumbnail(out_dir: Path) -> bytes | None:
+    with tempfile.TemporaryDirectory(prefix="soraflow-thumb-") as tmp:
+        jpeg = media.thumbnail(out_dir / assembly.CONTACT_SHEET_NAME, Path(tmp) / "sheet.jpg").read_bytes()
+    return jpeg if len(jpeg) <= THUMBNAIL_MAX_BYTES else None
 
 
 @task(name="publish-spend", cache_policy=runtime.NO_CACHE)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import task
 
-from soraflow import assembly
+from soraflow import assembly, storing
 from soraflow.assembly import AssembledFilm
 from soraflow.plan import Plan
 from soraflow.storing import StoredClip
@@ -20,12 +20,13 @@ def stitch_film(plan: Plan, stored: list[StoredClip], out_dir: str) -> Assembled
     return assembly.assemble(plan, stored, Path(out_dir), transition_seconds=s.transition_seconds, burn_subtitles=s.burn_subtitles)
 
 
-@task(name="write-manifest", cache_policy=runtime.NO_CACHE)
-def write_manifest(manifest: dict, out_dir: str) -> tuple[str, str]:
-    """OUT/manifest.json (with this run's facts and links) and the stable copy that is stored."""
+@task(name="write-manifest", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+def write_manifest(manifest: dict, out_dir: str, storage_url: str) -> tuple[str, dict[str, dict]]:
+    """OUT/manifest.json (with this run's facts), and the stable manifest stored beside the film."""
     path = Path(out_dir) / assembly.MANIFEST_NAME
     assembly.write_json_atomic(path, manifest)
-    stable_dir = Path(out_dir) / ".work" / "stored"
-    stable_dir.mkdir(parents=True, exist_ok=True)
-    assembly.write_json_atomic(stable_dir / assembly.MANIFEST_NAME, assembly.stable_manifest(manifest))
-    return str(path), str(stable_dir)
+    stored = storing.store_manifest(
+        assembly.stable_manifest(manifest), Path(out_dir), assembly.MANIFEST_NAME, storage_url=storage_url,
+        title=manifest["title"], settings=runtime.settings(), session=runtime.aws_session(),
+    )
+    return str(path), stored

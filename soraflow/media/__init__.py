@@ -3,7 +3,7 @@
 Everything goes through ffmpeg/ffprobe via ffmpeg-python; no media bytes pass through Python.
 """
 
-from ._contact_sheet import contact_sheet
+from ._contact_sheet import contact_sheet, thumbnail
 from ._ffmpeg import error_summary
 from ._frames import last_frame
 from ._probe import ClipProbe, clear_probe_cache, probe_clip, validate_clip
@@ -26,5 +26,6 @@ __all__ = [
     "last_frame",
     "probe_clip",
     "stitch_film",
+    "thumbnail",
     "validate_clip",
 ]

@@ -22,11 +22,14 @@ def contact_sheet(
     frames: Sequence[tuple[str | os.PathLike, str]],
     out_path: str | os.PathLike,
     columns: int = 4,
-    tile_width: int = 320,
+    tile_size: int = 320,
+    film_size: tuple[int, int] | None = None,
 ) -> Path:
     """Take the middle frame of each clip, label it, tile them ``columns`` wide into a PNG.
 
-    Tiles share the first clip's aspect ratio; other shapes are letterboxed into it.
+    Tiles have the film's aspect (``film_size``; default: the first clip's), ``tile_size``
+    pixels on their long side; clips of another shape are letterboxed into them. Labels are
+    sized to fit their tile, portrait tiles included.
     """
     if not frames:
         raise MediaError("contact sheet: no clips to take frames from")
@@ -34,8 +37,10 @@ def contact_sheet(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     columns = max(1, min(columns, len(frames)))
     rows = math.ceil(len(frames) / columns)
-    first = probe_clip(frames[0][0], name=frames[0][1])
-    tile_height = max(2, round(tile_width * first.height / first.width / 2) * 2)
+    if film_size is None:
+        first = probe_clip(frames[0][0], name=frames[0][1])
+        film_size = (first.width, first.height)
+    tile_width, tile_height = _tile(film_size, tile_size)
     with tempfile.TemporaryDirectory(prefix="soraflow-sheet-") as work:
         sources = own_inputs([path for path, _ in frames], Path(work))
         tiles = [
@@ -51,7 +56,34 @@ def contact_sheet(
     return out_path
 
 
+def _tile(film_size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """The tile for a film of this size: its aspect, ``long_side`` pixels on its long side (even)."""
+    width, height = film_size
+    scale = long_side / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+# DejaVu Sans glyphs average under 0.62 em in width; with the box border and margins this
+# keeps a label inside its tile.
+_GLYPH_WIDTH_EM = 0.62
+_LABEL_MARGIN = 10
+_LABEL_BORDER = 6
+_MIN_FONT = 8
+
+
+def fit_label(label: str, width: int, height: int) -> tuple[str, int]:
+    """The label and font size that fit the tile's width: the largest size up to a tenth of the
+    tile's height, so a portrait tile does not clip it; at the 8 px floor a longer label is
+    shortened with an ellipsis."""
+    room = width - 2 * (_LABEL_MARGIN + _LABEL_BORDER)
+    by_width = int(room / (_GLYPH_WIDTH_EM * max(1, len(label))))
+    size = max(_MIN_FONT, min(max(12, height // 10), by_width))
+    fits = max(1, int(room / (_GLYPH_WIDTH_EM * size)))
+    return (label if len(label) <= fits else label[: max(1, fits - 1)] + "…"), size
+
+
 def _labelled_frame(probe: ClipProbe, source: str, label: str, width: int, height: int):
+    text, font_size = fit_label(label, width, height)
     # Seeking before -i lands on the keyframe before the middle and decodes up to it: cheap.
     frame = ffmpeg.input(source, ss=f"{probe.duration / 2:.3f}")["v:0"]
     return (
@@ -63,14 +95,26 @@ def _labelled_frame(probe: ClipProbe, source: str, label: str, width: int, heigh
         .filter(
             "drawtext",
             fontfile=FONT_FILE,
-            text=label,
+            text=text,
             expansion="none",  # labels are literal text, not %{...} templates
-            fontsize=max(12, height // 10),
+            fontsize=font_size,
             fontcolor="white",
             box=1,
             boxcolor="black@0.6",
-            boxborderw=6,
-            x=10,
+            boxborderw=_LABEL_BORDER,
+            x=_LABEL_MARGIN,
             y="h-th-12",
         )
     )
+
+
+def thumbnail(image: str | os.PathLike, out_path: str | os.PathLike, width: int = 640) -> Path:
+    """A small JPEG of ``image`` (at most ``width`` pixels wide): the contact sheet as it can be
+    embedded in a page (tens of kilobytes, where the PNG is hundreds)."""
+    out_path = Path(out_path)
+    picture = ffmpeg.input(str(image)).filter("scale", f"min({width},iw)", -2)
+    _ffmpeg.run(
+        ffmpeg.output(picture, str(out_path), format="image2", vcodec="mjpeg", update=1, **{"frames:v": 1, "q:v": 5}),
+        what=f"thumbnail {out_path.name}",
+    )
+    return out_path

@@ -52,16 +52,26 @@ def test_example_renders_into_a_film(sim_env, lighthouse, tmp_path):
     assert (tmp_path / "out" / "contact_sheet.png").stat().st_size > 0
     assert creates(sim_env) - before == 4
     assert sim_env.stats().get("contract_violations", []) == []
+    # One film, one manifest, one contact sheet in OUT: the default storage is OUT itself, so
+    # nothing is copied again under it (only the clips are kept, by clip key).
+    outputs = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.suffix in (".mp4", ".json", ".png") and "clips" not in p.parts and "references" not in p.parts)
+    assert outputs == ["contact_sheet.png", "film.mp4", "manifest.json"]
+    assert manifest["outputs"]["film.mp4"]["uri"] == (tmp_path / "out" / "film.mp4").resolve().as_uri()
+    assert manifest["film"]["size"] == "1280x720" and manifest["film"]["fitted"] == []
 
 
 def test_rerun_of_finished_storyboard_makes_no_request(sim_env, lighthouse, tmp_path):
     request = RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out"))
     assert run(request).is_completed()
+    film = tmp_path / "out" / "film.mp4"
+    made = (film.stat().st_mtime_ns, film.read_bytes())
     before = api_requests(sim_env)
     state = run(request)
     assert state.is_completed(), state.message
     assert api_requests(sim_env) == before
+    assert (film.stat().st_mtime_ns, film.read_bytes()) == made  # its inputs did not change: not stitched again
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["run"]["film_stitched"] is False
     assert manifest["run"]["billed_usd"] == "0.00" and state.result().billed_usd_this_run == "0.00"
     assert manifest["run"]["reused_clips"] == 4
     assert manifest["totals"]["billed_usd"] == "2.80"  # what the film cost, paid once
