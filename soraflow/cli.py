@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from . import planning, recovery
+from . import assembly, planning, recovery, storing
 from .errors import (
     BudgetExceededError,
     CatalogError,
@@ -125,6 +125,32 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+@contextmanager
+def _prefect_api(settings: Settings) -> Iterator[None]:
+    """The Prefect server a flow run of this command reports to: PREFECT_API_URL when it is set
+    (environment or Prefect profile); else one already running where ``prefect server start``
+    listens by default (SORAFLOW_PREFECT_LOCAL_API); else a temporary server Prefect starts for
+    this command and stops at its end (9 to 30 s on 2 cores)."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    local = settings.prefect_local_api.rstrip("/")
+    try:
+        running = bool(local) and httpx.get(f"{local}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        running = False
+    if not running:
+        say("starting a temporary Prefect server for this render (set PREFECT_API_URL, or run `prefect server start`, to reuse one)")
+        yield
+        return
+    say(f"using the Prefect server running at {local}")
+    with temporary_settings(updates={PREFECT_API_URL: local}):
+        yield
+
+
 def _quiet_prefect_console() -> None:
     """Prefect's console lines, as a CLI user needs them: warnings only, one line each.
 
@@ -209,6 +235,11 @@ def _say_if_simulated(plan: Plan, settings: Settings) -> None:
             " by soraflow's built-in simulator, started in this process (no paid model is called).")
 
 
+def _warn_fitting(plan: Plan) -> None:
+    for note in plan.fitting_notes():
+        say(("warning: ", "bold yellow"), note)
+
+
 @app.command()
 def estimate(
     storyboard: Path = typer.Argument(..., help="Storyboard YAML or JSON"),
@@ -216,7 +247,9 @@ def estimate(
 ) -> None:
     """Print the cost of every clip and the total, to the cent. Creates nothing."""
     settings = _settings(simulate)
-    out.print(_estimate_table(_plan(storyboard, settings)))
+    plan = _plan(storyboard, settings)
+    out.print(_estimate_table(plan))
+    _warn_fitting(plan)
 
 
 def _watch_progress(plan: Plan, ledger: Ledger, stop: threading.Event) -> None:
@@ -252,6 +285,7 @@ def render(
     settings = _settings(simulate)
     plan = _plan(storyboard, settings)
     out.print(_estimate_table(plan))
+    _warn_fitting(plan)
     planning.valid_budget(budget)
     planning.resolve_paths(out_dir, storage, settings)  # refused here, before Prefect starts
     ledger = Ledger.from_settings(settings)  # before anything starts: a wrong URL is one line
@@ -271,23 +305,20 @@ def render(
 def _render(
     storyboard: Path, plan: Plan, out_dir: Path, storage: str | None, budget: float | None, settings: Settings, ledger: Ledger
 ) -> None:
-    _prefect_defaults()
-    from soraflow.flows.render import RenderRequest, ShotsFailed, render_storyboard  # Prefect starts here
-
-    _quiet_prefect_console()
+    if (manifest := _up_to_date(plan, out_dir, storage, settings)) is not None:
+        say(("up to date: ", "bold green"), "the film was made from exactly these clips and settings, and every "
+            "clip is still stored; nothing to do (no request sent, no Prefect server started)")
+        film = manifest["film"]
+        say(("film: ", "bold green"), f"{Path(out_dir).resolve() / film['path']}  ({film['duration_seconds']:.2f} s, "
+            f"billed this run $0.00, estimate ${manifest['totals']['estimated_usd']})", to=out)
+        say(("manifest: ", "bold"), str(Path(out_dir).resolve() / assembly.MANIFEST_NAME), to=out)
+        say(("contact sheet: ", "bold"), str(Path(out_dir).resolve() / assembly.CONTACT_SHEET_NAME), to=out)
+        return
     _say_if_simulated(plan, settings)
-    stop = threading.Event()
-    watcher = threading.Thread(target=_watch_progress, args=(plan, ledger, stop), daemon=True)
-    watcher.start()
-    try:
-        state = render_storyboard(
-            RenderRequest(storyboard_path=str(storyboard), out_dir=str(out_dir), storage=storage, budget_usd=budget),
-            return_state=True,
-        )
-    finally:
-        stop.set()
-        watcher.join(timeout=5)
+    state = _run_flow(storyboard, out_dir, storage, budget, plan, settings, ledger)
     if not state.is_completed():
+        from soraflow.flows.render import ShotsFailed
+
         error = state.result(raise_on_failure=False)
         if isinstance(error, ShotsFailed):
             _report(error, head="render failed: ")
@@ -302,6 +333,39 @@ def _render(
         f"${result.billed_usd_this_run}, estimate ${result.estimated_usd})", to=out)
     say(("manifest: ", "bold"), str(result.manifest), to=out)
     say(("contact sheet: ", "bold"), str(result.contact_sheet), to=out)
+
+
+def _up_to_date(plan: Plan, out_dir: Path, storage: str | None, settings: Settings) -> dict | None:
+    """The manifest, when the outputs in OUT are already what this render would make: then
+    nothing needs Prefect, the provider or ffmpeg (an unchanged rerun answers in a second or
+    two instead of starting a temporary Prefect server)."""
+    out_path, storage_url = planning.resolve_paths(out_dir, storage, settings)
+    try:
+        store = storing.open_for(storage_url, settings)
+    except SoraflowError:  # e.g. S3 credentials from a Prefect block: only a flow run can open it
+        return None
+    return assembly.up_to_date(
+        plan, out_path, store, transition_seconds=settings.transition_seconds, burn_subtitles=settings.burn_subtitles
+    )
+
+
+def _run_flow(storyboard: Path, out_dir: Path, storage: str | None, budget: float | None, plan: Plan, settings: Settings, ledger: Ledger):
+    _prefect_defaults()
+    from soraflow.flows.render import RenderRequest, render_storyboard  # Prefect starts here
+
+    _quiet_prefect_console()
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_progress, args=(plan, ledger, stop), daemon=True)
+    watcher.start()
+    try:
+        with _prefect_api(settings):
+            return render_storyboard(
+                RenderRequest(storyboard_path=str(storyboard), out_dir=str(out_dir), storage=storage or "", budget_usd=budget),
+                return_state=True,
+            )
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
 
 
 @app.command()
@@ -395,7 +459,7 @@ def watch(
 
     _quiet_prefect_console()
     with _sigterm_unwinds():
-        state = watch_models(pricing_source=pricing, return_state=True)
+        state = watch_models(pricing_source=pricing or "", return_state=True)
     if not state.is_completed():
         error = state.result(raise_on_failure=False)
         if isinstance(error, BaseException):

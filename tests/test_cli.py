@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import uuid
+from pathlib import Path
 
 import ffmpeg
+import httpx
+import psutil
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from soraflow import planning
 from soraflow.cli import app
+from soraflow.ledger import Ledger
 
 runner = CliRunner()
 
@@ -44,30 +54,148 @@ def test_budget_refuses_before_starting(lighthouse, tmp_path):
     assert "estimated cost $2.80 exceeds the budget $1.00" in res.output
 
 
-def test_render_without_key_on_a_new_machine_uses_embedded_simulator(lighthouse, tmp_path):
-    """README command 1 as a fresh machine runs it: no key, no Prefect server, an empty PREFECT_HOME.
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A process environment with no key, no Prefect settings and a state of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OPENAI_", "SORAFLOW_"))}
+    return env | {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "SORAFLOW_STATE_DIR": str(tmp_path / "state"),
+        "SORAFLOW_PREFECT_LOCAL_API": "",  # never a Prefect server someone runs on this machine
+        "SORAFLOW_RETRY_BASE_DELAY_SECONDS": "0.2",
+        **extra,
+    }
 
-    A real process, because Prefect reads its settings once at import, and the first start of
-    its temporary server (migrating a new database) is what once took longer than Prefect's
-    default startup timeout.
+
+def soraflow(*args: str, env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "soraflow.cli", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def listening_ports(processes) -> set[int]:
+    ports = set()
+    for proc in processes:
+        try:
+            ports |= {c.laddr.port for c in proc.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+        except psutil.NoSuchProcess:
+            pass
+    return ports
+
+
+def embedded_simulator_jobs(proc: psutil.Process) -> list[dict]:
+    """The jobs of the simulator a render embeds: it listens in the render's own process."""
+    for port in listening_ports([proc]):
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/_sim/jobs", timeout=2)
+        except httpx.HTTPError:
+            continue
+        if answer.status_code == 200:
+            return answer.json()["data"]
+    return []
+
+
+def test_render_on_a_new_machine_stops_cleanly_on_sigterm_and_runs_again(lighthouse, tmp_path):
+    """README command 1 as a fresh machine runs it (no key, no Prefect server, an empty
+    PREFECT_HOME), stopped by SIGTERM while its clips are in flight, then run again.
+
+    Real processes: Prefect reads its settings once at import; its temporary server is a child
+    process that SIGTERM's default action would leave listening; the first start of that server
+    (migrating a new database) once took longer than Prefect's startup timeout.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "OPENAI_"))}
-    env.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        SORAFLOW_STATE_DIR=str(tmp_path / "state"),
-        SORAFLOW_SIMULATOR_LATENCY="0.5",
-    )
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "soraflow.cli", "render", str(lighthouse), "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=400,
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output
+    command = [sys.executable, "-m", "soraflow.cli", "render", str(lighthouse), "--out", str(out)]
+    env = cli_env(tmp_path, SORAFLOW_SIMULATOR_LATENCY="60")
+    render = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    main = psutil.Process(render.pid)
+    deadline = time.monotonic() + 300
+    while len(jobs := embedded_simulator_jobs(main)) < 4:  # every clip created, none finished
+        assert render.poll() is None, render.stdout.read()
+        assert time.monotonic() < deadline, "the render did not create its clips"
+        time.sleep(0.5)
+    tree = [main, *main.children(recursive=True)]
+    ports = listening_ports(tree)
+    assert len(tree) >= 2 and len(ports) >= 2  # the embedded simulator and the temporary Prefect server
+
+    render.send_signal(signal.SIGTERM)
+    output = render.communicate(timeout=120)[0]
+    assert render.returncode == 143, output
+    assert "interrupted" in output and "Traceback" not in output
+    for proc in tree:
+        assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE, f"{proc.pid} {proc.name()} still runs"
+    for port in ports:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listens"
+    # Every job the provider accepted is in the ledger: a rerun never pays for it blindly.
+    assert {j["id"] for j in jobs} <= Ledger(tmp_path / "state" / "ledger.sqlite").known_job_ids()
+
+    again = soraflow("render", str(lighthouse), "--out", str(out), env=cli_env(tmp_path, SORAFLOW_SIMULATOR_LATENCY="0.5"))
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output
     assert "No credentials for any endpoint: this film is simulated" in output
-    assert "Failed to send telemetry" not in output
+    assert "Failed to send telemetry" not in output and "Traceback" not in output
     assert abs(float(ffmpeg.probe(str(out / "film.mp4"))["format"]["duration"]) - 28) <= 0.2
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 4
+
+
+@pytest.fixture
+def session_api(prefect_server) -> str:
+    """The session's Prefect server, for CLI processes (no temporary server of their own)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def test_a_shot_refused_by_moderation_is_named_once_with_the_providers_code(sim_env, session_api, tmp_path, monkeypatch):
+    monkeypatch.setattr(sim_env.config, "moderation_terms", ["contraband"])
+    tag = uuid.uuid4().hex[:8]
+    sb = tmp_path / "harbour.yaml"
+    sb.write_text(yaml.safe_dump({"title": f"Harbour {tag}", "shots": [
+        {"id": "harbour", "seconds": 4, "visual": f"A quiet harbour at dawn {tag}"},
+        {"id": "smuggler", "seconds": 4, "visual": f"A smuggler unloading contraband {tag}"},
+    ]}))
+    env = cli_env(tmp_path, PREFECT_API_URL=session_api, OPENAI_BASE_URL=sim_env.base_url, OPENAI_API_KEY=sim_env.api_key)
+    done = soraflow("render", str(sb), "--out", str(tmp_path / "out"), env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "shot 'smuggler' part 1: Your request was blocked by our moderation system. [moderation_blocked]" in output
+    assert output.count("shot 'smuggler'") == 1 and "shot 'harbour'" not in output
+    assert "Traceback" not in output and "Task run" not in output
+
+
+def test_a_retired_model_is_one_line_and_no_traceback(session_api, tmp_path, lighthouse):
+    from soraflow.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(latency=0.5, shutdown=True)) as retired:
+        env = cli_env(tmp_path, PREFECT_API_URL=session_api, OPENAI_BASE_URL=retired.base_url, OPENAI_API_KEY=retired.api_key)
+        done = soraflow("render", str(lighthouse), "--out", str(tmp_path / "out"), env=env)
+        assert retired.jobs() == []
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"error: model sora-2 was retired on 2026-09-24 and is no longer served at {retired.base_url} [model_retired]"]
+    assert "Traceback" not in done.stderr and "Flow run" not in done.stderr
+
+
+def test_an_unchanged_rerun_is_answered_without_prefect_or_the_provider(sim_env, prefect_server, lighthouse, tmp_path):
+    from soraflow import assembly, storing
+    from soraflow.flows.render import RenderRequest, render_storyboard
+    from soraflow.settings import Settings
+
+    out = tmp_path / "out"
+    assert render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(out)), return_state=True).is_completed()
+    before = sim_env.stats()["requests_total"]
+    res = runner.invoke(app, ["render", str(lighthouse), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "up to date" in res.output and f"film: {out / 'film.mp4'}" in res.output
+    assert sim_env.stats()["requests_total"] == before
+
+    # Anything that would change the outputs sends the render through the flow again.
+    settings = Settings()
+    plan = planning.load_plan(str(lighthouse), None, settings=settings)
+    store = storing.open_for(out.as_uri(), settings)
+    check = dict(transition_seconds=settings.transition_seconds, burn_subtitles=settings.burn_subtitles)
+    assert assembly.up_to_date(plan, out, store, **check) is not None
+    assert assembly.up_to_date(plan, out, store, **{**check, "transition_seconds": 1.0}) is None
+    assert assembly.up_to_date(plan, out, storing.open_for((tmp_path / "elsewhere").as_uri(), settings), **check) is None
+    next(out.glob("the-lighthouse-keeper/clips/keeper-p2-*.mp4")).unlink()  # a stored clip is gone
+    assert assembly.up_to_date(plan, out, store, **check) is None
 
 
 def test_a_hostile_title_is_shown_as_text_with_control_characters_escaped(tmp_path):
