@@ -10,9 +10,13 @@ import ffmpeg
 import pytest
 
 from soraflow import assembly
+from soraflow.models import builtin_catalog, route_endpoints
 from soraflow.plan import plan_storyboard, sha256_file
 from soraflow.storing import StoredClip
 from soraflow.storyboard import parse_storyboard
+
+CATALOG = builtin_catalog()
+ROUTING = route_endpoints(CATALOG, {"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_API_KEY": "sk-test"})
 
 PORTRAIT_WITH_A_PRO_SHOT = {
     "title": "Stairs",
@@ -37,7 +41,7 @@ def make_clip(path: Path, size: str, seconds: float = 1.0) -> Path:
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    plan = plan_storyboard(parse_storyboard(PORTRAIT_WITH_A_PRO_SHOT), endpoint="test-endpoint")
+    plan = plan_storyboard(parse_storyboard(PORTRAIT_WITH_A_PRO_SHOT), catalog=CATALOG, routing=ROUTING)
     folder = tmp_path_factory.mktemp("clips")
     clips = []
     for spec in plan.clips:
@@ -71,7 +75,7 @@ def test_the_film_has_the_storyboards_size_and_fitted_clips_are_named(stored, tm
 def test_a_larger_storyboard_size_is_kept_when_the_first_clip_is_smaller():
     data = {**PORTRAIT_WITH_A_PRO_SHOT, "model": "sora-2-pro", "size": "1024x1792"}
     data["shots"] = [{**data["shots"][0], "size": "720x1280"}, {"id": "lamp", "seconds": 4, "visual": "a lamp"}]
-    plan = plan_storyboard(parse_storyboard(data), endpoint="test-endpoint")
+    plan = plan_storyboard(parse_storyboard(data), catalog=CATALOG, routing=ROUTING)
     assert plan.size == "1024x1792" and plan.film_width_height == (1024, 1792)
     assert plan.fitting_notes() == ["shot 'climb': its 720x1280 clip (sora-2-pro) will be fitted into the 1024x1792 film, scaled up 1.40x and with black bars (another aspect ratio)"]
 

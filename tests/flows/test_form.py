@@ -9,8 +9,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from soraflow.flows.form import EXAMPLE_STORYBOARD, CameraForm, RenderRequest, ShotForm, StoryboardForm
+from soraflow.models import builtin_catalog, route_endpoints
 from soraflow.plan import plan_storyboard
 from soraflow.storyboard import Camera, Shot, Storyboard, parse_storyboard
+
+CATALOG = builtin_catalog()
+ROUTING = route_endpoints(CATALOG, {"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_API_KEY": "sk-test"})
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -26,7 +30,7 @@ def test_the_form_has_every_field_of_the_storyboard_format(core: type[BaseModel]
 
 def clip_keys(data: dict, base_dir: Path) -> list[str]:
     sb = parse_storyboard(data, base_dir=base_dir)
-    return [c.clip_key for c in plan_storyboard(sb, endpoint="test-endpoint").clips]
+    return [c.clip_key for c in plan_storyboard(sb, catalog=CATALOG, routing=ROUTING).clips]
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*/storyboard.yaml")), ids=lambda p: p.parent.name)
