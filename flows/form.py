@@ -13,7 +13,7 @@ lengths, with field paths) is the core's, as for a file. A test keeps the twins'
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -157,6 +157,12 @@ class RenderRequest(BaseModel):
         default=None, ge=0, title="Budget (USD)", description="Refuse to start if the estimate is above this. Empty: no budget."
     )
     dry_run: bool = Field(default=False, title="Estimate only", description="Price every clip and stop: nothing is created or paid.")
+    key_secrets: dict[str, Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)]] = Field(
+        default_factory=dict,
+        title="Keys from Prefect Secret blocks",
+        description='For an endpoint whose key is not on the worker: the name of the Prefect Secret block holding it, '
+        'by endpoint name, e.g. {"openai": "openai-key"} (Blocks > Secret). Names only: a key never goes in this form.',
+    )
 
     @field_validator("storyboard_path", "storage", mode="before")
     @classmethod

@@ -64,7 +64,7 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
     # 1. storyboard → priced plan; nothing is spent before these pass
     path, inline = request.storyboard_source()
     log.info("storyboard: %s", f"the file {path}" if path else "written in the run form")
-    plan = prepare_plan(path, inline)
+    plan = prepare_plan(path, inline, request.key_secrets)
     publish_estimate(plan)
     can_pay = check_budget(plan, request.budget_usd)
     log.info("%s", can_pay.describe())

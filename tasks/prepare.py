@@ -16,10 +16,12 @@ from .watch import last_seen
 
 
 @task(name="prepare-plan", cache_policy=runtime.NO_CACHE)
-def prepare_plan(storyboard_path: str | None, storyboard_inline: dict | None) -> Plan:
-    """The storyboard checked against the run's profiles (file or Variable), routed and priced."""
+def prepare_plan(storyboard_path: str | None, storyboard_inline: dict | None, key_secrets: dict[str, str] | None = None) -> Plan:
+    """The storyboard checked against the run's profiles (file or Variable), routed and priced.
+    ``key_secrets``: endpoints whose keys are in the named Prefect Secret blocks (the run form's)."""
     s = runtime.settings()
-    return planning.load_plan(storyboard_path, storyboard_inline, settings=s, catalog=runtime.model_catalog())
+    catalog = runtime.model_catalog().with_key_secrets(key_secrets or {})
+    return planning.load_plan(storyboard_path, storyboard_inline, settings=s, catalog=catalog)
 
 
 @task(name="check-budget", cache_policy=runtime.NO_CACHE)

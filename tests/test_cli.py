@@ -169,7 +169,7 @@ def test_a_retired_model_is_one_line_and_no_traceback(session_api, tmp_path, lig
         assert retired.jobs() == []
     assert done.returncode == 1, done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
-    assert errors == [f"error: model sora-2 was retired on 2026-09-24 and is no longer served at {retired.base_url} [model_retired]"]
+    assert errors == [f"error: model sora-2 was retired on 2026-09-24 and is no longer served at openai ({retired.base_url}) [model_retired]"]
     assert "Traceback" not in done.stderr and "Flow run" not in done.stderr
 
 

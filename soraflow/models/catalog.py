@@ -66,6 +66,16 @@ class ModelCatalog(BaseModel):
     def profiles_at(self, endpoint: str) -> list[ModelProfile]:
         return [p for _, p in sorted(self.profiles.items()) if p.endpoint == endpoint]
 
+    def with_key_secrets(self, secrets: Mapping[str, str]) -> "ModelCatalog":
+        """The same catalog with these endpoints' keys in the named Prefect Secret blocks (a run
+        form names them: names only, the tasks that call the endpoint read the keys)."""
+        if unknown := sorted(set(secrets) - set(self.endpoints)):
+            raise CatalogError(
+                f"no endpoint named {', '.join(map(repr, unknown))} for a key's Secret block; endpoints: {', '.join(sorted(self.endpoints))}"
+            )
+        endpoints = {name: e.model_copy(update={"key_secret": secrets[name]}) if name in secrets else e for name, e in self.endpoints.items()}
+        return self.model_copy(update={"endpoints": endpoints})
+
 
 # --- reading ----------------------------------------------------------------------------------
 

@@ -43,6 +43,12 @@ class Simulator:
             loop="asyncio",
             lifespan="on",
             log_level="warning",
+            # Leave the process's logging alone. uvicorn's default dictConfig replaces every
+            # handler of the process: started by a task inside a Prefect flow run (the embedded
+            # simulator of a worker, or of a rerun), it flushed Prefect's API log handler while
+            # holding logging's lock, and the other task threads, logging, waited on that lock
+            # forever (a rerun hung at its first download). Its warnings still propagate.
+            log_config=None,
             access_log=False,
             timeout_graceful_shutdown=2,
             # Many clients poll at once; uvicorn's default backlog and keep-alive suit them.

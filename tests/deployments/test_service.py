@@ -6,7 +6,9 @@ endpoint, in this process so its counters can be read.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import signal
 import subprocess
 import time
@@ -21,6 +23,7 @@ import yaml
 from tests.deployments.conftest import BIN, CONCURRENCY_LIMIT
 
 LIGHTHOUSE = Path(__file__).resolve().parents[2] / "examples" / "lighthouse" / "storyboard.yaml"
+WORKERS = ("worker-a", "worker-b", "worker-without-key")
 pytestmark = pytest.mark.slow
 
 
@@ -35,7 +38,7 @@ def explain(client, service, flow_run) -> str:
 
     logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
     lines = "\n".join(f"  {log.message}" for log in logs[-40:])
-    workers = "\n".join(f"--- {name}\n{service.log(name)[-3000:]}" for name in ("worker-a", "worker-b"))
+    workers = "\n".join(f"--- {name}\n{service.log(name)[-3000:]}" for name in WORKERS)
     return f"flow run {flow_run.name} ended {flow_run.state_name}: {flow_run.state.message if flow_run.state else ''}\n{lines}\n{workers}"
 
 
@@ -62,7 +65,7 @@ def worker_of(service, flow_run_id) -> str:
     run = str(flow_run_id)
     found = [
         name
-        for name in ("worker-a", "worker-b")
+        for name in WORKERS
         if f"submitting flow run '{run}'" in service.log(name)
         and f"Aborted submission of flow run '{run}'" not in service.log(name)
     ]
@@ -117,19 +120,76 @@ def test_deployments_pool_limits_and_variable_are_in_place(prefect_client, prefe
     assert len([p for p in prefect_client.read_work_pools() if p.name == "soraflow-pool"]) == 1
 
 
-def test_render_storyboard_runs_from_the_ui_form(prefect_client, prefect_service, workers, service_simulator, tmp_path):
-    out = tmp_path / "film"
-    run = start_run(
-        prefect_client,
-        "render-storyboard/render-storyboard",
-        {"request": {"storyboard_path": str(LIGHTHOUSE), "out_dir": str(out)}},
+@pytest.fixture
+def worker_without_key(prefect_service):
+    """A process worker started as the README says, in an environment with no key for any
+    endpoint: its flow runs render on the embedded simulator each starts for itself. The
+    module's other workers start later (the ``workers`` fixture), so it is alone on the pool."""
+    env = {k: v for k, v in prefect_service.env.items() if not k.startswith("OPENAI_")} | {"SORAFLOW_SIMULATOR_LATENCY": "0.5"}
+    name = "worker-without-key"
+    proc = prefect_service.start(name, str(BIN / "prefect"), "worker", "start", "--pool", "soraflow-pool", "--name", name, env=env)
+    yield name
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def test_a_worker_with_no_key_renders_what_the_run_form_sends_and_the_scheduled_batch_completes(
+    prefect_client, prefect_service, worker_without_key
+):
+    """The README's service recipe on one machine with no key: a run from the UI's form (a typed
+    storyboard) makes a film in the worker's service directory; render-folder's first scheduled
+    run, with no inbox yet, creates it and ends Completed."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, DeploymentFilter, DeploymentFilterId
+    from prefect.states import Scheduled
+
+    from soraflow.flows.form import ShotForm
+
+    render = prefect_client.read_deployment_by_name("render-storyboard/render-storyboard")
+    # The form opens on its defaults; a person edits them and clicks Run: these are the parameters.
+    request = copy.deepcopy(render.parameter_openapi_schema["properties"]["request"]["default"])
+    tag = uuid.uuid4().hex[:8]
+    storyboard = request["storyboard"]
+    storyboard.update(title=f"Night watch {tag}", size="720x1280", palette=["#1a2b3c"])
+    storyboard["shots"][0]["visual"] = f"The lighthouse at dusk, {tag}"
+    storyboard["shots"].append(  # a shot added in the form: the UI fills its fields' defaults
+        ShotForm(id="night", seconds=4, visual=f"The lamp turns in the dark, {tag}", transition="fade").model_dump(mode="json")
+        | {"dialogue": [{"speaker": "Keeper", "line": "All is well."}]}
     )
-    [done] = wait_until_final(prefect_client, prefect_service, [run])
-    assert worker_of(prefect_service, done.id) in workers
-    assert abs(film_duration(out / "film.mp4") - 28) <= 0.2
+    run = prefect_client.create_flow_run_from_deployment(render.id, parameters={"request": request})
+    [done] = wait_until_final(prefect_client, prefect_service, [run], timeout=400)
+    assert worker_of(prefect_service, done.id) == worker_without_key
+
+    out = Path(prefect_service.env["SORAFLOW_SERVICE_DIR"]) / "out"  # the form's "out", in the service directory
+    info = ffmpeg.probe(str(out / "film.mp4"))
+    assert abs(float(info["format"]["duration"]) - 8) <= 0.2
+    assert [(s["width"], s["height"]) for s in info["streams"] if s["codec_type"] == "video"] == [(720, 1280)]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [(c["shot_id"], c["part"]) for c in manifest["clips"]] == [("dawn", 1), ("keeper", 1), ("keeper", 2), ("lamp", 1)]
-    assert (out / "contact_sheet.png").stat().st_size > 0
+    assert manifest["title"] == f"Night watch {tag}" and [c["shot_id"] for c in manifest["clips"]] == ["dawn", "night"]
+    assert manifest["endpoints"] == {"openai": "soraflow-simulator"}  # no key: the embedded simulator
+    artifacts = prefect_client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[done.id])))
+    page = next(a for a in artifacts if (a.key or "").startswith("soraflow-film-"))
+    assert "![Contact sheet: one frame per shot](data:image/jpeg;base64," in page.data
+    assert not [a for a in artifacts if a.type == "link"]  # a file on the worker has no link a browser opens
+    assert "X-Amz" not in str([a.data for a in artifacts])
+
+    # render-folder's schedule: its next run (made by the server's scheduler) is moved to now.
+    folder = prefect_client.read_deployment_by_name("render-folder/render-folder")
+    prefect_client.resume_deployment(folder.id)
+    only_folder = DeploymentFilter(id=DeploymentFilterId(any_=[folder.id]))
+    deadline = time.monotonic() + 60
+    while not (scheduled := [r for r in prefect_client.read_flow_runs(deployment_filter=only_folder) if r.auto_scheduled and r.state.is_scheduled()]):
+        assert time.monotonic() < deadline, "the scheduler made no run of render-folder"
+        time.sleep(1)
+    try:
+        first = min(scheduled, key=lambda r: r.expected_start_time)
+        assert first.parameters == {"source": "inbox", "out_root": "out"}
+        prefect_client.set_flow_run_state(first.id, Scheduled(scheduled_time=datetime.now(timezone.utc)), force=True)
+        [batch] = wait_until_final(prefect_client, prefect_service, [first], timeout=120)
+    finally:
+        prefect_client.pause_deployment(folder.id)
+    inbox = Path(prefect_service.env["SORAFLOW_SERVICE_DIR"]) / "inbox"
+    assert batch.state.message == f"created the empty storyboard folder {inbox}; nothing to render"
+    assert inbox.is_dir()
 
 
 def test_two_workers_share_one_concurrency_limit(prefect_client, prefect_service, workers, service_simulator, tmp_path):

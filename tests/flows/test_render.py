@@ -208,3 +208,33 @@ def test_moderation_on_one_shot_fails_that_shot_only_and_is_not_retried(sim_env,
     assert state.is_completed(), state.message
     assert creates(sim_env) - before == 4
     assert abs(streams(Path(state.result().film))["duration"] - 12) <= 0.2
+
+
+def test_a_key_named_in_the_run_form_is_read_from_its_secret_block(sim_env, tmp_path, monkeypatch):
+    """A worker with the endpoint's URL but not its key: the run form names the Prefect Secret
+    block that holds it, and the endpoint is called for real with it. Without that name the
+    same run renders on the embedded simulator (no credentials for any endpoint)."""
+    import uuid
+
+    from prefect.blocks.system import Secret
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    tag = uuid.uuid4().hex[:8]
+    Secret(value=sim_env.api_key).save(f"key-{tag}", overwrite=True)
+    sb = _write(tmp_path, {"title": f"Secret {tag}", "shots": [{"id": "quay", "seconds": 4, "visual": f"A quay at dawn {tag}"}]})
+
+    before = creates(sim_env)
+    state = run(RenderRequest(storyboard_path=str(sb), out_dir=str(tmp_path / "real"), key_secrets={"openai": f"key-{tag}"}))
+    assert state.is_completed(), state.message
+    assert creates(sim_env) - before == 1  # the endpoint itself, with the block's key
+    manifest = (tmp_path / "real" / "manifest.json").read_text()
+    assert json.loads(manifest)["endpoints"] == {"openai": sim_env.base_url}
+    assert sim_env.api_key not in manifest
+
+    state = run(RenderRequest(storyboard_path=str(sb), out_dir=str(tmp_path / "simulated")))
+    assert state.is_completed(), state.message
+    assert creates(sim_env) - before == 1
+    assert json.loads((tmp_path / "simulated" / "manifest.json").read_text())["endpoints"] == {"openai": "soraflow-simulator"}
+
+    refused = run(RenderRequest(storyboard_path=str(sb), out_dir=str(tmp_path / "x"), key_secrets={"azure": f"key-{tag}"}))
+    assert refused.is_failed() and "no endpoint named 'azure'" in str(refused.result(raise_on_failure=False))
