@@ -14,7 +14,7 @@ from soraflow.plan import plan_storyboard
 from soraflow.storyboard import Camera, Shot, Storyboard, parse_storyboard
 
 CATALOG = builtin_catalog()
-ROUTING = route_endpoints(CATALOG, {"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_API_KEY": "sk-test"})
+ROUTING = route_endpoints(CATALOG, {}, simulate=True)  # every endpoint, Sora and Veo alike
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
