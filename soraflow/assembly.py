@@ -317,12 +317,13 @@ def outputs_markdown(manifest: dict, out_dir: Path, *, host: str, sheet_jpeg: by
     if sheet_jpeg:
         encoded = base64.b64encode(sheet_jpeg).decode("ascii")
         lines += [f"![Contact sheet: one frame per shot](data:image/jpeg;base64,{encoded})", ""]
-    lines += ["| output | on the worker | stored |", "|---|---|---|"]
+    lines += [f"On the worker `{_markdown_text(host)}`, in `{out_dir}`:", ""]
     for name in (FILM_NAME, CONTACT_SHEET_NAME, MANIFEST_NAME):
         stored = (manifest.get("outputs") or {}).get(name, {}).get("uri", "")
-        link = links.get(name)
-        where = f"[{_markdown_text(stored)}]({link})" if link else f"`{stored}`"
-        lines.append(f"| {name} | `{host}:{out_dir / name}` | {where} |")
+        also = ""
+        if stored and stored != (out_dir / name).as_uri():  # kept elsewhere too (S3, another folder)
+            also = f", stored at [{_markdown_text(stored)}]({links[name]})" if name in links else f", stored at `{stored}`"
+        lines.append(f"- **{name}**{also}")
     lines += [
         "",
         f"Billed this run: ${run['billed_usd']} ({run['reused_clips']} of {totals['clips']} clips reused); "

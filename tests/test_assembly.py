@@ -109,7 +109,9 @@ def test_the_outputs_page_shows_the_contact_sheet_and_where_each_output_is(store
     page = assembly.outputs_markdown(manifest, tmp_path, host="worker-1", sheet_jpeg=b"\xff\xd8jpeg", links={})
     assert page.startswith("## Stairs \\[draft\\] \\<b\\>: 3.0 s, 720x1280\n")
     assert "![Contact sheet: one frame per shot](data:image/jpeg;base64,/9hqcGVn)" in page
-    assert f"| film.mp4 | `worker-1:{tmp_path / 'film.mp4'}` | `{(tmp_path / 'film.mp4').as_uri()}` |" in page
+    assert f"On the worker `worker-1`, in `{tmp_path}`:\n\n- **film.mp4**\n- **contact_sheet.png**\n- **manifest.json**\n" in page
     assert "> shot 'lamp': its 1024x1792 clip (sora-2-pro) will be fitted" in page
+    manifest["outputs"]["film.mp4"]["uri"] = "s3://films/stairs/film.mp4"
     linked = assembly.outputs_markdown(manifest, tmp_path, host="w", sheet_jpeg=None, links={"film.mp4": "https://example.test/film"})
-    assert "data:image" not in linked and "](https://example.test/film) |" in linked
+    assert "data:image" not in linked
+    assert "- **film.mp4**, stored at [s3://films/stairs/film.mp4](https://example.test/film)\n" in linked

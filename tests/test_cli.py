@@ -144,12 +144,12 @@ def session_api(prefect_server) -> str:
 
 
 def test_a_shot_refused_by_moderation_is_named_once_with_the_providers_code(sim_env, session_api, tmp_path, monkeypatch):
-    monkeypatch.setattr(sim_env.config, "moderation_terms", ["contraband"])
     tag = uuid.uuid4().hex[:8]
+    monkeypatch.setattr(sim_env.config, "moderation_terms", [f"forbidden cargo {tag}"])  # only this test's prompt
     sb = tmp_path / "harbour.yaml"
     sb.write_text(yaml.safe_dump({"title": f"Harbour {tag}", "shots": [
         {"id": "harbour", "seconds": 4, "visual": f"A quiet harbour at dawn {tag}"},
-        {"id": "smuggler", "seconds": 4, "visual": f"A smuggler unloading contraband {tag}"},
+        {"id": "smuggler", "seconds": 4, "visual": f"A smuggler unloading forbidden cargo {tag}"},
     ]}))
     env = cli_env(tmp_path, PREFECT_API_URL=session_api, OPENAI_BASE_URL=sim_env.base_url, OPENAI_API_KEY=sim_env.api_key)
     done = soraflow("render", str(sb), "--out", str(tmp_path / "out"), env=env)
