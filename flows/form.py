@@ -38,6 +38,17 @@ class CameraForm(_Form):
     )
 
 
+class CharacterForm(_Form):
+    """One member of the cast: what must look the same wherever the character appears."""
+
+    anchors: list[str] = Field(
+        min_length=1, max_length=20, title="Anchors", description="What must stay the same: a navy wool coat, a grey beard, round glasses."
+    )
+    reference: str = Field(
+        default=_NOT_GIVEN, max_length=4096, title="Reference image", description="A PNG/JPEG/WebP of the character on the worker. Empty: none."
+    )
+
+
 class ShotForm(_Form):
     """One shot of the film. Shots longer than one clip are made of several clips, chained."""
 
@@ -61,6 +72,18 @@ class ShotForm(_Form):
         max_length=4096,
         title="Reference image",
         description="A PNG/JPEG/WebP file on the worker that the shot starts from (scaled and cropped to the clip size). Empty: none.",
+    )
+    cast: list[str] = Field(
+        default_factory=list, max_length=20, title="Cast", description="Characters in this shot (names from the storyboard's cast): only their anchors go into its prompt."
+    )
+    continuity: Literal["anchors", "last_frame", "extend"] = Field(
+        default="anchors",
+        title="Continuity",
+        description="How the parts of a long shot hold together: anchors in every prompt, each part starting from the last "
+        "frame of the one before, or extending it (what the model supports).",
+    )
+    remix_of: str = Field(
+        default=_NOT_GIVEN, max_length=64, title="Remix of", description="A shot id: a new take of that shot's clip, with this shot's prompt. Empty: none."
     )
     model: str = Field(default=_NOT_GIVEN, max_length=100, title="Model", description="Empty: the storyboard's model.")
     size: str = Field(
@@ -91,6 +114,12 @@ class StoryboardForm(_Form):
         max_length=20,
         title="Identity anchors",
         description="Details that must look the same in every shot (a coat, a beard, round glasses).",
+    )
+    characters: dict[str, CharacterForm] = Field(
+        default_factory=dict,
+        max_length=20,
+        title="Cast",
+        description='Characters by name, e.g. {"keeper": {"anchors": ["navy wool coat"]}}: their anchors go only into the shots that cast them.',
     )
     palette: list[str] = Field(
         default_factory=list, max_length=16, title="Palette", description="Colours like #1a2b3c, carried into every prompt."
@@ -176,4 +205,4 @@ class RenderRequest(BaseModel):
         return None, self.storyboard.to_storyboard_data()
 
 
-__all__ = ["CameraForm", "EXAMPLE_STORYBOARD", "RenderRequest", "ShotForm", "StoryboardForm"]
+__all__ = ["CameraForm", "CharacterForm", "EXAMPLE_STORYBOARD", "RenderRequest", "ShotForm", "StoryboardForm"]

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from soraflow.flows.form import EXAMPLE_STORYBOARD, CameraForm, RenderRequest, ShotForm, StoryboardForm
+from soraflow.flows.form import EXAMPLE_STORYBOARD, CameraForm, CharacterForm, RenderRequest, ShotForm, StoryboardForm
 from soraflow.models import builtin_catalog, route_endpoints
 from soraflow.plan import plan_storyboard
-from soraflow.storyboard import Camera, Shot, Storyboard, parse_storyboard
+from soraflow.storyboard import Camera, Character, Shot, Storyboard, parse_storyboard
 
 CATALOG = builtin_catalog()
 ROUTING = route_endpoints(CATALOG, {}, simulate=True)  # every endpoint, Sora and Veo alike
@@ -20,7 +20,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.parametrize(
-    ("core", "form"), [(Storyboard, StoryboardForm), (Shot, ShotForm), (Camera, CameraForm)], ids=lambda m: m.__name__
+    ("core", "form"),
+    [(Storyboard, StoryboardForm), (Shot, ShotForm), (Camera, CameraForm), (Character, CharacterForm)],
+    ids=lambda m: m.__name__,
 )
 def test_the_form_has_every_field_of_the_storyboard_format(core: type[BaseModel], form: type[BaseModel]):
     """A field added to the storyboard format must be added to its form twin (flows/form.py)."""
@@ -29,7 +31,7 @@ def test_the_form_has_every_field_of_the_storyboard_format(core: type[BaseModel]
 
 
 def clip_keys(data: dict, base_dir: Path) -> list[str]:
-    sb = parse_storyboard(data, base_dir=base_dir)
+    sb = parse_storyboard(data, base_dir=base_dir, catalog=CATALOG)
     return [c.clip_key for c in plan_storyboard(sb, catalog=CATALOG, routing=ROUTING).clips]
 
 
@@ -37,7 +39,8 @@ def clip_keys(data: dict, base_dir: Path) -> list[str]:
 def test_a_storyboard_in_the_form_makes_the_same_clips_as_the_file(example: Path):
     data = yaml.safe_load(example.read_text())
     form = StoryboardForm.model_validate(data)
-    assert form.to_storyboard_data() == data
+    as_written = parse_storyboard(data, base_dir=example.parent, catalog=CATALOG)
+    assert parse_storyboard(form.to_storyboard_data(), base_dir=example.parent, catalog=CATALOG) == as_written
     assert clip_keys(form.to_storyboard_data(), example.parent) == clip_keys(data, example.parent)
 
 
@@ -45,7 +48,7 @@ def test_what_the_form_leaves_empty_is_left_out():
     form = StoryboardForm(title="T", shots=[ShotForm(id="a", seconds=4, visual="v", camera=CameraForm(speed="slow"))])
     assert form.to_storyboard_data() == {
         "title": "T", "model": "sora-2", "size": "1280x720", "transition": "cut",
-        "shots": [{"id": "a", "seconds": 4, "visual": "v", "camera": {"speed": "slow"}}],
+        "shots": [{"id": "a", "seconds": 4, "visual": "v", "camera": {"speed": "slow"}, "continuity": "anchors"}],
     }
     assert parse_storyboard(form.to_storyboard_data()).shots[0].camera == Camera(speed="slow")
 
@@ -91,3 +94,18 @@ def test_the_run_form_schema_has_no_value_or_null_pickers_where_a_default_exists
             # Every field says what it is for, but a sub-form (it has its own) and a dialogue line.
             assert spec.get("description") or "$ref" in spec or name == "DialogueLine", f"{name}.{field} has no description"
     assert "developer" not in str(schema).lower() and "pydantic" not in str(schema).lower()
+
+
+def test_a_cast_written_in_the_form_is_the_cast_of_the_file():
+    data = {
+        "title": "Cast",
+        "characters": {"keeper": {"anchors": ["navy wool coat", "round glasses"], "reference": "images/keeper.png"}},
+        "shots": [
+            {"id": "stairs", "seconds": 4, "visual": "The keeper climbs the stairs.", "cast": ["keeper"]},
+            {"id": "sea", "seconds": 4, "visual": "The sea at night."},
+        ],
+    }
+    base = EXAMPLES / "lighthouse"
+    form = StoryboardForm.model_validate(data)
+    assert parse_storyboard(form.to_storyboard_data(), base_dir=base, catalog=CATALOG) == parse_storyboard(data, base_dir=base, catalog=CATALOG)
+    assert clip_keys(form.to_storyboard_data(), base) == clip_keys(data, base)
