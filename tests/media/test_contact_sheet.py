@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import ffmpeg
 import pytest
 
 from soraflow.errors import MediaError
 from soraflow.media import contact_sheet
+
+TILE, MARGIN = (320, 180), 4
 
 
 def test_contact_sheet_tiles_one_labelled_frame_per_shot(clips, tmp_path):
@@ -28,8 +34,59 @@ def test_contact_sheet_tiles_one_labelled_frame_per_shot(clips, tmp_path):
     width = info["width"]
     row = lambda y, x0, x1: pixels[y * width + x0 : y * width + x1]  # noqa: E731
     assert max(row(4 + 180 + 4 + 90, 4 + 2 * 324, 4 + 2 * 324 + 320)) < 20
-    label_band = b"".join(row(y, 4, 4 + 320) for y in range(150, 180))
-    assert max(label_band) > 200 and min(label_band) < 40  # white text on a dark box
+    for cell in range(len(shots)):  # every shot's tile carries its label: white text on a dark box
+        x0, y0 = 4 + (cell % 3) * 324, 4 + (cell // 3) * 184
+        label_band = b"".join(row(y0 + y, x0, x0 + 320) for y in range(150, 180))
+        assert max(label_band) > 200 and min(label_band) < 40, f"tile {cell} has no label"
+
+
+def solid_clip(folder, colour: str, size: str = "320x180", seconds: float = 1.0):
+    path = folder / f"{colour}.mp4"
+    ffmpeg.input(f"color=c={colour}:s={size}:r=30:d={seconds}", f="lavfi").output(
+        str(path), vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p"
+    ).run(quiet=True, overwrite_output=True)
+    return path
+
+
+def test_contact_sheet_shows_each_shots_own_frame_in_storyboard_order(tmp_path):
+    colours = {"red": (255, 0, 0), "lime": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0), "white": (255, 255, 255)}
+    shots = [(solid_clip(tmp_path, name), f"shot {name}") for name in colours]
+    sheet = contact_sheet(shots, tmp_path / "sheet.png", columns=2)
+
+    width = MARGIN + 2 * TILE[0] + 4 + MARGIN
+    pixels, _ = ffmpeg.input(str(sheet)).output("pipe:", format="rawvideo", pix_fmt="rgb24").run(capture_stdout=True, quiet=True)
+    assert len(pixels) == width * (MARGIN + 3 * TILE[1] + 2 * 4 + MARGIN) * 3
+    for cell, expected in enumerate(colours.values()):
+        x, y = MARGIN + (cell % 2) * (TILE[0] + 4) + 40, MARGIN + (cell // 2) * (TILE[1] + 4) + 40  # above the label
+        at = (y * width + x) * 3
+        assert all(abs(got - want) < 40 for got, want in zip(pixels[at : at + 3], expected)), f"tile {cell}: {tuple(pixels[at : at + 3])}"
+
+
+_LARGEST_FFMPEG = """
+import json, resource, sys
+from soraflow.media import contact_sheet
+clips = sys.argv[2:]
+contact_sheet([(c, f"shot {i}") for i, c in enumerate(clips)], sys.argv[1])
+print(json.dumps(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+"""
+
+
+def largest_ffmpeg_kib(out, clips) -> int:
+    """The peak RSS of the largest ffmpeg a contact sheet of ``clips`` ran (a fresh process)."""
+    done = subprocess.run([sys.executable, "-c", _LARGEST_FFMPEG, str(out), *map(str, clips)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_contact_sheet_memory_does_not_grow_with_the_number_of_shots(tmp_path):
+    # 720p, where a decoder's frames are what an ffmpeg's memory is made of; one clip, 8 paths
+    clip = solid_clip(tmp_path, "gray", size="1280x720", seconds=0.5)
+    paths = []
+    for i in range(8):
+        paths.append(tmp_path / f"shot{i:02d}.mp4")
+        paths[-1].symlink_to(clip)
+    one = largest_ffmpeg_kib(tmp_path / "one.png", paths[:1])
+    many = largest_ffmpeg_kib(tmp_path / "many.png", paths)
+    assert many < 1.3 * one, f"8 shots: {many} KiB in one ffmpeg, 1 shot: {one} KiB"
 
 
 def test_contact_sheet_needs_frames(tmp_path):
