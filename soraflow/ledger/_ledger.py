@@ -321,21 +321,25 @@ class Ledger:
                 self._act(conn, clip_key, how, {"job_id": job.id}, owner_id(), now)
 
     def _record_job(self, conn: Connection, clip_key: str, job: VideoJob, how: str, now: float) -> None:
-        holder = conn.execute(select(jobs.c.clip_key).where(jobs.c.job_id == job.id, jobs.c.clip_key != clip_key)).scalar()
-        if holder is not None:
+        # Insert first, then read who holds the id: two clips recording one id at once (a provider
+        # that answers two creates with one id) meet at the unique index, where the second waits
+        # for the first to commit and then sees it, on Postgres as on SQLite. A plain read before
+        # the insert would let both pass.
+        conn.execute(
+            self._backend.insert(jobs)
+            .values(job_id=job.id, clip_key=clip_key, created_at=now, how=how)
+            .on_conflict_do_nothing(index_elements=["job_id"])
+        )
+        holder = conn.execute(select(jobs.c.clip_key).where(jobs.c.job_id == job.id)).scalar()
+        if holder != clip_key:
             row = conn.execute(select(clips.c.shot_id, clips.c.part).where(clips.c.clip_key == holder)).first()
-            raise JobHeldError(job.id, f"{row.shot_id} part {row.part}" if row else holder[:CLIP_REF_LENGTH])
+            raise JobHeldError(job.id, f"{row.shot_id} part {row.part}" if row else str(holder)[:CLIP_REF_LENGTH])
         conn.execute(
             update(clips)
             .where(clips.c.clip_key == clip_key)
             .values(state="submitted", job_id=job.id, submitted_at=now, job_status=job.status, progress=job.progress,
                     error_code=None, error_message=None, owner=None, lease_until=None, updated_at=now)
         )  # fmt: skip
-        conn.execute(
-            self._backend.insert(jobs)
-            .values(job_id=job.id, clip_key=clip_key, created_at=now, how=how)
-            .on_conflict_do_nothing(index_elements=["job_id"])
-        )
 
     # --- settling by the user's word (``soraflow jobs``) ---------------------------------------
     # Each checks the row's state under a row lock, changes it and records the action with its

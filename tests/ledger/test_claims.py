@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from soraflow.ledger import ClaimKind, Ledger, owner_id
+from soraflow.ledger import ClaimKind, JobHeldError, Ledger, owner_id
 from soraflow.ledger._tables import clips
 from soraflow.providers.base import VideoJob
 
@@ -223,3 +223,33 @@ def test_concurrent_processes_create_each_clip_exactly_once(ledger_url, before):
     for key in keys:
         [job] = [j for j in led.jobs_for(key) if not j.startswith("failed-")]  # exactly one create per clip
         assert {s[key] for s in seen} == {job}  # and every process polls that one job
+
+
+def test_two_clips_recording_one_job_id_at_once_one_is_refused(ledger_url):
+    """A provider that answers two creates with one id: however the two records interleave, one
+    clip gets the job and the other is refused (JobHeldError), never both holding it."""
+    led = Ledger(ledger_url)
+    for rnd in range(25):
+        keys = [f"dup-{rnd}-a", f"dup-{rnd}-b"]
+        for key in keys:
+            assert led.claim_create(**_clip(key), owner=f"{owner_id()}-{key}").kind is ClaimKind.CLAIMED
+        start, outcomes = threading.Barrier(2), {}
+
+        def record(key: str, rnd: int = rnd) -> None:
+            start.wait(10)
+            try:
+                led.record_job(key, VideoJob(id=f"same-{rnd}", status="queued"))
+                outcomes[key] = "recorded"
+            except JobHeldError:
+                outcomes[key] = "refused"
+
+        threads = [threading.Thread(target=record, args=(key,)) for key in keys]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(outcomes.values()) == ["recorded", "refused"], (rnd, outcomes)
+        winner = next(k for k, v in outcomes.items() if v == "recorded")
+        loser = next(k for k in keys if k != winner)
+        assert led.get(winner).job_id == f"same-{rnd}" and led.get(loser).job_id is None
+        assert led.jobs_for(loser) == []
