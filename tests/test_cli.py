@@ -151,13 +151,16 @@ def test_a_shot_refused_by_moderation_is_named_once_with_the_providers_code(sim_
         {"id": "harbour", "seconds": 4, "visual": f"A quiet harbour at dawn {tag}"},
         {"id": "smuggler", "seconds": 4, "visual": f"A smuggler unloading forbidden cargo {tag}"},
     ]}))
-    env = cli_env(tmp_path, PREFECT_API_URL=session_api, OPENAI_BASE_URL=sim_env.base_url, OPENAI_API_KEY=sim_env.api_key)
+    # No PREFECT_API_URL: a Prefect server already running where the CLI looks (here the
+    # session's) is used, not a temporary one started for the command.
+    env = cli_env(tmp_path, SORAFLOW_PREFECT_LOCAL_API=session_api, OPENAI_BASE_URL=sim_env.base_url, OPENAI_API_KEY=sim_env.api_key)
     done = soraflow("render", str(sb), "--out", str(tmp_path / "out"), env=env)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "shot 'smuggler' part 1: Your request was blocked by our moderation system. [moderation_blocked]" in output
     assert output.count("shot 'smuggler'") == 1 and "shot 'harbour'" not in output
     assert "Traceback" not in output and "Task run" not in output
+    assert f"using the Prefect server running at {session_api}" in output and "temporary Prefect server" not in output
 
 
 def test_a_retired_model_is_one_line_and_no_traceback(session_api, tmp_path, lighthouse):
