@@ -32,14 +32,15 @@ def watch_models(pricing_source: str = "") -> list[WatchReport]:
     """Compare each endpoint's models and prices with the last check; one report per endpoint.
 
     Args:
-        pricing_source: Prices that override the profiles' own: a JSON or YAML file on the worker, or
-            an https URL, of {model: {size: USD per second}}. Empty: SORAFLOW_PRICING_SOURCE, else
-            the profiles' prices.
+        pricing_source: Today's prices, over the profiles' own: LiteLLM's price list
+            (model_prices_and_context_window.json, mapped by each profile's price_source_key) or a
+            table {model: {size: USD per second}}, as an https URL or a file on the worker. Empty:
+            SORAFLOW_PRICING_SOURCE, else the profiles' prices.
     """
     log = get_run_logger()
     settings = Settings()
     source = pricing_source or settings.pricing_source
-    overrides = load_prices(source) if source else None
+    price_list = load_prices(source) if source else None
     catalog = runtime.model_catalog()
     routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
 
@@ -58,8 +59,14 @@ def watch_models(pricing_source: str = "") -> list[WatchReport]:
     reports = []
     for identity, (route, profiles) in by_identity.items():
         seen = read_last_seen(identity)
+        found = price_list.prices_for(profiles) if price_list else None
+        overrides = found.table if found else None
         offered = list_offered_models(route, watch.watched_models(profiles, seen, overrides))
-        report = watch.compare(offered, seen, endpoint=identity, profiles=profiles, overrides=overrides, pricing_source=source)
+        report = watch.compare(offered, seen, endpoint=identity, profiles=profiles, overrides=overrides,
+                               pricing_source=price_list.source if price_list else None,
+                               warnings=found.warnings if found else None)
+        for warning in report.warnings:
+            log.warning("pricing source %s: %s", report.pricing_source, warning)
         emit_change_events(report)
         remember_models(report)
         for model in report.models:

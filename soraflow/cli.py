@@ -448,7 +448,7 @@ _STATUS_STYLE = {"available": "green", "retiring": "yellow", "gone": "bold red"}
 @app.command()
 def watch(
     pricing: Optional[str] = typer.Option(
-        None, "--pricing", help="JSON/YAML file or https URL of prices overriding the profiles' (env SORAFLOW_PRICING_SOURCE)"
+        None, "--pricing", help="LiteLLM's price list or a {model: {size: USD/s}} table (https URL or file) over the profiles' prices (env SORAFLOW_PRICING_SOURCE)"
     ),
     simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
 ) -> None:

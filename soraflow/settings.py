@@ -103,7 +103,9 @@ class Settings(BaseSettings):
 
     # --- the model watch ------------------------------------------------------------------
     pricing_source: str | None = Field(
-        default=None, description="Prices overriding the profiles': a JSON/YAML file or an https URL."
+        default=None,
+        description="Today's prices over the profiles': LiteLLM's model_prices_and_context_window.json "
+        "(mapped by each profile's price_source_key) or a {model: {size: USD/s}} table; an https URL or a file.",
     )
 
     # --- the embedded simulator (used by `render` when no API key is set) -------------------

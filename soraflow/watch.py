@@ -5,8 +5,9 @@ pricing endpoint, so the watch compares two things against the state it saw last
 the model profiles of one endpoint:
 - the endpoint's ``/models`` list (a missing model, or a ``shutdown_date``), or, where the
   endpoint lists no models, the profiles' retirement dates; and
-- the price table: the profiles' prices, overridden by a pricing source (a JSON or YAML file,
-  or an https URL) shaped ``{"sora-2": {"1280x720": 0.10, ...}, ...}`` in USD per second.
+- the price table: the profiles' prices, overridden by a pricing source (``soraflow.pricing``:
+  LiteLLM's public price list mapped onto the profiles, or a table of your own). A changed
+  price is one change per model and size, naming the old price, the new one and the source.
 
 Everything here is plain data in, plain data out; the Prefect flow stores the state in a
 Variable and turns the changes into events.
@@ -16,19 +17,15 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
 from .availability import model_status, profile_status
-from .documents import MAX_DOCUMENT_BYTES, DocumentError, parse_document, read_bounded
-from .errors import SoraflowError
 from .models import ModelProfile
 from .models.catalog import usd as format_usd
+from .pricing import PriceTable
 from .providers.base import ModelInfo
 
 # The Prefect Variable holding the last seen state, keyed by endpoint identity.
@@ -38,14 +35,8 @@ VARIABLE_VALUE_LIMIT = 5000
 
 Status = Literal["available", "retiring", "gone"]
 ChangeKind = Literal["unavailable", "retiring", "available", "price_changed"]
-# model → size → USD per second, as a decimal string ("0.10") so JSON keeps it exact.
-PriceTable = dict[str, dict[str, str]]
 # What the watch remembers per endpoint: model → {"status", "shutdown_date", "prices"}.
 SeenModels = dict[str, dict[str, Any]]
-
-
-class PricingSourceError(SoraflowError):
-    """A pricing source could not be read or is not shaped {model: {size: usd_per_second}}."""
 
 
 class ModelReport(BaseModel):
@@ -54,7 +45,9 @@ class ModelReport(BaseModel):
     model: str
     status: Status
     shutdown_date: str | None = None
+    # What the watch priced each size at (the pricing source over the profile), and the profile's own.
     prices: dict[str, str] = {}
+    profile_prices: dict[str, str] = {}
     previous_status: str | None = None
 
 
@@ -77,7 +70,10 @@ class Change(BaseModel):
     status: Status
     previous_status: str | None = None
     shutdown_date: str | None = None
+    # price_changed: the one size whose price changed, and where the new price came from.
     prices: list[PriceChange] = []
+    size: str | None = None
+    source: str | None = None
 
 
 class WatchReport(BaseModel):
@@ -88,6 +84,8 @@ class WatchReport(BaseModel):
     pricing_source: str | None = None
     models: list[ModelReport]
     changes: list[Change]
+    # Entries of the pricing source that could not price a size (that size kept its profile's price).
+    warnings: list[str] = []
 
     def seen(self) -> SeenModels:
         """What to remember for the next check (and what ``ensure_available`` reads)."""
@@ -123,6 +121,17 @@ class WatchReport(BaseModel):
         ]
         lines += ["", f"## Changes since the last check ({len(self.changes)})", ""]
         lines += [f"- **{c.kind}** {c.message}" for c in self.changes] or ["- none"]
+        if self.pricing_source:
+            lines += ["", f"## Prices watched beside the profiles' (USD per second, {self.pricing_source})", "",
+                      "| model | size | profile | watched |", "|---|---|---|---|"]
+            for m in self.models:
+                for size in sorted(set(m.prices) | set(m.profile_prices)):
+                    profile, watched = m.profile_prices.get(size, "-"), m.prices.get(size, "-")
+                    differs = profile == "-" or watched == "-" or Decimal(profile) != Decimal(watched)
+                    lines.append(f"| {m.model} | {size} | {profile} | {f'**{watched}**' if differs else watched} |")
+        if self.warnings:
+            lines += ["", f"## Pricing source warnings ({len(self.warnings)})", ""]
+            lines += [f"- {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -142,75 +151,6 @@ def profile_prices(profiles: list[ModelProfile]) -> PriceTable:
     for profile in profiles:
         table.setdefault(profile.model, {o.size: format_usd(o.usd_per_second) for o in profile.sizes})
     return table
-
-
-def _price(value: Any, where: str) -> str:
-    # bool is an int in Python; a price of True is a typo, not $1.
-    if isinstance(value, bool):
-        raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second")
-    try:
-        usd = Decimal(str(value))
-    except InvalidOperation:
-        raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second") from None
-    if not usd.is_finite() or usd < 0:
-        raise PricingSourceError(f"{where}: {value!r} is not a price in USD per second (a number >= 0)")
-    return format_usd(usd)
-
-
-def parse_pricing(data: Any, source: str) -> PriceTable:
-    """Validate ``{model: {size: usd_per_second}}``; errors name the source and the entry."""
-    if not isinstance(data, dict):
-        raise PricingSourceError(f"pricing source {source}: expected a mapping of model to {{size: USD per second}}")
-    table: PriceTable = {}
-    for model, sizes in data.items():
-        if not isinstance(sizes, dict) or not sizes:
-            raise PricingSourceError(f"pricing source {source}: {model}: expected a mapping of size to USD per second")
-        table[str(model)] = {}
-        for size, usd in sizes.items():
-            width, _, height = str(size).partition("x")
-            if not (width.isdigit() and height.isdigit()):
-                raise PricingSourceError(f"pricing source {source}: {model}.{size}: a size is WIDTHxHEIGHT, e.g. 1280x720")
-            table[str(model)][str(size)] = _price(usd, f"pricing source {source}: {model}.{size}")
-    return table
-
-
-def _is_loopback(host: str | None) -> bool:
-    return host in {"localhost", "127.0.0.1", "::1"}
-
-
-def load_pricing_source(source: str, *, timeout: float = 15.0, transport: httpx.BaseTransport | None = None) -> PriceTable:
-    """Read a pricing table from a file path, a file:// URL or an https URL (JSON or YAML)."""
-    parts = urlsplit(source)
-    if parts.scheme in ("http", "https"):
-        # Prices decide budgets: plain http only where nobody can sit in between.
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise PricingSourceError(f"pricing source {source}: use https (plain http is allowed for loopback only)")
-        try:
-            with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
-                with client.stream("GET", source) as resp:
-                    resp.raise_for_status()
-                    body = bytearray()
-                    for chunk in resp.iter_bytes():  # bounded: a hostile server cannot fill memory
-                        body += chunk
-                        if len(body) > MAX_DOCUMENT_BYTES:
-                            raise PricingSourceError(f"pricing source {source}: larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
-                    content_type = resp.headers.get("content-type", "")
-        except httpx.HTTPError as err:
-            raise PricingSourceError(f"pricing source {source}: {err}") from err
-        text = body.decode("utf-8", "replace")
-        is_json = "json" in content_type or parts.path.endswith(".json")
-    else:
-        path = Path(parts.path if parts.scheme == "file" else source).expanduser()
-        try:
-            text = read_bounded(path).decode("utf-8", "replace")
-        except DocumentError as err:
-            raise PricingSourceError(f"pricing source {source}: {err}") from None
-        is_json = path.suffix.lower() == ".json"
-    try:
-        data = parse_document(text, json_only=is_json)
-    except DocumentError as err:
-        raise PricingSourceError(f"pricing source {source}: {err}") from None
-    return parse_pricing(data, source)
 
 
 def effective_prices(model: str, prices: PriceTable, overrides: PriceTable | None) -> dict[str, str]:
@@ -263,6 +203,7 @@ def compare(
     profiles: list[ModelProfile],
     overrides: PriceTable | None = None,
     pricing_source: str | None = None,
+    warnings: list[str] | None = None,
     today: date | None = None,
     now: datetime | None = None,
 ) -> WatchReport:
@@ -291,22 +232,24 @@ def compare(
             status=status,
             shutdown_date=shutdown_date,
             prices=effective_prices(name, prices, overrides),
+            profile_prices=prices.get(name, {}),
             previous_status=previous.get("status"),
         )
         models.append(report)
         if (change := _status_change(report, previous)) is not None:
             changes.append(change)
         old_prices = previous.get("prices")
-        if old_prices and (price_changes := _price_changes(old_prices, report.prices)):
-            detail = ", ".join(f"{p.size} {p.old or '-'} → {p.new or '-'}" for p in price_changes)
-            changes.append(Change(kind="price_changed", model=name, status=status, prices=price_changes,
-                                  message=f"{name} prices changed (USD/s): {detail}"))
+        for p in _price_changes(old_prices, report.prices) if old_prices else ():
+            source = pricing_source or "the model profiles"
+            changes.append(Change(kind="price_changed", model=name, status=status, prices=[p], size=p.size, source=source,
+                                  message=f"{name} {p.size} price changed (USD/s): {p.old or '-'} → {p.new or '-'} ({source})"))
     return WatchReport(
         endpoint=endpoint,
         checked_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
         pricing_source=pricing_source,
         models=models,
         changes=changes,
+        warnings=list(warnings or ()),
     )
 
 
@@ -336,12 +279,9 @@ __all__ = [
     "Change",
     "ModelReport",
     "PriceChange",
-    "PricingSourceError",
     "WatchReport",
     "compare",
     "effective_prices",
-    "load_pricing_source",
-    "parse_pricing",
     "profile_prices",
     "remember",
     "seen_for",

@@ -7,10 +7,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.variables import Variable
 
-from soraflow import availability, watch
+from soraflow import availability, pricing, watch
 from soraflow.models import Route
+from soraflow.pricing import PricingSource
 from soraflow.providers import ModelInfo, ModelListUnavailable
-from soraflow.watch import PriceTable, SeenModels, WatchReport
+from soraflow.watch import SeenModels, WatchReport
 
 from . import runtime
 
@@ -45,8 +46,9 @@ def list_offered_models(route: Route, models: list[str]) -> list[ModelInfo] | No
 
 
 @task(name="load-pricing-source", cache_policy=runtime.NO_CACHE, retries=2, retry_delay_seconds=5)
-def load_prices(source: str) -> PriceTable:
-    return watch.load_pricing_source(source)
+def load_prices(source: str) -> PricingSource:
+    """LiteLLM's price list or a table of prices, from a URL or a file on the worker."""
+    return pricing.load_pricing_source(source)
 
 
 @task(name="read-last-seen", cache_policy=runtime.NO_CACHE)
@@ -72,6 +74,8 @@ def emit_change_events(report: WatchReport) -> list[str]:
                 "prefect.resource.name": change.model,
                 "soraflow.endpoint": report.endpoint,
                 "soraflow.model.status": change.status,
+                # price changes come one per size: automations can match a size
+                **({"soraflow.size": change.size} if change.size else {}),
             },
             payload={"endpoint": report.endpoint, **change.model_dump(mode="json")},
         )

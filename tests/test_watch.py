@@ -11,7 +11,8 @@ import pytest
 from soraflow import watch
 from soraflow.models import builtin_catalog
 from soraflow.providers.base import ModelInfo
-from soraflow.watch import PricingSourceError, compare, load_pricing_source, remember
+from soraflow.pricing import PricingSourceError, load_pricing_source
+from soraflow.watch import compare, remember
 
 TODAY = date(2026, 8, 1)
 LIVE = [ModelInfo(id="sora-2"), ModelInfo(id="sora-2-pro"), ModelInfo(id="gpt-4o")]
@@ -70,10 +71,12 @@ def test_price_changes_name_each_size_and_ignore_formatting():
 
     overrides = {"sora-2": {"1280x720": "0.12", "1920x1080": "0.25"}}
     changed = compare(LIVE, first.seen(), endpoint="e", profiles=SORA, overrides=overrides, today=TODAY)
-    [change] = changed.changes
-    assert change.kind == "price_changed" and change.model == "sora-2"
-    assert [(p.size, p.old, p.new) for p in change.prices] == [("1280x720", "0.10", "0.12"), ("1920x1080", None, "0.25")]
-    assert "1280x720 0.10 → 0.12" in change.message
+    # one change per model and size, each naming its source
+    assert [(c.kind, c.model, c.size, [(p.old, p.new) for p in c.prices]) for c in changed.changes] == [
+        ("price_changed", "sora-2", "1280x720", [("0.10", "0.12")]),
+        ("price_changed", "sora-2", "1920x1080", [(None, "0.25")]),
+    ]
+    assert changed.changes[0].message == "sora-2 1280x720 price changed (USD/s): 0.10 → 0.12 (the model profiles)"
 
 
 def test_remember_keeps_the_current_endpoint_and_fits_a_prefect_variable():
@@ -101,8 +104,8 @@ def test_markdown_report_is_a_table_with_the_changes():
 def test_pricing_source_from_yaml_and_json_files(tmp_path):
     (tmp_path / "p.yaml").write_text("sora-2:\n  1280x720: 0.12\n  720x1280: 0.125\n")
     (tmp_path / "p.json").write_text(json.dumps({"sora-2-pro": {"1792x1024": 1}}))
-    assert load_pricing_source(str(tmp_path / "p.yaml")) == {"sora-2": {"1280x720": "0.12", "720x1280": "0.125"}}
-    assert load_pricing_source((tmp_path / "p.json").as_uri()) == {"sora-2-pro": {"1792x1024": "1.00"}}
+    assert load_pricing_source(str(tmp_path / "p.yaml")).table == {"sora-2": {"1280x720": "0.12", "720x1280": "0.125"}}
+    assert load_pricing_source((tmp_path / "p.json").as_uri()).table == {"sora-2-pro": {"1792x1024": "1.00"}}
 
 
 def test_pricing_source_over_https():
@@ -110,7 +113,7 @@ def test_pricing_source_over_https():
         assert request.url == "https://prices.example/sora.json"
         return httpx.Response(200, json={"sora-2": {"1280x720": 0.2}}, headers={"content-type": "application/json"})
 
-    table = load_pricing_source("https://prices.example/sora.json", transport=httpx.MockTransport(handler))
+    table = load_pricing_source("https://prices.example/sora.json", transport=httpx.MockTransport(handler)).table
     assert table == {"sora-2": {"1280x720": "0.20"}}
 
 
@@ -140,7 +143,7 @@ def test_unreachable_or_plain_http_pricing_sources_are_refused(tmp_path):
     with pytest.raises(PricingSourceError, match="use https"):
         load_pricing_source("http://prices.example/sora.json")
     failing = httpx.MockTransport(lambda request: httpx.Response(503))
-    with pytest.raises(PricingSourceError, match="503"):
+    with pytest.raises(PricingSourceError, match="HTTP 503"):
         load_pricing_source("https://prices.example/sora.json", transport=failing)
 
 
@@ -154,5 +157,8 @@ def test_hostile_pricing_sources_are_refused_within_limits(tmp_path):
     with pytest.raises(PricingSourceError, match="'1280x720' appears twice, on line 2 and on line 3"):
         load_pricing_source(str(tmp_path / "dup.yaml"))
     endless = httpx.MockTransport(lambda request: httpx.Response(200, content=iter([b"#" * 65536] * 100)))
-    with pytest.raises(PricingSourceError, match="larger than 512 KiB"):
+    with pytest.raises(PricingSourceError, match="larger than 512 KiB for YAML"):
         load_pricing_source("https://prices.example/sora.yaml", transport=endless)
+    endless = httpx.MockTransport(lambda request: httpx.Response(200, content=iter([b" " * 1048576] * 40)))
+    with pytest.raises(PricingSourceError, match="larger than 32768 KiB"):
+        load_pricing_source("https://prices.example/prices.json", transport=endless)

@@ -38,6 +38,9 @@ class SizeOffer(_Data):
     seconds: tuple[Seconds, ...] | None = None
     # Accepted by the live service beyond its published contract: planned only when allowed.
     beyond_spec: bool = False
+    # This size's entry in LiteLLM's price list when not the profile's (sora-2-pro's 1024x1792
+    # is ``openai/sora-2-pro-high-res``); false: the list does not price this size.
+    price_source_key: str | Literal[False] | None = None
 
     @property
     def width(self) -> int:
@@ -103,6 +106,9 @@ class ModelProfile(_Data):
     concurrency: Annotated[int, Field(ge=1)] = 4
     requests_per_minute: Annotated[int, Field(ge=1)] = 60
     description: str | None = None
+    # The model's entry in LiteLLM's price list (``vertex_ai/veo-3.1-generate-001``), read by
+    # the watch when its pricing source is that list; a size may name another entry.
+    price_source_key: str | None = None
 
     # --- sizes and lengths ----------------------------------------------------------------
     def size_names(self, allow_beyond_spec: bool = False) -> tuple[str, ...]:
@@ -137,6 +143,13 @@ class ModelProfile(_Data):
     def price(self, size: str, seconds: int, *, audio: bool = True) -> Decimal:
         """USD of one clip of this size and length."""
         return self.offer(size).price_per_second(audio) * seconds
+
+    def price_key(self, size: str) -> str | None:
+        """The price list entry that prices ``size`` (None: the list does not price it)."""
+        key = self.offer(size).price_source_key
+        if key is False:
+            return None
+        return key or self.price_source_key
 
     def expected_render_seconds(self, seconds: int) -> float:
         return self.render_seconds_per_second * seconds

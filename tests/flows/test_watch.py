@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import yaml
@@ -68,7 +70,9 @@ def events_for(endpoint: str, expected: int, timeout: float = 30.0) -> list[tupl
         while True:
             # The client's default page size (100) is above the server's maximum (50) in 3.8.8.
             events = client.read_events(event_filter, limit=50).events
-            found = sorted((e.event, e.resource["prefect.resource.name"], e.payload) for e in events)
+            # several events of one model (one per size) differ by payload alone: sort by its text
+            found = sorted(((e.event, e.resource["prefect.resource.name"], e.payload) for e in events),
+                           key=lambda f: (f[0], f[1], json.dumps(f[2], sort_keys=True)))
             if len(found) >= expected or time.monotonic() > deadline:
                 return [(name, model, payload) for name, model, payload in found]
             time.sleep(0.5)
@@ -147,9 +151,9 @@ def test_changed_pricing_source_emits_price_changed(simulator, endpoint, monkeyp
     state, second = watch()
     [change] = second.changes
     assert (change.kind, change.model) == ("price_changed", "sora-2")
-    assert [(p.size, p.old, p.new) for p in change.prices] == [("1280x720", "0.10", "0.15")]
+    assert [(p.size, p.old, p.new) for p in change.prices] == [("1280x720", "0.10", "0.15")] and change.size == "1280x720"
     assert remembered(endpoint)["sora-2"]["prices"] == {"1280x720": "0.15", "720x1280": "0.10"}
-    assert "**price_changed** sora-2 prices changed (USD/s): 1280x720 0.10 → 0.15" in artifact_markdown(state.state_details.flow_run_id)
+    assert "**price_changed** sora-2 1280x720 price changed (USD/s): 0.10 → 0.15" in artifact_markdown(state.state_details.flow_run_id)
 
     [(name, model, payload)] = events_for(endpoint, expected=1)
     assert (name, model) == ("soraflow.price.changed", "sora-2")
@@ -173,15 +177,21 @@ def simulator_models(sim) -> list[str]:
     return [m["id"] for m in resp.raise_for_status().json()["data"]]
 
 
+def point_both_at(monkeypatch, sim, endpoint: str, tmp_path) -> str:
+    """Sora's endpoint and Vertex AI (identity ``<endpoint>-vertex``, returned) both at ``sim``."""
+    point_at(monkeypatch, sim)
+    vertex = f"{endpoint}-vertex"
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump({"endpoints": {"vertex": {"base_url": sim.url, "identity": vertex}}}))
+    monkeypatch.setenv("SORAFLOW_MODELS", str(models))
+    monkeypatch.setenv("GOOGLE_API_KEY", sim.api_key)
+    return vertex
+
+
 def test_veo_and_sora_in_one_watch_one_artifact_and_their_events(simulator, endpoint, monkeypatch, tmp_path):
     """Sora at its endpoint and Veo on Vertex AI in one watch: Veo's availability from the SDK's
     model lookup (models.get), its price changes, both in one artifact, events per endpoint."""
-    point_at(monkeypatch, simulator)
-    vertex = f"{endpoint}-vertex"
-    models = tmp_path / "models.yaml"
-    models.write_text(yaml.safe_dump({"endpoints": {"vertex": {"base_url": simulator.url, "identity": vertex}}}))
-    monkeypatch.setenv("SORAFLOW_MODELS", str(models))
-    monkeypatch.setenv("GOOGLE_API_KEY", simulator.api_key)
+    vertex = point_both_at(monkeypatch, simulator, endpoint, tmp_path)
     prices = tmp_path / "prices.yaml"
     prices.write_text(yaml.safe_dump({"veo-3.1-fast-generate-001": {"1280x720": 0.10}}))
     state = watch_models(pricing_source=str(prices), return_state=True)
@@ -204,8 +214,48 @@ def test_veo_and_sora_in_one_watch_one_artifact_and_their_events(simulator, endp
     markdown = artifact_markdown(state.state_details.flow_run_id)
     assert f"# Models at {endpoint}" in markdown and f"# Models at {vertex}" in markdown and "| sora-2 |" in markdown
     assert "**unavailable** veo-3.1-generate-001 is unavailable (no longer listed)" in markdown
-    assert "**price_changed** veo-3.1-fast-generate-001 prices changed (USD/s): 1280x720 0.10 → 0.15" in markdown
+    assert "**price_changed** veo-3.1-fast-generate-001 1280x720 price changed (USD/s): 0.10 → 0.15" in markdown
     events = events_for(vertex, expected=2)
     assert sorted((name, model) for name, model, _ in events) == [
         ("soraflow.model.unavailable", "veo-3.1-generate-001"), ("soraflow.price.changed", "veo-3.1-fast-generate-001"),
     ]
+
+
+def test_litellm_price_list_old_then_new_one_event_per_changed_model_and_size(simulator, endpoint, monkeypatch, tmp_path):
+    """The watch fed LiteLLM's list as published, then a copy with a few prices changed: one
+    soraflow.price.changed per changed model and size (old, new, source), none for the rest;
+    the artifact shows the watched prices beside the profiles'."""
+    lists = Path(__file__).parent.parent / "fixtures" / "price_lists"
+    vertex = point_both_at(monkeypatch, simulator, endpoint, tmp_path)
+
+    old = str(lists / "litellm-1.110.2-video.json")
+    monkeypatch.setenv("SORAFLOW_PRICING_SOURCE", old)  # the setting; the parameter below
+    state = watch_models(return_state=True)
+    assert state.is_completed(), state.message
+    assert all(r.changes == [] and r.warnings == [] and r.pricing_source == old for r in state.result())
+
+    new = str(lists / "litellm-next-video.json")
+    state = watch_models(pricing_source=new, return_state=True)
+    assert state.is_completed(), state.message
+    reports = {r.endpoint: r for r in state.result()}
+    expected = {
+        (endpoint, "sora-2-pro", "1024x1792"), (endpoint, "sora-2-pro", "1792x1024"),
+        (endpoint, "sora-2-pro-2025-10-06", "1024x1792"), (endpoint, "sora-2-pro-2025-10-06", "1792x1024"),
+        (vertex, "veo-3.1-fast-generate-001", "1080x1920"), (vertex, "veo-3.1-fast-generate-001", "1920x1080"),
+    }
+    assert sorted((e, c.model, c.size) for e, r in reports.items() for c in r.changes) == sorted(expected)
+    assert remembered(vertex)["veo-3.1-fast-generate-001"]["prices"]["1920x1080"] == "0.15"
+
+    events = events_for(endpoint, expected=4) + events_for(vertex, expected=2)
+    assert len(events) == 6 and {name for name, _, _ in events} == {"soraflow.price.changed"}
+    assert {(p["endpoint"], model, p["size"]) for _, model, p in events} == expected
+    for _, model, payload in events:
+        assert payload["source"] == new
+        assert payload["prices"] == ([{"size": payload["size"], "old": "0.50", "new": "0.60"}] if model.startswith("sora")
+                                     else [{"size": payload["size"], "old": "0.12", "new": "0.15"}])
+
+    markdown = artifact_markdown(state.state_details.flow_run_id)
+    assert f"## Prices watched beside the profiles' (USD per second, {new})" in markdown
+    assert "| sora-2-pro | 1024x1792 | 0.50 | **0.60** |" in markdown
+    assert "| veo-3.1-fast-generate-001 | 1280x720 | 0.10 | 0.10 |" in markdown
+    assert "**price_changed** veo-3.1-fast-generate-001 1920x1080 price changed (USD/s): 0.12 → 0.15" in markdown
