@@ -82,7 +82,7 @@ def build_app(state: SimulatorState) -> ApiGate:
         # The reference is the clip's first frame (the service's input_reference), as on Veo.
         render = render_spec(prompt=prompt, model=model, size=size, seconds=int(seconds), reference=reference, first_frame=reference)
         job = state.create_job(kind="create", model=model, size=size, seconds=int(seconds), prompt=prompt, render=render)
-        return json_response(job.resource(now()))
+        return json_response(job.created_resource())
 
     async def remix_video(request: Request) -> Response:
         require_key(request)
@@ -96,7 +96,7 @@ def build_app(state: SimulatorState) -> ApiGate:
         render = render_spec(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds, remixed_from=source.id)
         job = state.create_job(kind="remix", model=source.model, size=source.size, seconds=source.seconds, prompt=prompt,
                                render=render, source=source.id)
-        return json_response(job.resource(now()))
+        return json_response(job.created_resource())
 
     async def retrieve_video(request: Request) -> Response:
         require_key(request)

@@ -122,7 +122,7 @@ def edit_routes(state: "SimulatorState") -> list[Route]:
         render = render_spec(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds, edited_from=source.clip.label)
         job = state.create_job(kind="edit", model=source.model, size=source.size, seconds=source.seconds, prompt=prompt,
                                render=render, source=source.video_id)
-        return json_response(job.resource(now()))
+        return json_response(job.created_resource())
 
     async def extend_video(request: Request) -> Response:
         require_key(request)
@@ -139,7 +139,7 @@ def edit_routes(state: "SimulatorState") -> list[Route]:
         render = render_spec(prompt=prompt, model=source.model, size=source.size, seconds=int(seconds), extends=source.clip)
         job = state.create_job(kind="extension", model=source.model, size=source.size, seconds=source.seconds + int(seconds),
                                prompt=prompt, render=render, source=source.video_id)
-        return json_response(job.resource(now()))
+        return json_response(job.created_resource())
 
     return [
         Route("/v1/videos/edits", edit_video, methods=["POST"]),

@@ -101,6 +101,12 @@ class Job:
         status, _, finished, _ = self.state(now)
         return status == "completed" and finished is not None and now >= finished + self.ttl
 
+    def created_resource(self) -> dict:
+        """The job as its create (remix, edit, extension) answers it: as it was made, queued.
+        Taken at the moment of creation, not when the answer is written, so that a response
+        delayed on a busy machine does not show a job already under way."""
+        return self.resource(self.created_mono)
+
     def resource(self, now: float) -> dict:
         """The job as the API's ``VideoResource``."""
         status, progress, finished, error = self.state(now)
