@@ -46,6 +46,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """``prefect server start`` on a throwaway cluster (the tests' Postgres fixture, fsync on)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:  # a benchmark run as a script: the repository's tests/ fixtures
+        sys.path.insert(0, root)
     from tests.fixtures.postgres import PostgresServer
 
     api_port = _free_port()
