@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 
 from .errors import ModelUnavailableError
-from .providers import ModelListUnavailable
+from .providers.base import ModelListUnavailable
 from .providers.base import ModelInfo, VideoProvider
 
 

@@ -9,20 +9,34 @@ registers there (or through ``register_provider``) and nothing else in the pipel
 
 from __future__ import annotations
 
-from typing import Callable
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import PermanentProviderError
 from ..settings import Settings
-from .base import TERMINAL, Download, ModelInfo, VideoJob, VideoProvider
+from .base import TERMINAL, Download, ModelInfo, ModelListUnavailable, VideoJob, VideoProvider
 from .connection import Connection, connect
-from .google_veo import GoogleVeoProvider
-from .openai_videos import ModelListUnavailable, OpenAIVideosProvider, classify
+
+if TYPE_CHECKING:
+    from .google_veo import GoogleVeoProvider
+    from .openai_videos import OpenAIVideosProvider
 
 ProviderFactory = Callable[[Connection, Settings], VideoProvider]
 
 
-def _google_veo(connection: Connection, settings: Settings) -> GoogleVeoProvider:
+# Each dialect's SDK is imported when a provider of that dialect is built, not when soraflow is:
+# google-genai and openai take about a second to import on this machine's cores, and commands
+# that never reach an endpoint (estimate, an up-to-date rerun, spend, limits, jobs) need neither.
+def _openai_videos(connection: Connection, settings: Settings) -> "OpenAIVideosProvider":
+    from .openai_videos import OpenAIVideosProvider
+
+    return OpenAIVideosProvider(connection, settings)
+
+
+def _google_veo(connection: Connection, settings: Settings) -> "GoogleVeoProvider":
     """Veo with the connection's key (express mode) or project and location (ADC)."""
+    from .google_veo import GoogleVeoProvider
+
     return GoogleVeoProvider(
         api_key=connection.api_key,
         project=connection.project,
@@ -36,10 +50,24 @@ def _google_veo(connection: Connection, settings: Settings) -> GoogleVeoProvider
     )
 
 
+# Keyed by each class's ``dialect`` (tests/providers checks that they agree).
 PROVIDERS: dict[str, ProviderFactory] = {
-    OpenAIVideosProvider.dialect: OpenAIVideosProvider,
-    GoogleVeoProvider.dialect: _google_veo,
+    "openai-videos": _openai_videos,
+    "google-genai": _google_veo,
 }
+
+_LAZY = {
+    "OpenAIVideosProvider": ".openai_videos",
+    "classify": ".openai_videos",
+    "GoogleVeoProvider": ".google_veo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The provider classes, imported on first use (with their SDKs)."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register_provider(dialect: str, factory: ProviderFactory) -> None:

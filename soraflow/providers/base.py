@@ -12,6 +12,13 @@ from typing import Literal, Mapping, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from ..errors import PermanentProviderError
+
+
+class ModelListUnavailable(PermanentProviderError):
+    """The endpoint does not serve ``GET /models`` (many gateways, Azure for deployments)."""
+
+
 JobStatus = Literal["queued", "in_progress", "completed", "failed"]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed"})
 

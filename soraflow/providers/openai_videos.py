@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..errors import EndpointNotConfiguredError
 from ..settings import Settings
-from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, VideoJob
+from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, ModelListUnavailable, VideoJob
 from .connection import Connection
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
@@ -65,10 +65,6 @@ ACCEPT = {
 }
 # Where a route answers with one of these, the endpoint does not serve /models at all.
 _NO_MODELS_ROUTE = {404, 405, 501}
-
-
-class ModelListUnavailable(PermanentProviderError):
-    """The endpoint does not serve ``GET /models`` (many gateways, Azure for deployments)."""
 
 
 def _retry_after(headers) -> float | None:

@@ -55,3 +55,16 @@ def test_a_length_the_profile_does_not_offer_is_refused_by_the_simulator_too(tmp
     provider = build_provider(connect(route, {}, simulated_models=simulated_models(CATALOG)), Settings(state_dir=tmp_path))
     with pytest.raises(PermanentProviderError, match="Supported values for house-clip-v2 are: '3', '6'"):
         provider.create(model="house-clip-v2", size="960x540", seconds=4, prompt="Shot four")
+
+
+def test_each_dialect_is_registered_under_its_class_s_name_and_its_sdk_imported_only_when_built():
+    import subprocess
+    import sys
+
+    from soraflow.providers import PROVIDERS, GoogleVeoProvider, OpenAIVideosProvider
+
+    assert set(PROVIDERS) == {OpenAIVideosProvider.dialect, GoogleVeoProvider.dialect}
+    # Commands that reach no endpoint (estimate, an up-to-date rerun) do not pay for the SDKs.
+    probe = "import sys, soraflow.cli; print(sorted(m for m in ('openai', 'google.genai') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
