@@ -18,7 +18,7 @@ from soraflow.settings import Settings
 from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
 from soraflow.tasks.limits import apply_limits
-from soraflow.tasks.prepare import check_availability, check_budget, check_regeneration_budget, prepare_plan
+from soraflow.tasks.prepare import check_availability, check_regeneration_budget, run_preflight
 from soraflow.tasks.runtime import ledger, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results, publish_spend
 from soraflow.tasks.stitch import stitch_film, write_manifest
@@ -61,12 +61,14 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
     log = get_run_logger()
     settings = Settings()
 
-    # 1. storyboard → priced plan; nothing is spent before these pass
+    # 1. storyboard → priced plan, and the preflight: every problem known before paying, at once
     path, inline = request.storyboard_source()
     log.info("storyboard: %s", f"the file {path}" if path else "written in the run form")
-    plan = prepare_plan(path, inline, request.key_secrets)
+    cleared = run_preflight(
+        path, inline, request.key_secrets, request.out_dir, request.storage or None, request.budget_usd, live=not request.dry_run
+    )
+    plan, can_pay = cleared.plan, cleared.payable
     publish_estimate(plan)
-    can_pay = check_budget(plan, request.budget_usd)
     log.info("%s", can_pay.describe())
     log.info("%r: %d clips, %d s, estimated $%.2f", plan.title, len(plan.clips), plan.total_seconds, plan.total_usd)
     for note in plan.fitting_notes():
@@ -80,9 +82,7 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
         out_dir, run=flow_run.get_name(), title=plan.title, wait_seconds=settings.out_dir_wait_seconds, on_wait=log.warning
     ):
         apply_limits(plan)
-        to_create = planning.clips_to_create(plan, ledger())
-        if to_create:
-            check_availability(to_create)
+        to_create = planning.clips_to_create(plan, ledger())  # their models' availability: in the preflight
 
         # 2. every clip, concurrently: generate (create once + poll) → download → store
         work_dir = str(out_dir / ".work")
@@ -111,7 +111,7 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
             )
             # the same budget guards them: what this run may have paid so far, plus them
             check_regeneration_budget(lost, sum((c.price_usd for c in to_create), Decimal("0")), request.budget_usd)
-            checked = {(c.route, c.model) for c in to_create}
+            checked = {(c.route, c.model) for c in cleared.to_create}
             if unchecked := [spec for spec in lost if (spec.route, spec.model) not in checked]:
                 check_availability(unchecked)  # a retired model is refused before anything is spent
             for spec in lost:

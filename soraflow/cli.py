@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from . import assembly, planning, recovery, storing
+from . import assembly, planning, preflight, recovery, storing
 from .errors import (
     BudgetExceededError,
     CatalogError,
@@ -47,6 +47,7 @@ SIMULATE_HELP = f"Render every endpoint on the embedded simulator, credentials o
 # The user's input is wrong (exit 2) rather than the run failing (exit 1).
 INPUT_ERRORS = (
     InvalidInputError, BudgetExceededError, InvalidBudgetError, CatalogError, EndpointNotConfiguredError, recovery.SettleError,
+    preflight.PreflightError,
 )
 _debug = False
 
@@ -250,6 +251,8 @@ def estimate(
     plan = _plan(storyboard, settings)
     out.print(_estimate_table(plan))
     _warn_fitting(plan)
+    for problem in preflight.prompt_problems(plan, planning.model_catalog(settings)):
+        say(("warning: ", "bold yellow"), f"{problem} (render refuses it before paying)")
 
 
 def _watch_progress(plan: Plan, ledger: Ledger, stop: threading.Event) -> None:
@@ -283,13 +286,16 @@ def render(
 ) -> None:
     """Render STORYBOARD into OUT/film.mp4, OUT/manifest.json and OUT/contact_sheet.png."""
     settings = _settings(simulate)
-    plan = _plan(storyboard, settings)
+    ledger = Ledger.from_settings(settings)  # before anything starts: a wrong URL is one line
+    # The preflight's free checks, before Prefect starts: every problem at once; the flow runs
+    # them again with those that send a request (the storage's probe object, the model list).
+    checks = preflight.Checks(settings, planning.model_catalog(settings), ledger, open_storage=_storage_here(settings), live=False)
+    cleared = preflight.preflight(
+        lambda: _plan(storyboard, settings), out_dir=out_dir, storage=storage, budget_usd=budget, checks=checks
+    )
+    plan, can_pay = cleared.plan, cleared.payable
     out.print(_estimate_table(plan))
     _warn_fitting(plan)
-    planning.valid_budget(budget)
-    planning.resolve_paths(out_dir, storage, settings)  # refused here, before Prefect starts
-    ledger = Ledger.from_settings(settings)  # before anything starts: a wrong URL is one line
-    can_pay = planning.check_budget(plan, budget, ledger)
     say(("this run: ", "bold"), can_pay.describe(), to=out)
     if dry_run:
         for clip in plan.clips:  # each clip's final prompt, as it would be sent
@@ -300,6 +306,14 @@ def render(
 
     with _sigterm_unwinds():
         _render(storyboard, plan, out_dir, storage, budget, settings, ledger)
+
+
+def _storage_here(settings: Settings):
+    """The store of a URL as this process can open it: not S3 through a Prefect credentials block
+    (only a flow run loads it; the flow's preflight checks that store)."""
+    def open_here(url: str):
+        return None if settings.aws_credentials_block and str(url).startswith("s3://") else storing.open_for(url, settings)
+    return open_here
 
 
 def _render(

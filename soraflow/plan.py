@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import Problem, StoryboardError
+from .errors import Problem
 from .models import ModelCatalog, Route, Routing, split_seconds
 from .prompts import build_prompt, dialogue_for_part
 from .storyboard import Storyboard
@@ -221,8 +221,9 @@ def _link(continuity: str, previous: ClipSpec) -> ClipLink | None:
 def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, allow_beyond_spec: bool = False) -> Plan:
     """Split shots into clips of the profile's lengths, route and price them. No I/O but hashing refs.
 
-    Refuses, before anything is spent, a plan that needs an endpoint without credentials (every
-    such endpoint named at once) and a prompt longer than its profile takes.
+    Refuses a plan that needs an endpoint without credentials (every such endpoint named at once).
+    A prompt longer than its profile takes is the preflight's to refuse (soraflow.preflight),
+    beside every other problem known before paying.
     """
     unrouted: dict[str, list[str]] = {}
     for shot in sb.shots:
@@ -233,7 +234,6 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
         raise routing.refusal(unrouted)
 
     clips: list[ClipSpec] = []
-    too_long: list[Problem] = []
     for index, shot in enumerate(sb.shots):
         profile = catalog.profile(sb.model_of(shot))
         route = routing.route(profile.endpoint)
@@ -250,12 +250,6 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
         for part, seconds in enumerate(parts_seconds, start=1):
             played += seconds
             prompt = build_prompt(sb, shot, part=part, parts=n, part_seconds=seconds)
-            if len(prompt) > profile.prompt_max_chars:
-                too_long.append(Problem(
-                    f"shots[{index}].visual",
-                    f"the prompt of part {part} comes to {len(prompt)} characters with the storyboard's style, anchors and "
-                    f"dialogue; {profile.name} takes at most {profile.prompt_max_chars}: shorten the shot's text",
-                ))
             follows = _link(shot.continuity, previous) if previous is not None else None
             if shot.remix_of is not None:
                 source = next(c for c in clips if c.shot_id == shot.remix_of)  # validation: an earlier one-clip shot
@@ -310,6 +304,4 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
             )
             clips.append(clip)
             previous = clip
-    if too_long:
-        raise StoryboardError(too_long)
     return Plan(title=sb.title, clips=tuple(clips), size=sb.size)

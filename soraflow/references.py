@@ -29,6 +29,18 @@ def image_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
+def decoded_image_size(path: Path) -> tuple[int, int]:
+    """The image's width and height once every byte of it has decoded (ffmpeg with -xerror):
+    ffprobe alone reads the header and names a size for a PNG cut in half. MediaError, in
+    soraflow's words, otherwise."""
+    size = image_size(path)
+    try:
+        ffmpeg.input(str(path)).output("-", format="null").global_args("-nostdin", "-xerror").run(quiet=True)
+    except ffmpeg.Error as err:
+        raise MediaError(f"reference image {path}: does not decode ({error_summary(err.stderr)})") from None
+    return size
+
+
 def prepare_reference(source: Path, size: str, cache_dir: Path) -> Path:
     """A PNG of ``size`` made from ``source`` (the source itself when it already fits)."""
     width, height = (int(v) for v in size.split("x"))

@@ -1,4 +1,4 @@
-"""Prepare: storyboard → validated plan, priced, checked against budget and availability."""
+"""Prepare: storyboard → validated plan, priced; the preflight that refuses a run before it pays."""
 
 from __future__ import annotations
 
@@ -7,27 +7,44 @@ from decimal import Decimal
 
 from prefect import get_run_logger, task
 
-from soraflow import availability, planning
+from soraflow import availability, planning, storing
+from soraflow.errors import StorageError
 from soraflow.models import Route
 from soraflow.plan import ClipSpec, Plan
+from soraflow.preflight import Checks, Cleared, preflight
 
 from . import runtime
 from .watch import last_seen
 
 
-@task(name="prepare-plan", cache_policy=runtime.NO_CACHE)
-def prepare_plan(storyboard_path: str | None, storyboard_inline: dict | None, key_secrets: dict[str, str] | None = None) -> Plan:
-    """The storyboard checked against the run's profiles (file or Variable), routed and priced.
-    ``key_secrets``: endpoints whose keys are in the named Prefect Secret blocks (the run form's)."""
+@task(name="preflight", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+def run_preflight(
+    storyboard_path: str | None, storyboard_inline: dict | None, key_secrets: dict[str, str] | None,
+    out_dir: str, storage: str | None, budget_usd: float | None, live: bool = True,
+) -> Cleared:
+    """The storyboard planned and every check before the first create (soraflow.preflight): one
+    refusal listing every problem, or the plan with what this run can pay."""
     s = runtime.settings()
     catalog = runtime.model_catalog().with_key_secrets(key_secrets or {})
-    return planning.load_plan(storyboard_path, storyboard_inline, settings=s, catalog=catalog)
+    checks = Checks(
+        settings=s, catalog=catalog, ledger=runtime.ledger(), open_storage=_open_storage, spend_caps=runtime.spend_caps,
+        availability=_available, credentials=runtime.credentials_problem, live=live,
+    )
+    plan = lambda: planning.load_plan(storyboard_path, storyboard_inline, settings=s, catalog=catalog)  # noqa: E731
+    return preflight(plan, out_dir=out_dir, storage=storage, budget_usd=budget_usd, checks=checks, on_warning=get_run_logger().warning)
 
 
-@task(name="check-budget", cache_policy=runtime.NO_CACHE)
-def check_budget(plan: Plan, budget_usd: float | None) -> planning.Payable:
-    """What this run can pay, against the budget (the ledger says which clips are done)."""
-    return planning.check_budget(plan, budget_usd, runtime.ledger())
+def _open_storage(url: str):
+    try:
+        session = runtime.aws_session()
+    except Exception as err:  # noqa: BLE001 - a missing block or package: named, no value shown
+        raise StorageError(f"the AWS credentials block {runtime.settings().aws_credentials_block!r} cannot be loaded: {type(err).__name__}") from None
+    return storing.open_for(url, runtime.settings(), session)
+
+
+def _available(route: Route, models: dict[str, date | None]) -> str | None:
+    provider = runtime.provider(route, next(iter(models)))
+    return availability.ensure_available(models, provider, known=last_seen(route.identity), where=route.shown)[1]
 
 
 @task(name="check-regeneration-budget", cache_policy=runtime.NO_CACHE)

@@ -147,6 +147,31 @@ def _provider(connection: Connection, timeout: float, retries: int) -> VideoProv
     return build_provider(connection, settings())
 
 
+def credentials_problem(route: Route) -> str | None:
+    """Why the provider of ``route`` could not get its credentials here, or None: its Prefect
+    Secret block is read (where its variable is not set), and a Vertex endpoint without a key
+    finds Application Default Credentials. Never shows a value."""
+    endpoint, env = route.endpoint, settings().environment
+    if route.simulated or endpoint.key(env):
+        return None
+    if endpoint.key_secret:
+        try:
+            _secret_value(endpoint.key_secret, int(time.monotonic() // SECRET_CACHE_SECONDS))
+        except Exception as err:  # noqa: BLE001 - a missing block, or no Prefect server
+            return f"its key is in the Prefect Secret block {endpoint.key_secret!r}, which cannot be read ({type(err).__name__}): create it, or set {endpoint.key_env or 'the key variable'}"
+        return None
+    if endpoint.effective_auth == "google":
+        import google.auth
+        from google.auth.exceptions import DefaultCredentialsError
+
+        try:
+            google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        except DefaultCredentialsError:
+            return (f"no Google credentials: set {endpoint.key_env or 'an API key'} (express mode), or give Application Default "
+                    "Credentials (gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS)")
+    return None
+
+
 @lru_cache(maxsize=16)
 def _secret_value(name: str, period: int) -> str:
     """A Prefect Secret block's value, re-read every SECRET_CACHE_SECONDS (a rotated key is picked up)."""
@@ -236,6 +261,7 @@ __all__ = [
     "NO_CACHE",
     "RETRY_OPTIONS",
     "clip_cache_key",
+    "credentials_problem",
     "ledger",
     "model_catalog",
     "provider",

@@ -163,16 +163,19 @@ def test_a_shot_refused_by_moderation_is_named_once_with_the_providers_code(sim_
     assert f"using the Prefect server running at {session_api}" in output and "temporary Prefect server" not in output
 
 
-def test_a_retired_model_is_one_line_and_no_traceback(session_api, tmp_path, lighthouse):
+def test_a_retired_model_is_refused_in_the_preflight_without_a_traceback(session_api, tmp_path, lighthouse):
     from soraflow.simulator import Simulator, SimulatorConfig
 
     with Simulator(SimulatorConfig(latency=0.5, shutdown=True)) as retired:
         env = cli_env(tmp_path, PREFECT_API_URL=session_api, OPENAI_BASE_URL=retired.base_url, OPENAI_API_KEY=retired.api_key)
         done = soraflow("render", str(lighthouse), "--out", str(tmp_path / "out"), env=env)
         assert retired.jobs() == []
-    assert done.returncode == 1, done.stdout + done.stderr
-    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
-    assert errors == [f"error: model sora-2 was retired on 2026-09-24 and is no longer served at openai ({retired.base_url}) [model_retired]"]
+    assert done.returncode == 2, done.stdout + done.stderr  # refused before anything was paid, like a budget
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower() or line.startswith("  - ")]
+    assert errors == [
+        "error: refused before anything was paid (1 problem(s)); nothing was created:",
+        f"  - endpoint openai: model sora-2 was retired on 2026-09-24 and is no longer served at openai ({retired.base_url}) [model_retired]",
+    ]
     assert "Traceback" not in done.stderr and "Flow run" not in done.stderr
 
 

@@ -20,7 +20,7 @@ from ..redaction import redact_url
 from ..settings import Settings
 from ._base import AI_GENERATED_TAG, SHA256_METADATA_KEY, Storage, StoredObject
 from ._keys import check_key, clip_object_key, film_object_key, safe_component, storage_key
-from ._local import LocalStorage
+from ._local import LocalStorage, probe_directory
 from ._s3 import S3Storage, check_location
 from ..terminal import printable
 
@@ -41,6 +41,7 @@ __all__ = [
     "film_object_key",
     "open_storage",
     "presign_uri",
+    "probe_directory",
     "safe_component",
     "storage_key",
 ]

@@ -63,3 +63,10 @@ class Storage(Protocol):
         ...
 
     def get_file(self, key: str, local_path: str | Path) -> StoredObject: ...
+
+    def probe(self, *, write: bool = True) -> None:
+        """Raise StorageError, naming what is wrong (never a credential), if this store cannot take
+        objects now. ``write``: prove it by writing a small probe object and removing it (a
+        request to a remote store); without it, only what is known here (the credentials are
+        there, the folder can be made)."""
+        ...

@@ -50,6 +50,13 @@ class LocalStorage:
 
     # --- operations -----------------------------------------------------------------------
 
+    def probe(self, *, write: bool = True) -> None:
+        """The root is a directory (or can be made: its nearest existing parent is one) in which a
+        file can be written: a real probe file, written and removed, so a read-only mount or a
+        full disk shows here, not after clips are paid for. Nothing is created for good.
+        (``write`` makes no difference here: the probe costs nothing.)"""
+        probe_directory(self.root, what=f"storage {self.url}")
+
     def put_file(
         self,
         local_path: str | Path,
@@ -123,6 +130,29 @@ class LocalStorage:
         finally:
             tmp.unlink(missing_ok=True)
         return StoredObject(src.as_uri(), key, sha256_of(dest), dest.stat().st_size, uploaded=False, link=src.as_uri())
+
+
+def probe_directory(directory: str | Path, *, what: str) -> None:
+    """StorageError unless files can be written in ``directory``, or in the nearest existing
+    parent it would be made in: a probe file is written there and removed."""
+    folder = Path(directory).expanduser().absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == folder else f"cannot be made: {existing} is a file, not a directory"
+        raise StorageError(f"{what}: {folder} {where}")
+    probe = existing / f".soraflow-probe-{uuid.uuid4().hex[:12]}"
+    try:
+        with open(probe, "xb") as f:
+            f.write(b"soraflow preflight probe\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        made = "" if existing == folder else f" (it would be made in {existing})"
+        raise StorageError(f"{what}: cannot write files in {existing}{made}: {err.strerror or type(err).__name__}") from None
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _check(source: Path, actual: str, expected: str) -> None:

@@ -95,6 +95,7 @@ class S3Storage:
             import boto3
 
             session = boto3.Session()
+        self._session = session
         # Credentials come from the session (standard chain or a Prefect block) and stay in it.
         self.client = session.client("s3", config=client_config(settings))
         log.debug("opened %s via %s", self.url, redact_url(self.client.meta.endpoint_url) or "(default endpoint)")
@@ -218,6 +219,49 @@ class S3Storage:
         finally:
             tmp.unlink(missing_ok=True)
         return StoredObject(uri, key, actual, dest.stat().st_size, uploaded=False)
+
+    def probe(self, *, write: bool = True) -> None:
+        """Credentials are there; with ``write``, the bucket exists and takes a probe object,
+        which is then removed (HEAD bucket, PUT, DELETE: what a clip's store needs, before any
+        clip is paid for). Errors name the bucket and what S3 answered, never a credential."""
+        from botocore.exceptions import BotoCoreError, ClientError, PartialCredentialsError
+
+        try:
+            credentials = self._session.get_credentials()
+        except PartialCredentialsError as err:  # names the missing variable, never a value
+            raise StorageError(f"storage {self.url}: incomplete AWS credentials: {err}") from None
+        except BotoCoreError as err:
+            raise StorageError(f"storage {self.url}: AWS credentials could not be loaded: {err}") from None
+        if credentials is None:
+            raise StorageError(
+                f"storage {self.url}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "AWS_PROFILE, SSO or an instance role; or SORAFLOW_AWS_CREDENTIALS_BLOCK with a Prefect AwsCredentials block)"
+            )
+        if not write:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
+                raise StorageError(f"storage {self.url}: the bucket {self.bucket!r} does not exist (create it, or name another)") from None
+            if status in (401, 403):
+                raise StorageError(
+                    f"storage {self.url}: access to the bucket {self.bucket!r} is denied (HTTP {status}): the credentials are "
+                    "not valid, or they may not use this bucket"
+                ) from None
+            raise _storage_error(f"storage {self.url}: could not reach the bucket", err) from None
+        except Exception as err:  # noqa: BLE001 - boto3 raises several unrelated families
+            raise _storage_error(f"storage {self.url}: could not reach the bucket", err) from None
+        key = self.object_key(f".soraflow-probe/{uuid.uuid4().hex}")
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"soraflow preflight probe\n", ContentType="text/plain")
+        except Exception as err:  # noqa: BLE001
+            raise _storage_error(f"storage {self.url}: could not write a probe object", err) from None
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as err:  # noqa: BLE001 - the store takes objects: that is what the probe asked
+            log.warning("the probe object s3://%s/%s could not be removed: %s", self.bucket, key, _storage_error("delete", err))
 
     # --- helpers --------------------------------------------------------------------------
 
