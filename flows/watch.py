@@ -3,8 +3,9 @@
 Every endpoint this worker can reach (the Videos API shape for Sora and gateways, Vertex AI
 for Veo) is checked for the models of its profiles, in one report. A retired
 model or a changed price becomes a Prefect event (automations react to it), the state is kept
-in a Variable (per endpoint identity) that ``render`` reads before anything is spent, and the
-table of models lands in a markdown artifact.
+in a Variable (per endpoint identity) that ``render`` reads before anything is spent, the prices
+in the ledger (``soraflow estimate --prices watched`` reads them), and the table of models lands
+in a markdown artifact.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from soraflow.tasks.watch import (
     load_prices,
     publish_watch_report,
     read_last_seen,
+    record_watched_prices,
     remember_models,
 )
 from soraflow.watch import WatchReport
@@ -69,6 +71,7 @@ def watch_models(pricing_source: str = "") -> list[WatchReport]:
             log.warning("pricing source %s: %s", report.pricing_source, warning)
         emit_change_events(report)
         remember_models(report)
+        record_watched_prices(report)
         for model in report.models:
             log.info("%s at %s: %s%s", model.model, identity, model.status,
                      f" (shutdown {model.shutdown_date})" if model.shutdown_date else "")

@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -34,9 +35,10 @@ from .errors import (
     InvalidInputError,
     SoraflowError,
 )
-from .ledger import Ledger
+from .ledger import Ledger, WatchedPrices
 from .models import SIMULATE_VARIABLE, ModelCatalog, profile_table_row, route_endpoints
 from .plan import Plan
+from .pricing import with_watched_prices
 from .settings import Settings
 from .terminal import printable
 
@@ -241,18 +243,52 @@ def _warn_fitting(plan: Plan) -> None:
         say(("warning: ", "bold yellow"), note)
 
 
+class PriceChoice(str, Enum):
+    profile = "profile"
+    watched = "watched"
+
+
 @app.command()
 def estimate(
     storyboard: Path = typer.Argument(..., help="Storyboard YAML or JSON"),
+    prices: PriceChoice = typer.Option(
+        PriceChoice.profile, "--prices",
+        help="profile: the model profiles' prices; watched: the prices the model watch last saw (kept in the ledger)",
+    ),
     simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
 ) -> None:
     """Print the cost of every clip and the total, to the cent. Creates nothing."""
     settings = _settings(simulate)
-    plan = _plan(storyboard, settings)
-    out.print(_estimate_table(plan))
+    if prices is PriceChoice.profile:
+        plan = _plan(storyboard, settings)
+        out.print(_estimate_table(plan))
+        out.print("prices: the model profiles' (" + " + ".join(planning.model_catalog(settings).sources) + ")")
+    else:
+        plan, used = _plan_at_watched_prices(storyboard, settings)
+        out.print(_estimate_table(plan))
+        sizes = sorted({(c.profile, c.size) for c in plan.clips})
+        watched = [used[s] for s in sizes if used[s].watched is not None]
+        out.print(f"prices: watched by the model watch for {len(watched)} of {len(sizes)} model and size(s) used")
+        for size in sizes:
+            out.print(Text("  " + printable(used[size].describe())), soft_wrap=True)  # a URL stays whole
+        if not watched:
+            say(("warning: ", "bold yellow"), "the model watch has priced none of these (run `soraflow watch` against this ledger); the profiles' prices were used")
     _warn_fitting(plan)
     for problem in preflight.prompt_problems(plan, planning.model_catalog(settings)):
         say(("warning: ", "bold yellow"), f"{problem} (render refuses it before paying)")
+
+
+def _plan_at_watched_prices(storyboard: Path, settings: Settings) -> tuple[Plan, dict]:
+    """The plan priced as the model watch last saw each size (the ledger's watched prices)."""
+    catalog = planning.model_catalog(settings)
+    routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
+    ledger = Ledger.from_settings(settings)
+    try:
+        watched = WatchedPrices(ledger).read()
+    finally:
+        ledger.close()
+    catalog, used = with_watched_prices(catalog, routing, watched)
+    return planning.load_plan(str(storyboard), None, settings=settings, catalog=catalog), used
 
 
 def _watch_progress(plan: Plan, ledger: Ledger, stop: threading.Event) -> None:

@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +37,10 @@ from .errors import SoraflowError
 from .models import ModelProfile
 from .models.catalog import usd as format_usd
 from .redaction import redact_url
+
+if TYPE_CHECKING:
+    from .ledger import WatchedPrice
+    from .models import ModelCatalog, Routing
 
 LITELLM_PRICE_LIST_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 # LiteLLM's list is 3.4 MB in November 2026 and grows with every model; room to grow, no more.
@@ -273,6 +278,51 @@ def load_pricing_source(source: str, *, timeout: float = 15.0, transport: httpx.
     return PriceTableSource(source=shown, table=parse_pricing(data, shown))
 
 
+# --- the estimate at watched prices -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceUsed:
+    """Where the price of one model profile and size in an estimate came from."""
+
+    profile: str
+    size: str
+    usd_per_second: Decimal
+    watched: "WatchedPrice | None" = None  # None: the profile's own price
+
+    def describe(self) -> str:
+        price = f"{self.profile} {self.size}: ${format_usd(self.usd_per_second)}/s"
+        if self.watched is None:
+            return f"{price} from the profile (not watched)"
+        w = self.watched
+        return f"{price} watched from {w.source} (this price since {_utc(w.since)}, last watched {_utc(w.watched_at)})"
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def with_watched_prices(catalog: "ModelCatalog", routing: "Routing", watched: Iterable["WatchedPrice"]) -> tuple["ModelCatalog", dict[tuple[str, str], PriceUsed]]:
+    """The catalog with each size priced as the watch last saw it at the profile's endpoint
+    (matched by endpoint identity and the model id the endpoint uses), and where every size's
+    price came from. A size the watch has not priced keeps its profile's price and says so."""
+    seen = {(w.endpoint, w.model, w.size): w for w in watched}
+    profiles, used = {}, {}
+    for name, profile in catalog.profiles.items():
+        route = routing.routes.get(profile.endpoint)
+        offers = []
+        for offer in profile.sizes:
+            w = seen.get((route.identity, profile.model, offer.size)) if route else None
+            if w is not None and checked_price(w.usd_per_second) is not None:
+                offer = offer.model_copy(update={"usd_per_second": w.usd_per_second})
+            else:
+                w = None
+            used[(name, offer.size)] = PriceUsed(profile=name, size=offer.size, usd_per_second=offer.usd_per_second, watched=w)
+            offers.append(offer)
+        profiles[name] = profile.model_copy(update={"sizes": tuple(offers)})
+    return catalog.model_copy(update={"profiles": profiles}), used
+
+
 __all__ = [
     "LITELLM_PRICE_LIST_URL",
     "MAX_USD_PER_SECOND",
@@ -280,10 +330,12 @@ __all__ = [
     "LiteLLMPriceList",
     "PriceTable",
     "PriceTableSource",
+    "PriceUsed",
     "PricingSource",
     "PricingSourceError",
     "checked_price",
     "is_price_list",
     "load_pricing_source",
     "parse_pricing",
+    "with_watched_prices",
 ]

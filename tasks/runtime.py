@@ -17,7 +17,7 @@ from prefect.tasks import exponential_backoff
 from prefect.variables import Variable
 
 from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
-from soraflow.ledger import Ledger, Slots, Spend, SpendCaps, parse_caps
+from soraflow.ledger import Ledger, Slots, Spend, SpendCaps, WatchedPrices, parse_caps
 from soraflow.models import ModelCatalog, Route, builtin_catalog, load_catalog
 from soraflow.providers import Connection, VideoProvider, build_provider, connect
 from soraflow.settings import Settings
@@ -66,6 +66,11 @@ def spend_caps() -> SpendCaps:
     if isinstance(value, str):
         value = json.loads(value) if value.strip() else None
     return settings().spend_caps.tightest(parse_caps(value, f"Prefect Variable {SPEND_CAPS_VARIABLE_NAME}"))
+
+
+def watched_prices() -> WatchedPrices:
+    """The prices the model watch last saw, kept in the ledger."""
+    return WatchedPrices(ledger())
 
 
 def slots() -> Slots:

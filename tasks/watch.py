@@ -61,6 +61,17 @@ def remember_models(report: WatchReport) -> None:
     Variable.set(watch.WATCH_VARIABLE_NAME, watch.remember(read_watch_state(), report), overwrite=True)
 
 
+@task(name="record-watched-prices", cache_policy=runtime.NO_CACHE)
+def record_watched_prices(report: WatchReport) -> None:
+    """The prices this watch saw at the endpoint, in the ledger: ``soraflow estimate --prices
+    watched`` reads them there (no Prefect server needed), with their source and since when."""
+    runtime.watched_prices().record(
+        report.endpoint,
+        {m.model: m.prices for m in report.models},
+        source=report.pricing_source or "the model profiles",
+    )
+
+
 @task(name="emit-model-events", cache_policy=runtime.NO_CACHE)
 def emit_change_events(report: WatchReport) -> list[str]:
     """One Prefect event per change; automations react to these (deployments/automations)."""

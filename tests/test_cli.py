@@ -329,3 +329,35 @@ def test_limits_shows_each_cap_and_who_holds_its_slots(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert "1 of 4" in res.output and "run brave-fox" in res.output and str(os.getpid()) in res.output  # (the table folds)
     assert "size 'all' to 3 in flight and 60 creates per minute: the next render applies that" in " ".join(res.output.split())
+
+
+def test_estimate_at_watched_prices_says_which_and_from_when(lighthouse, tmp_path, monkeypatch):
+    from soraflow.ledger import WatchedPrices
+    from soraflow.models import simulator_identity
+    from soraflow.settings import Settings
+
+    monkeypatch.setenv("SORAFLOW_STATE_DIR", str(tmp_path / "state"))
+    res = runner.invoke(app, ["estimate", str(lighthouse), "--prices", "watched"])
+    assert res.exit_code == 0, res.output
+    assert "$2.80" in res.output and "the model watch has priced none of these" in res.output
+
+    # what two watches of the simulated Videos endpoint left in the ledger
+    from datetime import datetime, timezone
+
+    first, second = (datetime(2026, 11, day, 12, tzinfo=timezone.utc).timestamp() for day in (28, 29))
+    ledger = Ledger.from_settings(Settings())
+    watched = WatchedPrices(ledger)
+    source = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
+    watched.record(simulator_identity("openai-videos"), {"sora-2": {"1280x720": "0.15", "720x1280": "0.10"}}, source=source, now=first)
+    watched.record(simulator_identity("openai-videos"), {"sora-2": {"1280x720": "0.15", "720x1280": "0.12"}}, source=source, now=second)
+    ledger.close()
+
+    res = runner.invoke(app, ["estimate", str(lighthouse), "--prices", "watched"])
+    assert res.exit_code == 0, res.output
+    assert "$0.60" in res.output and "$4.20" in res.output  # 28 s at $0.15 instead of $0.10
+    assert "prices: watched by the model watch for 1 of 1 model and size(s) used" in res.output
+    assert (f"sora-2 1280x720: $0.15/s watched from {source} (this price since 2026-11-28 12:00 UTC, "
+            "last watched 2026-11-29 12:00 UTC)") in res.output
+
+    res = runner.invoke(app, ["estimate", str(lighthouse)])  # the profiles' prices by default
+    assert res.exit_code == 0 and "$2.80" in res.output and "prices: the model profiles' (soraflow/models/builtin.yaml)" in res.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -153,3 +154,25 @@ def test_a_table_of_your_own_is_still_a_pricing_source(tmp_path):
     path.write_text("sora-2:\n  1280x720: 0\n")
     with pytest.raises(PricingSourceError, match=r"sora-2\.1280x720: 0 is not a price"):
         load_pricing_source(str(path))
+
+
+def test_estimate_catalog_at_watched_prices_matches_endpoint_identity_and_model():
+    from soraflow.ledger import WatchedPrice
+    from soraflow.models import route_endpoints, simulator_identity
+    from soraflow.pricing import with_watched_prices
+
+    routing = route_endpoints(CATALOG, {}, simulate=True)
+    videos = simulator_identity("openai-videos")
+    watched = [
+        WatchedPrice(videos, "sora-2", "1280x720", Decimal("0.15"), "list", 1.0, 2.0),
+        WatchedPrice("https://elsewhere.example/v1", "sora-2", "720x1280", Decimal("0.99"), "list", 1.0, 2.0),  # another endpoint
+        WatchedPrice(videos, "sora-2-pro", "1280x720", Decimal("0"), "list", 1.0, 2.0),  # never trusted at 0
+    ]
+    catalog, used = with_watched_prices(CATALOG, routing, watched)
+    assert catalog.profile("sora-2").price("1280x720", 8) == Decimal("1.20")
+    assert catalog.profile("sora-2").price("720x1280", 8) == Decimal("0.80")
+    assert catalog.profile("sora-2-pro").price("1280x720", 4) == Decimal("1.20")
+    assert used[("sora-2", "1280x720")].watched == watched[0]
+    assert used[("sora-2", "720x1280")].watched is None and used[("sora-2-pro", "1280x720")].watched is None
+    assert used[("sora-2", "720x1280")].describe() == "sora-2 720x1280: $0.10/s from the profile (not watched)"
+    assert CATALOG.profile("sora-2").price("1280x720", 8) == Decimal("0.80")  # the built-in catalog is untouched

@@ -159,3 +159,18 @@ spend = Table(
     Index("ix_spend_month", "month"),
     Index("ix_spend_clip_key", "clip_key"),
 )
+
+# revision 0005: what the model watch last priced each model and size at, per endpoint identity
+# (the pricing source over the profiles), so an estimate can use today's prices without Prefect.
+# ``since``: when the price became this value; ``watched_at``: the watch that last saw it.
+watched_prices = Table(
+    "watched_prices",
+    metadata,
+    Column("endpoint", Text, primary_key=True),
+    Column("model", Text, primary_key=True),
+    Column("size", Text, primary_key=True),
+    Column("usd_per_second", ExactDecimal, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("since", Double, nullable=False),
+    Column("watched_at", Double, nullable=False),
+)

@@ -245,6 +245,15 @@ def test_litellm_price_list_old_then_new_one_event_per_changed_model_and_size(si
     }
     assert sorted((e, c.model, c.size) for e, r in reports.items() for c in r.changes) == sorted(expected)
     assert remembered(vertex)["veo-3.1-fast-generate-001"]["prices"]["1920x1080"] == "0.15"
+    # the ledger keeps the watched prices for `soraflow estimate --prices watched`
+    from soraflow.ledger import Ledger, WatchedPrices
+    from soraflow.settings import Settings
+
+    ledger = Ledger.from_settings(Settings())
+    rows = {(w.model, w.size): w for w in WatchedPrices(ledger).read(vertex)}
+    ledger.close()
+    assert (str(rows[("veo-3.1-fast-generate-001", "1920x1080")].usd_per_second), rows[("veo-3.1-fast-generate-001", "1920x1080")].source) == ("0.15", new)
+    assert rows[("veo-3.1-generate-001", "3840x2160")].since < rows[("veo-3.1-generate-001", "3840x2160")].watched_at  # unchanged since the first watch
 
     events = events_for(endpoint, expected=4) + events_for(vertex, expected=2)
     assert len(events) == 6 and {name for name, _, _ in events} == {"soraflow.price.changed"}
