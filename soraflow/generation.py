@@ -349,7 +349,9 @@ def _send(spec: ClipSpec, provider: VideoProvider, source: DownloadedClip | None
     extension or a remix of its source's job."""
     kind = spec.follows.kind if spec.follows else "create"
     if kind == "extend":
-        return provider.extend(source_job_id=source.job_id, model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt)
+        return provider.extend(
+            source_job_id=source.job_id, model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, audio=spec.audio,
+        )
     if kind == "remix":
         return provider.remix(source_job_id=source.job_id, model=spec.model, prompt=spec.prompt)
     return provider.create(

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .errors import Problem
-from .models import ModelCatalog, Route, Routing, split_seconds
+from .models import ModelCatalog, Route, Routing
 from .prompts import build_prompt, dialogue_for_part
 from .storyboard import Storyboard
 
@@ -238,7 +238,7 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
         profile = catalog.profile(sb.model_of(shot))
         route = routing.route(profile.endpoint)
         size = sb.size_of(shot)
-        parts_seconds = split_seconds(shot.seconds, profile.clip_seconds(size, allow_beyond_spec))
+        parts_seconds = profile.shot_parts(shot.seconds, size, extend=shot.continuity == "extend", allow_beyond_spec=allow_beyond_spec)
         assert parts_seconds is not None, "storyboard validation guarantees a split"
         ref = sb.reference_path(shot)
         ref_sha = sha256_file(ref) if ref is not None else None

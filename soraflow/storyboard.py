@@ -221,7 +221,20 @@ def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool, catalog: ModelCa
             )
 
         lengths = profile.clip_seconds(size, allow_beyond_spec)
-        if split_seconds(shot.seconds, lengths) is None:
+        extend = shot.continuity == "extend" and bool(profile.inputs.extension_seconds)
+        if extend and profile.shot_parts(shot.seconds, size, extend=True, allow_beyond_spec=allow_beyond_spec) is None:
+            steps = ", ".join(map(str, profile.inputs.extension_seconds))
+            most = profile.inputs.extended_max_seconds
+            reachable = [s for s in range(1, (most or shot.seconds + 60) + 1)
+                         if profile.shot_parts(s, size, extend=True, allow_beyond_spec=allow_beyond_spec)]
+            nearest = min(reachable, key=lambda s: (abs(s - shot.seconds), -s)) if reachable else None
+            problems.append(Problem(
+                f"{where}.seconds",
+                f"{shot.seconds} cannot be made by extension with {profile.name}: a first clip of "
+                f"{', '.join(map(str, lengths))} s, then extensions of {steps} s"
+                + (f", {most} s at most" if most else "") + (f" (e.g. {nearest})" if nearest else ""),
+            ))
+        elif not extend and split_seconds(shot.seconds, lengths) is None:
             at_size = f" at {size}" if lengths != profile.clip_seconds(None, allow_beyond_spec) else ""
             problems.append(
                 Problem(

@@ -115,6 +115,28 @@ def test_extend_plays_the_whole_shot_in_its_last_clip_and_prices_generated_secon
     assert [c.label for c in plan.film_clips] == ["s 2/2"]
 
 
+def test_veo_extends_a_first_clip_by_seven_second_steps_up_to_37_seconds():
+    veo = "veo-3.1-generate-001"
+    plan = plan_of(board({"id": "s", "seconds": 22, "visual": "A long climb.", "continuity": "extend"}, model=veo))
+    assert [(c.seconds, c.job_seconds, c.in_film, c.follows and c.follows.kind) for c in plan.clips] == [
+        (8, 8, False, None), (7, 15, False, "extend"), (7, 22, True, "extend"),
+    ]
+    assert plan.total_usd == 22 * CATALOG.profile(veo).price("1280x720", 1, audio=False)
+    assert [c.follows.clip_key for c in plan.clips[1:]] == [c.clip_key for c in plan.clips[:2]]
+    # an anchors shot of the same length is split as before (the 7 s steps are extensions only)
+    assert [c.seconds for c in plan_of(board({"id": "s", "seconds": 16, "visual": "x"}, model=veo)).clips] == [8, 8]
+    fields = dict(refusal(board(
+        {"id": "a", "seconds": 38, "visual": "x", "continuity": "extend"},
+        {"id": "b", "seconds": 14, "visual": "x", "continuity": "extend", "size": "1920x1080"},
+        model=veo,
+    )))
+    assert fields["shots[0].seconds"] == (
+        "38 cannot be made by extension with veo-3.1-generate-001: a first clip of 4, 6, 8 s, then extensions of 7 s, "
+        "37 s at most (e.g. 36)"
+    )
+    assert "a first clip of 8 s, then extensions of 7 s" in fields["shots[1].seconds"] and "(e.g. 15)" in fields["shots[1].seconds"]
+
+
 def test_remix_is_keyed_by_its_source_clip():
     plan = plan_of(board({"id": "a", "seconds": 8, "visual": "Day."}, {"id": "b", "seconds": 8, "visual": "Night.", "remix_of": "a"}))
     a, b = plan.clips

@@ -79,6 +79,11 @@ class Inputs(_Data):
     reference_images_seconds: tuple[Seconds, ...] = ()
     remix: bool = False  # a new take of a finished video with another prompt
     extension: bool = False  # more seconds after a finished video
+    # The lengths one extension adds (empty: the model's clip lengths). Veo extends by 7 s.
+    extension_seconds: tuple[Seconds, ...] = ()
+    # The longest video an extension may make, its source's seconds included (None: no limit).
+    # Veo extends videos of 1-30 s, so an extended video is at most 37 s.
+    extended_max_seconds: Annotated[int, Field(ge=1)] | None = None
 
     def takes_reference_images(self, seconds: int) -> int:
         """How many reference images a clip of ``seconds`` takes (0: none)."""
@@ -130,6 +135,26 @@ class ModelProfile(_Data):
             if narrowed:
                 lengths &= set(narrowed)
         return tuple(sorted(lengths))
+
+    def shot_parts(self, seconds: int, size: str | None = None, *, extend: bool = False, allow_beyond_spec: bool = False) -> list[int] | None:
+        """The clip lengths a shot of ``seconds`` is made of (None: it cannot be made).
+
+        Parts made by extension (``extend``) where the model extends by lengths of its own
+        (``inputs.extension_seconds``): a first clip of the model's lengths, then extensions of
+        those lengths, the fewest parts (the longer first clip among equals), the whole within
+        ``inputs.extended_max_seconds``. Otherwise the even split of ``split_seconds``."""
+        lengths = self.clip_seconds(size, allow_beyond_spec)
+        if not extend or not self.inputs.extension_seconds:
+            return split_seconds(seconds, lengths)
+        if self.inputs.extended_max_seconds is not None and seconds > self.inputs.extended_max_seconds:
+            return None
+        best: list[int] | None = None
+        for first in sorted(lengths, reverse=True):
+            rest = seconds - first
+            more = [] if rest == 0 else split_seconds(rest, self.inputs.extension_seconds) if rest > 0 else None
+            if more is not None and (best is None or 1 + len(more) < len(best)):
+                best = [first, *more]
+        return best
 
     def all_seconds(self) -> tuple[int, ...]:
         """Every length the model accepts at any size, the beyond-spec ones included."""

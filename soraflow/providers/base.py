@@ -110,9 +110,9 @@ class VideoProvider(Protocol):
         """Start one job from ``reference`` (its first frame) and ``reference_images`` (what its
         subjects look like); ``audio`` asks for sound where the model makes it on request only."""
 
-    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str) -> VideoJob:
+    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str, audio: bool = True) -> VideoJob:
         """Start a job that plays the completed job ``source_job_id`` and then ``seconds`` more
-        (where the profile says ``extension``)."""
+        (where the profile says ``extension``); ``audio`` as for ``create``."""
 
     def remix(self, *, source_job_id: str, model: str, prompt: str) -> VideoJob:
         """Start a new take of the completed job ``source_job_id`` (where the profile says ``remix``)."""

@@ -242,6 +242,10 @@ class GoogleVeoProvider:
             http_options=self._once,
         )
         source = types.GenerateVideosSource(prompt=prompt, image=_image(reference) if reference else None)
+        return self._generate(model, source, config)
+
+    def _generate(self, model: str, source: types.GenerateVideosSource, config: types.GenerateVideosConfig) -> VideoJob:
+        """The one paid request: sent once, its answer checked before the ledger keeps it."""
         try:
             operation = self._client.models.generate_videos(model=model, source=source, config=config)
         except Exception as err:  # noqa: BLE001 - classified, never swallowed
@@ -252,11 +256,26 @@ class GoogleVeoProvider:
             raise AmbiguousCreateError(f"the create was answered without a usable operation name: {job.id!r}", code="bad_answer")
         return job
 
-    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str) -> VideoJob:
-        raise PermanentProviderError(
-            f"soraflow does not drive Veo's video extension yet (endpoint {self.where}); use continuity: last_frame",
-            code="not_supported",
+    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str, audio: bool = False) -> VideoJob:
+        """Veo's video extension: ``generate_videos`` with the finished operation's video as
+        ``video`` (its Cloud Storage object where it has one, else its bytes, as the SDK hands it
+        back). The new operation's video plays the source, then ``seconds`` more (Veo: 7)."""
+        source = self._operation(source_job_id)
+        if _job(source).status != "completed":
+            raise PermanentProviderError(f"operation {source_job_id} has no video to extend", code="no_source")
+        video = (source.response or source.result).generated_videos[0].video
+        aspect_ratio, resolution = veo_format(size)
+        config = types.GenerateVideosConfig(
+            number_of_videos=1,
+            duration_seconds=seconds,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            generate_audio=audio,
+            output_gcs_uri=self.output_gcs_uri,
+            http_options=self._once,
         )
+        given = types.Video(uri=video.uri, mime_type=video.mime_type or "video/mp4") if video.uri else video
+        return self._generate(model, types.GenerateVideosSource(prompt=prompt, video=given), config)
 
     def remix(self, *, source_job_id: str, model: str, prompt: str) -> VideoJob:
         raise PermanentProviderError(f"Veo makes no remixes (endpoint {self.where})", code="not_supported")

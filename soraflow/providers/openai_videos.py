@@ -225,9 +225,9 @@ class OpenAIVideosProvider:
             raise self._classify(err, model=model, creating=True) from err
         return _job(video)
 
-    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str) -> VideoJob:
+    def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str, audio: bool = True) -> VideoJob:
         """``POST /videos/extensions``: ``seconds`` more after a completed video; the new job's
-        video plays its source, then the new seconds."""
+        video plays its source, then the new seconds (``audio`` is not sent, as in ``create``)."""
         try:
             # openai 3.x types ``video`` as a file or ``{"id": ...}`` but its form encoder takes
             # files only (a dict raises before sending); the reference goes in ``extra_body``,

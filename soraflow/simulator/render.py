@@ -235,6 +235,9 @@ def _after_source(source: SourceClip, spec: RenderSpec, video, audio):
         .trim(duration=secs)
         .setpts("PTS-STARTPTS")
     )
+    if not spec.audio:  # a silent extension (Veo's generate_audio false) joins pictures only
+        joined = ffmpeg.concat(lead_video, video.filter("setsar", 1).filter("format", "yuv420p"), v=1, a=0).node
+        return joined[0], None
     if source.has_audio:
         lead_audio = clip.audio.filter("apad").filter("atrim", duration=secs).filter("asetpts", "PTS-STARTPTS")
     else:

@@ -53,6 +53,12 @@ async def uploaded_video(value, folder: Path, *, param: str = "video") -> Upload
     return await run_in_threadpool(_store, value.file, value.filename or "upload", folder, param)
 
 
+def stored_video(data: BinaryIO, filename: str, folder: Path, *, param: str = "video") -> UploadedVideo:
+    """Store and check a video that came in another form than a file part (Veo sends inline
+    base64); refused with ``ApiError`` as an upload is."""
+    return _store(data, filename, folder, param)
+
+
 def _store(upload: BinaryIO, filename: str, folder: Path, param: str) -> UploadedVideo:
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".upload-{uuid.uuid4().hex}"

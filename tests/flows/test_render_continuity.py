@@ -1,6 +1,6 @@
 """Continuity through the whole journey on the simulator: a shot chained by its last frames
-(and a kill -9 in the middle of the chain), a shot made of a create and an extension, and a
-remix of another shot. A real Prefect server, the simulator over HTTP, real ffmpeg."""
+(and a kill -9 in the middle of the chain), shots made of a create and extensions (Sora's
+POST /videos/extensions, Veo's generate_videos with a video), and a remix of another shot. A real Prefect server, the simulator over HTTP, real ffmpeg."""
 
 from __future__ import annotations
 
@@ -106,6 +106,9 @@ def test_extension_and_remix_through_the_film_and_a_rerun_reuses_them(no_credent
             {"id": "climb", "seconds": 24, "visual": "The keeper climbs the spiral stairs.", "continuity": "extend"},
             {"id": "day", "seconds": 4, "visual": "The lamp room by day."},
             {"id": "night", "seconds": 4, "visual": "The same lamp room at night, the lamp lit.", "remix_of": "day"},
+            # Veo's extension: a first clip, then 7 s more by generate_videos(video=...)
+            {"id": "tide", "seconds": 15, "visual": "The tide comes in over the rocks.", "continuity": "extend",
+             "model": "veo-3.1-fast-generate-001"},
         ],
     }
     sb = tmp_path / "board.yaml"
@@ -128,19 +131,26 @@ def test_extension_and_remix_through_the_film_and_a_rerun_reuses_them(no_credent
     day, night = by_part[("day", 1)], by_part[("night", 1)]
     assert night["kind"] == "remix" and night["remixed_from_video_id"] == day["id"]
 
-    # the film plays the extension once (its source's 12 s, then the new 12 s), then day and night
+    # Veo: one create of 8 s plus one extension of 7 s, whose operation plays both
+    tide, tide_more = by_part[("tide", 1)], by_part[("tide", 2)]
+    assert (tide["kind"], tide_more["kind"], tide["seconds"], tide_more["seconds"]) == ("create", "extension", "8", "15")
+
+    # the film plays each extension once (its source's seconds, then the new ones): climb, day, night, tide
     film = Path(result.film)
-    assert abs(streams(film)["duration"] - 32) <= 0.1
+    assert abs(streams(film)["duration"] - 47) <= 0.1
     part1 = Path(next(c for c in manifest["clips"] if c["part"] == 1 and c["shot_id"] == "climb")["storage_uri"].removeprefix("file://"))
     assert difference(frame(film, at=6), frame(part1, at=6)) < 4.0
     assert difference(frame(film, at=6), frame(film, at=18)) > 10.0  # the new seconds are new pictures
-    # the estimate is what was billed: generated seconds, the extension's new 12 s only
-    assert manifest["totals"]["billed_seconds"] == 32
-    assert manifest["totals"]["billed_usd"] == result.estimated_usd == "3.20"
+    tide_first = Path(next(c for c in manifest["clips"] if (c["shot_id"], c["part"]) == ("tide", 1))["storage_uri"].removeprefix("file://"))
+    assert difference(frame(film, at=32 + 4), frame(tide_first, at=4)) < 4.0  # Veo's source plays first
+    assert difference(frame(film, at=32 + 4), frame(film, at=32 + 12)) > 10.0  # then its 7 new seconds
+    # the estimate is what was billed: generated seconds, each extension's new seconds only
+    assert manifest["totals"]["billed_seconds"] == 32 + 15
+    assert manifest["totals"]["billed_usd"] == result.estimated_usd == "4.70"  # 32 s of sora-2, 15 s of Veo fast, at 0.10
 
     again = render_storyboard(request, return_state=True)
     assert again.is_completed(), again.message
     rerun = json.loads(Path(again.result().manifest).read_text())
     assert [c["job_id"] for c in rerun["clips"]] == [c["job_id"] for c in manifest["clips"]]
     assert not any(c["generated_this_run"] for c in rerun["clips"])
-    assert len([j for j in httpx.get(f"{sim.url}/_sim/jobs").json()["data"] if j["id"] in ids]) == 4
+    assert len([j for j in httpx.get(f"{sim.url}/_sim/jobs").json()["data"] if j["id"] in ids]) == 6

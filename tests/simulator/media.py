@@ -52,6 +52,11 @@ def colour_at(path: Path, seconds: float) -> tuple[int, int, int]:
     return out[0], out[1], out[2]
 
 
+def close_colours(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+    """The same colour, within what encoding changes."""
+    return all(abs(x - y) <= 6 for x, y in zip(a, b))
+
+
 def probe(path: Path) -> dict:
     """``{"duration", "video": [...], "audio": [...]}`` from ffprobe."""
     info = ffmpeg.probe(str(path))

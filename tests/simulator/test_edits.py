@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from .conftest import by_id, error_of, sdk_client
-from .media import colour_at, mp4, png, probe
+from .media import close_colours, colour_at, mp4, png, probe
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
 
@@ -31,8 +31,8 @@ def test_extend_a_completed_video_plays_it_then_the_new_seconds(sim, tmp_path):
     assert abs(info["duration"] - float(done.seconds)) <= 0.1
     assert (video["codec_name"], video["width"], video["height"], audio["codec_name"]) == ("h264", 1280, 720, "aac")
     # The source plays first, then the new segment (each render has its own background colour).
-    assert _close(colour_at(clip, 2), colour_at(original, 2))
-    assert not _close(colour_at(clip, 8), colour_at(original, 2))
+    assert close_colours(colour_at(clip, 2), colour_at(original, 2))
+    assert not close_colours(colour_at(clip, 8), colour_at(original, 2))
     assert extension.id in [v.id for v in client.videos.list(limit=100)]
     assert sim.stats()["extensions"] >= 1
     assert sim.contract_violations == []
@@ -154,5 +154,3 @@ def _derive(client, operation: str, video_id: str | None = None, upload=None):
     return client.videos.extend(prompt="Shot derived", seconds="4", **source)
 
 
-def _close(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
-    return all(abs(x - y) <= 6 for x, y in zip(a, b))

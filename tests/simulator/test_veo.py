@@ -10,7 +10,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.genai import errors, types
 
-from .media import colour_at, png, probe
+from .media import close_colours, colour_at, png, probe
 from .veo import express_client, generate, service_account_file, until_done, wire_errors
 
 
@@ -179,3 +179,60 @@ def test_a_storage_uri_gets_gcs_uris_that_google_cloud_storage_downloads(start_s
     with pytest.raises(Exception) as err:
         gcs.bucket("clips").blob("veo/none.mp4").download_to_filename(str(tmp_path / "none.mp4"))
     assert "404" in str(err.value)
+
+
+def _extend(client, source: types.Video, *, prompt: str = "Shot veo\nThe lighthouse, continued", **config) -> types.GenerateVideosOperation:
+    config.setdefault("generate_audio", False)
+    return client.models.generate_videos(
+        model="veo-3.1-fast-generate-001", source=types.GenerateVideosSource(prompt=prompt, video=source),
+        config=types.GenerateVideosConfig(**config),
+    )
+
+
+def test_an_extension_plays_its_source_then_seven_new_seconds_inline_and_from_cloud_storage(start_sim, tmp_path):
+    sim = start_sim()
+    client = express_client(sim)
+    red = png(64, 36, (230, 20, 20))
+    source = until_done(client, generate(client, image=red, duration_seconds=4, generate_audio=False))
+    original = tmp_path / "source.mp4"
+    source.result.generated_videos[0].video.save(str(original))
+
+    # As the SDK hands the finished video back (inline bytes), the way Google's docs chain it.
+    inline = until_done(client, _extend(client, source.result.generated_videos[0].video, duration_seconds=7))
+    clip = tmp_path / "extension.mp4"
+    inline.result.generated_videos[0].video.save(str(clip))
+    info = probe(clip)
+    assert abs(info["duration"] - 11) < 0.1 and "audio" not in info  # the source's 4 s, then 7 new seconds, silent as asked
+    assert colour_at(clip, 0)[0] > 180  # the source's first frame (its red image) opens it
+    assert close_colours(colour_at(clip, 2), colour_at(original, 2))
+    assert not close_colours(colour_at(clip, 8), colour_at(original, 2))  # the new seconds are new pictures
+
+    # An operation that wrote to Cloud Storage is extended by its gs:// object; extensions chain.
+    stored = until_done(client, generate(client, image=red, duration_seconds=4, generate_audio=False, output_gcs_uri="gs://clips/veo/"))
+    twice = until_done(client, _extend(client, until_done(client, _extend(
+        client, stored.result.generated_videos[0].video, output_gcs_uri="gs://clips/veo/")).result.generated_videos[0].video))
+    path = tmp_path / "twice.mp4"
+    twice.result.generated_videos[0].video.save(str(path))
+    assert abs(probe(path)["duration"] - 18) < 0.1 and colour_at(path, 0)[0] > 180
+    jobs = {j["id"]: j for j in httpx.get(f"{sim.url}/_sim/jobs").json()["data"]}
+    by_gcs = [j for j in jobs.values() if j["kind"] == "extension" and j["source"] == stored.name]
+    assert len(by_gcs) == 1 and jobs[twice.name]["seconds"] == "18"
+
+
+def test_an_extension_is_refused_where_veo_refuses_it(start_sim, tmp_path):
+    sim = start_sim()
+    client = express_client(sim)
+    video = until_done(client, generate(client, duration_seconds=4)).result.generated_videos[0].video
+    for config, field in (
+        ({"duration_seconds": 8}, "parameters.durationSeconds"),  # Veo extends by 7 s
+        ({"aspect_ratio": "9:16"}, "instances[0].video"),  # another size than the video's
+    ):
+        with pytest.raises(errors.ClientError) as err:
+            _extend(client, video, **config)
+        assert err.value.code == 400 and field in str(err.value.details), config
+    with pytest.raises(errors.ClientError) as err:
+        _extend(client, types.Video(video_bytes=png(64, 36), mime_type="video/mp4"))
+    assert "not a video" in err.value.message
+    with pytest.raises(errors.ClientError) as err:
+        _extend(client, types.Video(uri="gs://clips/none.mp4", mime_type="video/mp4"))
+    assert "not an object a finished operation wrote" in err.value.message

@@ -2,7 +2,8 @@
 
 Values follow Google's Veo 3.1 documentation (November 2026): clips of 4, 6 or 8 s; 16:9 or 9:16;
 720p, 1080p or 4k, the two larger at 8 s only; a first-frame image, a last frame, and up to
-three "asset" reference images (8 s only; the standard model only). Audio is generated when
+three "asset" reference images (8 s only; the standard model only); an extension of a video
+of 1-30 s by 7 s. Audio is generated when
 ``generateAudio`` is true, which Veo 3 models require to be stated.
 """
 
@@ -15,6 +16,9 @@ RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 PERSON_GENERATION = ("allow_adult", "dont_allow", "allow_all")
 MAX_REFERENCE_IMAGES = 3
 MAX_SAMPLES = 4
+# Veo extends a video of 1-30 s (MP4, 16:9 or 9:16) by 7 s; the answer plays both.
+EXTENSION_SECONDS = 7
+EXTENDED_SOURCE_SECONDS = (1, 30)
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class VeoModel:
     eight_seconds_only: tuple[str, ...] = ("1080p", "4k")
     last_frame: bool = True
     reference_images: bool = True
+    extension: bool = True  # the Veo 3.1 models extend videos (generate_videos with ``video``)
 
 
 VEO_MODELS: dict[str, VeoModel] = {

@@ -7,7 +7,8 @@ The google-genai SDK (``_GenerateVideosParameters_to_vertex``) sends::
                     "personGeneration", "negativePrompt", "enhancePrompt", "generateAudio", "resizeMode", ...},
      "labels": {...}}
 
-with images as ``{"bytesBase64Encoded", "mimeType"}`` (or ``{"gcsUri"}``). Every refusal is a
+with images as ``{"bytesBase64Encoded", "mimeType"}`` (or ``{"gcsUri"}``), and the video an
+extension continues likewise (``{"gcsUri", "mimeType"}`` or inline bytes). Every refusal is a
 400 INVALID_ARGUMENT naming the field and what is allowed.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 from ..images import NotAnImage, image_size
 from .envelope import invalid_argument
-from .models import ASPECT_RATIOS, MAX_REFERENCE_IMAGES, MAX_SAMPLES, PERSON_GENERATION, VeoModel
+from .models import ASPECT_RATIOS, EXTENSION_SECONDS, MAX_REFERENCE_IMAGES, MAX_SAMPLES, PERSON_GENERATION, VeoModel
 
 INSTANCE_FIELDS = {"prompt", "image", "lastFrame", "referenceImages", "video", "mask"}
 PARAMETER_FIELDS = {
@@ -47,6 +48,13 @@ class VeoRequest:
     person_generation: str = "allow_adult"
     resize_mode: str = "crop"
     storage_uri: str | None = None
+    # An extension: the video it continues, inline or as a gs:// object (checked by the route).
+    video: bytes | None = field(default=None, repr=False)
+    video_uri: str | None = None
+
+    @property
+    def extends(self) -> bool:
+        return self.video is not None or self.video_uri is not None
 
 
 def parse_body(raw: bytes) -> dict:
@@ -96,8 +104,12 @@ def veo_request(body: dict, model: VeoModel) -> VeoRequest:
         raise invalid_argument(f'Invalid JSON payload received. Unknown name "{name}" at \'instances[0]\': Cannot find field.')
     for name in sorted(set(params) - PARAMETER_FIELDS):
         raise invalid_argument(f'Invalid JSON payload received. Unknown name "{name}" at \'parameters\': Cannot find field.')
-    if "video" in instance or "mask" in instance:
-        raise invalid_argument("Video extension and editing are not served by the simulator for this model.", "instances[0].video")
+    if "mask" in instance:
+        raise invalid_argument("Video editing with a mask is not served by the simulator.", "instances[0].mask")
+    video, video_uri = _video(instance["video"], model) if "video" in instance else (None, None)
+    if (video is not None or video_uri) and any(k in instance for k in ("image", "lastFrame", "referenceImages")):
+        raise invalid_argument("A video extension takes a prompt and a video only: no image, lastFrame or referenceImages.",
+                               "instances[0].video")
 
     prompt = instance.get("prompt") or ""
     first_frame = _image(instance["image"], "instances[0].image") if "image" in instance else None
@@ -126,9 +138,11 @@ def veo_request(body: dict, model: VeoModel) -> VeoRequest:
                 raise invalid_argument(f"{where}.referenceType must be 'asset' for Veo 3.1.", where)
             references.append(_image(item.get("image"), f"{where}.image"))
 
-    seconds = params.get("durationSeconds", 8)
-    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds not in model.seconds:
-        shown = ", ".join(str(s) for s in model.seconds)
+    extending = video is not None or video_uri is not None
+    seconds = params.get("durationSeconds", EXTENSION_SECONDS if extending else 8)
+    allowed_seconds = (EXTENSION_SECONDS,) if extending else model.seconds
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds not in allowed_seconds:
+        shown = ", ".join(str(s) for s in allowed_seconds) + (" (an extension)" if extending else "")
         raise invalid_argument(f"Unsupported durationSeconds: {seconds!r}. Supported values for {model.name} are: {shown}.",
                                "parameters.durationSeconds")
     aspect = params.get("aspectRatio", "16:9")
@@ -136,7 +150,7 @@ def veo_request(body: dict, model: VeoModel) -> VeoRequest:
         raise invalid_argument(f"Unsupported aspectRatio: {aspect!r}. Supported values are: {', '.join(ASPECT_RATIOS)}.",
                                "parameters.aspectRatio")
     resolution = _choice(params.get("resolution", "720p"), "resolution", model.resolutions, model)
-    if resolution in model.eight_seconds_only and seconds != 8:
+    if resolution in model.eight_seconds_only and seconds != 8 and not extending:
         raise invalid_argument(f"resolution {resolution} is only supported with durationSeconds 8, not {seconds}.",
                                "parameters.durationSeconds")
     if references and seconds != 8:
@@ -162,5 +176,29 @@ def veo_request(body: dict, model: VeoModel) -> VeoRequest:
     return VeoRequest(
         prompt=prompt, seconds=seconds, aspect_ratio=aspect, resolution=resolution, audio=audio, samples=samples,
         first_frame=first_frame, last_frame=last_frame, reference_images=tuple(references), negative_prompt=negative,
-        seed=seed, person_generation=person, resize_mode=resize, storage_uri=storage_uri,
+        seed=seed, person_generation=person, resize_mode=resize, storage_uri=storage_uri, video=video, video_uri=video_uri,
     )
+
+
+def _video(value, model: VeoModel) -> tuple[bytes | None, str | None]:
+    """The video an extension continues: its bytes, or its ``gs://`` object name."""
+    where = "instances[0].video"
+    if not model.extension:
+        raise invalid_argument(f"{model.name} does not extend videos.", where)
+    if not isinstance(value, dict):
+        raise invalid_argument(f"{where} must be an object with bytesBase64Encoded or gcsUri.", where)
+    mime = value.get("mimeType")
+    if mime is not None and mime != "video/mp4":
+        raise invalid_argument(f"{where}.mimeType must be video/mp4, not {mime!r}.", where)
+    uri = value.get("gcsUri")
+    if uri is not None:
+        if not isinstance(uri, str) or not uri.startswith("gs://") or "/" not in uri[5:]:
+            raise invalid_argument(f"{where}.gcsUri must be a gs://bucket/object URI, not {uri!r}.", where)
+        return None, uri
+    data = value.get("bytesBase64Encoded")
+    if not isinstance(data, str) or not data:
+        raise invalid_argument(f"{where}: bytesBase64Encoded or gcsUri is required.", where)
+    try:
+        return base64.b64decode(data, validate=True), None
+    except binascii.Error:
+        raise invalid_argument(f"{where}: bytesBase64Encoded is not base64.", where) from None

@@ -4,6 +4,8 @@
   (project and location credentials: ``Authorization: Bearer``), or
   ``POST /v1beta1/publishers/google/models/{model}:predictLongRunning`` (express mode:
   ``x-goog-api-key``) → ``{"name": "projects/…/models/{model}/operations/{id}"}``;
+  with ``instances[0].video`` it is an extension: the answer plays that video (inline bytes, or
+  a ``gs://`` object an earlier operation wrote), then 7 s more;
 - ``POST /v1beta1/{model resource}:fetchPredictOperation`` with ``{"operationName": name}`` →
   the operation (operation.py);
 - ``GET /v1beta1/publishers/google/models/{model}`` → the publisher model, or 404 when it is gone;
@@ -15,20 +17,24 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import uuid
 from typing import TYPE_CHECKING
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..envelope import ApiError
 from ..models import is_retired
-from ..render import render_spec
+from ..render import SourceClip, render_spec
+from ..uploads import stored_video
 from .envelope import GoogleApiError, google_json, invalid_argument, model_not_found, unauthenticated
-from .models import VEO_MODELS, VeoModel, frame_size, profiled
+from .models import EXTENDED_SOURCE_SECONDS, VEO_MODELS, VeoModel, frame_size, profiled
 from .operation import object_names, operation_resource
-from .request import parse_body, veo_request
+from .request import VeoRequest, parse_body, veo_request
 
 if TYPE_CHECKING:
     from ..state import SimulatorState
@@ -77,11 +83,15 @@ def veo_routes(state: "SimulatorState") -> list[Route]:
         if match["method"] == "fetchPredictOperation":
             return fetch_operation(resource, body)
         model = _model(state, match["publisher"], match["model"], resource)
-        return predict(resource, model, body)
-
-    def predict(resource: str, model: VeoModel, body: dict) -> Response:
         veo = veo_request(body, model)
         width, height = frame_size(veo.aspect_ratio, veo.resolution)
+        # Storing and probing the video to extend block: off the event loop.
+        source = await run_in_threadpool(extended, veo, width, height) if veo.extends else (None, None)
+        return predict(resource, model, veo, width, height, *source)
+
+    def predict(
+        resource: str, model: VeoModel, veo: VeoRequest, width: int, height: int, source: SourceClip | None, source_id: str | None,
+    ) -> Response:
         detail = "|".join(
             f"{k}={v}" for k, v in (("negative", veo.negative_prompt), ("seed", veo.seed), ("people", veo.person_generation))
             if v is not None
@@ -89,14 +99,43 @@ def veo_routes(state: "SimulatorState") -> list[Route]:
         render = render_spec(
             prompt=veo.prompt or "(image only)", model=model.name, size=f"{width}x{height}", seconds=veo.seconds,
             audio=veo.audio, first_frame=veo.first_frame, last_frame=veo.last_frame, fit=veo.resize_mode, detail=detail,
+            extends=source,
         )
         job = state.create_job(
-            kind="create", model=model.name, size=f"{width}x{height}", seconds=veo.seconds, prompt=veo.prompt, render=render,
-            dialect=DIALECT, id=f"{resource}/operations/{uuid.uuid4()}", request=veo,
+            kind="extension" if source else "create", model=model.name, size=f"{width}x{height}",
+            seconds=veo.seconds + (source.seconds if source else 0), prompt=veo.prompt, render=render,
+            dialect=DIALECT, id=f"{resource}/operations/{uuid.uuid4()}", request=veo, source=source_id,
         )
         if veo.storage_uri:
             state.gcs.expect(object_names(job), job)
         return google_json({"name": job.id})
+
+    def extended(veo: VeoRequest, width: int, height: int) -> tuple[SourceClip, str | None]:
+        """The clip an extension plays first, and the operation that made it where that is known
+        (a ``gs://`` object it wrote); refused unless it is an MP4 of 1-30 s of the asked size."""
+        where = "instances[0].video"
+        if veo.video_uri:
+            job = state.gcs.job(veo.video_uri.removeprefix("gs://"))
+            media = job.media(now()) if job is not None else None
+            if media is None:
+                raise invalid_argument(f"{veo.video_uri} is not an object a finished operation wrote.", where)
+            path, digest, label, source_id = media.path("video"), media.folder.name, job.id.rsplit("/", 1)[-1], job.id
+        else:
+            try:
+                upload = stored_video(io.BytesIO(veo.video), "video.mp4", state.uploads_dir, param=where)
+            except ApiError as err:
+                raise invalid_argument(err.message, where) from None
+            path, digest, label, source_id = upload.path, upload.sha256, f"video #{upload.sha256[:10]}", None
+        from ...media import probe_clip  # ffprobe
+
+        probe = probe_clip(path, name=label)
+        low, high = EXTENDED_SOURCE_SECONDS
+        if not low <= round(probe.duration) <= high:
+            raise invalid_argument(f"The video to extend is {probe.duration:.2f} s long; Veo extends videos of {low} to {high} s.", where)
+        if (probe.width, probe.height) != (width, height):
+            raise invalid_argument(f"The video to extend is {probe.width}x{probe.height}; aspectRatio and resolution ask for "
+                                   f"{width}x{height}.", where)
+        return SourceClip(path, digest, round(probe.duration), probe.has_audio, label=label), source_id
 
     def fetch_operation(resource: str, body: dict) -> Response:
         name = body.get("operationName")
