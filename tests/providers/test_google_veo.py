@@ -302,3 +302,27 @@ def test_resets_and_server_errors_on_creates_leave_clips_in_doubt_never_paid_twi
     unsettled = [spec.prompt for spec in specs if spec.prompt not in by_prompt]  # sent, but the server never took it
     assert sum(isinstance(r, ClipInDoubtError) for r in results) == len(unsettled)
     assert len(sim.jobs()) == len(jobs) == 12 - len(unsettled)
+
+
+def test_a_casts_reference_images_reach_veo_as_asset_references(sim, tmp_path):
+    """A cast of two with images, on the standard model: the plan puts their images in the clip,
+    the create sends them, and the request Veo received holds both, byte for byte."""
+    from soraflow.plan import plan_storyboard
+    from soraflow.storyboard import parse_storyboard
+
+    keeper, lena = png(64, 36, (200, 30, 30)), png(64, 36, (30, 30, 200))
+    (tmp_path / "keeper.png").write_bytes(keeper)
+    (tmp_path / "lena.png").write_bytes(lena)
+    board = parse_storyboard({
+        "title": "Cast", "model": "veo-3.1-generate-001",
+        "characters": {"keeper": {"anchors": ["navy coat"], "reference": "keeper.png"},
+                       "lena": {"anchors": ["red raincoat"], "reference": "lena.png"}},
+        "shots": [{"id": "meet", "seconds": 8, "visual": "They meet.", "cast": ["lena", "keeper"]}],
+    }, base_dir=tmp_path)
+    routing = route_endpoints(builtin_catalog(), {"GOOGLE_VERTEX_BASE_URL": sim.url, "GOOGLE_API_KEY": "AIza-simulated"})
+    [clip] = plan_storyboard(board, catalog=builtin_catalog(), routing=routing).clips
+    ledger, settings = Ledger(tmp_path / "ledger.sqlite"), Settings(state_dir=tmp_path)
+    made = submit_clip(clip, provider=provider(sim), ledger=ledger, settings=settings, work_dir=tmp_path)
+    received = sim.state.jobs.get(made.job_id, "google-genai").request
+    assert received.reference_images == (lena, keeper)  # the shot's order
+    assert "Character lena" in received.prompt and received.first_frame is None
