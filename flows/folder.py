@@ -16,6 +16,7 @@ from prefect.states import Completed, Failed
 from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow import inbox
 from soraflow.errors import BudgetExceededError, StorageError, StoryboardError
+from soraflow.preflight import PreflightError
 from soraflow.tasks import runtime
 
 # No rerun can fix these until the storyboard itself changes.
@@ -80,7 +81,7 @@ def render_folder(
             rows.append({"storyboard": item.name, "outcome": "rendered", "film": result.film or "", "detail": ""})
             continue
         error = state.result(raise_on_failure=False)
-        if isinstance(error, REJECTIONS):
+        if isinstance(error, REJECTIONS) or (isinstance(error, PreflightError) and error.in_storyboard):
             inbox.record_outcome(item, "rejected", str(error))
         failed.append(item.name)
         rows.append({"storyboard": item.name, "outcome": "failed", "film": "", "detail": str(error or state.message)[:500]})

@@ -38,10 +38,13 @@ _KIND_SUFFIXES = {"png": (".png",), "jpeg": (".jpg", ".jpeg"), "webp": (".webp",
 
 
 class PreflightError(SoraflowError):
-    """The run is refused before anything was paid: ``problems`` lists every one found."""
+    """The run is refused before anything was paid: ``problems`` lists every one found.
+    ``in_storyboard``: every problem is the storyboard's own or its budget's, so no rerun can
+    pass until the storyboard changes (a missing bucket or a retired model can pass later)."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], in_storyboard: bool = False):
         self.problems = list(problems)
+        self.in_storyboard = in_storyboard
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"refused before anything was paid ({len(self.problems)} problem(s)); nothing was created:\n{lines}")
 
@@ -81,6 +84,7 @@ def preflight(
     problems: list[Problem] = []
     budget_valid = not _collect(problems, "budget", lambda: planning.valid_budget(budget_usd) and None)
     plan = _collect(problems, "", load_plan)
+    in_storyboard = len(problems)
     payable = to_create = None
     if plan is not None:
         problems += prompt_problems(plan, checks.catalog)
@@ -88,6 +92,7 @@ def preflight(
         budget = budget_usd if budget_valid else None
         payable = _collect(problems, "budget", lambda: planning.check_budget(plan, budget, checks.ledger))
         payable = payable if isinstance(payable, planning.Payable) else None
+        in_storyboard = len(problems)
         to_create = planning.clips_to_create(plan, checks.ledger) if checks.ledger is not None else list(plan.clips)
     pays = payable is None or payable.usd > 0 or bool(to_create)
     problems += location_problems(out_dir, storage, checks, write=checks.live and pays)
@@ -98,7 +103,7 @@ def preflight(
         if checks.live and checks.availability is not None:
             problems += availability_problems(to_create, checks.availability, on_warning)
     if problems:
-        raise PreflightError(problems)
+        raise PreflightError(problems, in_storyboard=in_storyboard == len(problems))
     assert plan is not None and payable is not None
     return Cleared(plan, payable, tuple(to_create or ()))
 

@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from soraflow import availability, planning, storing
 from soraflow.errors import StorageError
 from soraflow.models import Route
-from soraflow.plan import ClipSpec, Plan
+from soraflow.plan import ClipSpec
 from soraflow.preflight import Checks, Cleared, preflight
 
 from . import runtime

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from soraflow.flows.render import RenderRequest, render_storyboard
-from soraflow.errors import EndpointNotConfiguredError
+from soraflow.preflight import PreflightError
 from soraflow.ledger import Ledger, Slots
 from soraflow.models import load_catalog
 from soraflow.simulator import Simulator, SimulatorConfig, simulated_models
@@ -121,7 +121,7 @@ def test_one_endpoint_without_its_key_refuses_the_plan_before_anything_is_spent(
     jobs = len(sim.jobs())
     state = render(tmp_path)
     assert state.is_failed()
-    with pytest.raises(EndpointNotConfiguredError) as err:
+    with pytest.raises(PreflightError) as err:  # the plan's refusal, among the preflight's problems
         state.result()
     assert "endpoint 'azure' has no credentials here: set AZURE_OPENAI_API_KEY (needed by shot 'quay')" in str(err.value)
     assert gateway.seen == [] and len(sim.jobs()) == jobs

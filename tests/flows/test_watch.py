@@ -14,7 +14,7 @@ import yaml
 from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow.flows.watch import watch_models
 from soraflow.simulator.models import OPENAI_SORA_SHUTDOWN_DATE
-from soraflow.errors import ModelUnavailableError
+from soraflow.preflight import PreflightError
 from soraflow.watch import WATCH_VARIABLE_NAME
 from soraflow.tasks.watch import REPORT_ARTIFACT_KEY
 
@@ -125,7 +125,7 @@ def test_retirement_becomes_events_an_artifact_and_a_refusal(simulator, retired_
     jobs_before = len(simulator.jobs())
     render = render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out")), return_state=True)
     assert render.is_failed()
-    with pytest.raises(ModelUnavailableError, match=f"model sora-2 was retired on {OPENAI_SORA_SHUTDOWN_DATE}"):
+    with pytest.raises(PreflightError, match=f"endpoint openai: model sora-2 was retired on {OPENAI_SORA_SHUTDOWN_DATE}"):
         render.result()
     assert len(simulator.jobs()) == jobs_before
 
@@ -134,7 +134,7 @@ def test_live_check_refuses_a_retired_model_before_any_create(retired_simulator,
     point_at(monkeypatch, retired_simulator)  # no watch has run for this endpoint
     render = render_storyboard(RenderRequest(storyboard_path=str(lighthouse), out_dir=str(tmp_path / "out")), return_state=True)
     assert render.is_failed()
-    with pytest.raises(ModelUnavailableError, match=f"model sora-2 was retired on {OPENAI_SORA_SHUTDOWN_DATE}"):
+    with pytest.raises(PreflightError, match=f"endpoint openai: model sora-2 was retired on {OPENAI_SORA_SHUTDOWN_DATE}"):
         render.result()
     assert retired_simulator.jobs() == []
 
