@@ -37,11 +37,11 @@ TARGET_SECONDS = 5.0
 
 FORCED_FLOW = """
 import sys
-from soraflow.cli import _backend, _prefect_defaults
+from soraflow.cli import _prefect_api, _prefect_defaults
 from soraflow.settings import Settings
 _prefect_defaults()
 from soraflow.flows.render import RenderRequest, render_storyboard
-with _backend(Settings()):
+with _prefect_api(Settings()):
     state = render_storyboard(RenderRequest(storyboard_path=sys.argv[1], out_dir=sys.argv[2]), return_state=True)
 assert state.is_completed(), state.message
 assert state.result().billed_usd_this_run == "0.00"
