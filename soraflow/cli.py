@@ -524,6 +524,8 @@ def watch(
             cells = (row["model"], row["status"], row["shutdown_date"] or "-", row["prices_usd_per_second"])
             table.add_row(*(Text(printable(cell), style=style if i == 1 else "") for i, cell in enumerate(cells)))
         out.print(table)
+        for warning in report.warnings:  # an entry of the pricing source that priced nothing
+            say(("warning: ", "bold yellow"), f"pricing source {report.pricing_source}: {warning}")
         for change in report.changes:
             say((f"{change.kind}: ", "bold"), change.message, to=out)
         if not report.changes:

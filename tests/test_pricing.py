@@ -176,3 +176,14 @@ def test_estimate_catalog_at_watched_prices_matches_endpoint_identity_and_model(
     assert used[("sora-2", "720x1280")].watched is None and used[("sora-2-pro", "1280x720")].watched is None
     assert used[("sora-2", "720x1280")].describe() == "sora-2 720x1280: $0.10/s from the profile (not watched)"
     assert CATALOG.profile("sora-2").price("1280x720", 8) == Decimal("0.80")  # the built-in catalog is untouched
+
+
+def test_the_report_shows_watched_prices_beside_the_profiles_and_the_warnings():
+    profiles = [CATALOG.profile("sora-2")]
+    report = compare([ModelInfo(id="sora-2")], None, endpoint="e", profiles=profiles, overrides={"sora-2": {"1280x720": "0.12"}},
+                     pricing_source="list.json", warnings=["sora-2 720x1280: price list entry 'openai/sora-2': output_cost_per_video_per_second missing"],
+                     today=TODAY)
+    text = report.markdown()
+    assert "## Prices watched beside the profiles' (USD per second, list.json)" in text
+    assert "| sora-2 | 1280x720 | 0.10 | **0.12** |" in text and "| sora-2 | 720x1280 | 0.10 | 0.10 |" in text
+    assert "## Pricing source warnings (1)\n\n- sora-2 720x1280: price list entry 'openai/sora-2'" in text
