@@ -93,7 +93,8 @@ def build_app(state: SimulatorState) -> ApiGate:
         if status != "completed":
             raise ApiError(400, f"Video '{source.id}' is {status}; only completed videos can be remixed.", param="video_id")
         check_model(state.config, source.model)
-        render = render_spec(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds, remixed_from=source.id)
+        render = render_spec(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds, remixed_from=source.id,
+                             look=source.look)  # a remix carries its source's look
         job = state.create_job(kind="remix", model=source.model, size=source.size, seconds=source.seconds, prompt=prompt,
                                render=render, source=source.id)
         return json_response(job.created_resource())

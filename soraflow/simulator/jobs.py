@@ -53,6 +53,7 @@ class Job:
     request: object = field(default=None, repr=False)  # what the dialect keeps of the request (a Veo request)
     render: Future | None = None
     render_done_mono: float | None = None
+    look: str = ""  # the colour key of its render (a remix takes its source's)
     deleted: bool = False
 
     # --- lifecycle ---------------------------------------------------------------------

@@ -70,6 +70,12 @@ class RenderSpec:
     first_frame: bytes | None = field(default=None, repr=False)
     last_frame: bytes | None = field(default=None, repr=False)
     fit: str = "crop"
+    look: str = ""  # whose colour the clip takes: its own key, unless made from another's look (a remix)
+
+    @property
+    def colour_key(self) -> str:
+        """What picks the clip's colour: a remix keeps its source's, so it carries its look."""
+        return self.look or self.key
 
     @property
     def total_seconds(self) -> int:
@@ -83,6 +89,8 @@ class RenderSpec:
             identity += f"|after {self.extends.digest}:{self.extends.seconds}:{int(self.extends.has_audio)}"
         if not self.audio:
             identity += "|silent"
+        if self.look:
+            identity += f"|look {self.look}"
         for name, image in (("first", self.first_frame), ("last", self.last_frame)):
             if image is not None:
                 identity += f"|{name} {hashlib.sha256(image).hexdigest()} {self.fit}"
@@ -112,6 +120,7 @@ def render_spec(
     last_frame: bytes | None = None,
     fit: str = "crop",
     detail: str | None = None,
+    look: str = "",
 ) -> RenderSpec:
     """What a job's clip shows: the prompt's first lines, the request and a short hash of it.
 
@@ -142,7 +151,7 @@ def render_spec(
     if not audio:
         meta += " · silent"
     lines = (textwrap.shorten(head, chars, placeholder=" …"), *wrapped, meta)
-    return RenderSpec(width, height, seconds, lines, extends, audio, first_frame, last_frame, fit)
+    return RenderSpec(width, height, seconds, lines, extends, audio, first_frame, last_frame, fit, look)
 
 
 def _font_size(width: int, height: int) -> int:
@@ -151,7 +160,7 @@ def _font_size(width: int, height: int) -> int:
 
 def _tint(spec: RenderSpec) -> str:
     """A dark colour picked by the text, so neighbouring shots differ and white text reads."""
-    hue = int(spec.key[:4], 16) / 0xFFFF
+    hue = int(spec.colour_key[:4], 16) / 0xFFFF
     r, g, b = colorsys.hsv_to_rgb(hue, 0.55, 0.32)
     return f"0x{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 

@@ -58,6 +58,7 @@ class SimulatorState:
             id=id,
             request=request,
         )
+        job.look = render.colour_key
         if moderated:
             self.stats.fault("moderation")
         else:  # a blocked job never renders, as the service bills and renders nothing for it

@@ -57,6 +57,19 @@ def close_colours(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
     return all(abs(x - y) <= 6 for x, y in zip(a, b))
 
 
+def corner_colour(path: Path, seconds: float = 1.0) -> tuple[int, int, int]:
+    """The colour of the frame's bottom-right corner at ``seconds``: the background, where no
+    text is drawn (the mean of the whole frame would move with the drawn text)."""
+    out, _ = (
+        ffmpeg.input(str(path), ss=seconds)
+        .filter("crop", "iw/8", "ih/8", "iw*7/8", "ih*7/8")
+        .filter("scale", 1, 1)
+        .output("pipe:", vframes=1, format="rawvideo", pix_fmt="rgb24")
+        .run(capture_stdout=True, quiet=True)
+    )
+    return out[0], out[1], out[2]
+
+
 def probe(path: Path) -> dict:
     """``{"duration", "video": [...], "audio": [...]}`` from ffprobe."""
     info = ffmpeg.probe(str(path))

@@ -8,7 +8,7 @@ import pytest
 from soraflow.simulator.images import image_size
 
 from .conftest import SORA_MODELS, sdk_client
-from .media import png, probe, top_level_boxes
+from .media import corner_colour, png, probe, top_level_boxes
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
 
@@ -80,6 +80,23 @@ def test_remix_records_its_source(sim):
     assert client.videos.poll(remix.id).status == "completed"
 
 
+def test_a_remix_carries_its_source_s_look_and_a_remix_of_a_remix_too(sim, tmp_path):
+    """The remix keeps its source's colour (its new prompt is drawn on it); the same prompt
+    created afresh gets a colour of its own."""
+    client = sdk_client(sim)
+    source = client.videos.create_and_poll(prompt="Shot lamp in the harbour", seconds="4", size="1280x720")
+    remix = client.videos.poll(client.videos.remix(source.id, prompt="Shot lamp in the harbour, now at night").id)
+    again = client.videos.poll(client.videos.remix(remix.id, prompt="Shot lamp in the harbour, in fog").id)
+    fresh = client.videos.create_and_poll(prompt="Shot lamp in the harbour, now at night", seconds="4", size="1280x720")
+    colour = {}
+    for name, video in (("source", source), ("remix", remix), ("again", again), ("fresh", fresh)):
+        path = tmp_path / f"{name}.mp4"
+        client.videos.download_content(video.id).write_to_file(path)
+        colour[name] = corner_colour(path)
+    assert close(colour["remix"], colour["source"]) and close(colour["again"], colour["source"]), colour
+    assert not close(colour["fresh"], colour["source"]), colour
+
+
 def test_remix_of_an_unfinished_video_is_refused(start_sim):
     sim = start_sim(latency=30)
     client = sdk_client(sim)
@@ -110,3 +127,7 @@ def test_models_list_and_retrieve(sim):
     with pytest.raises(openai.NotFoundError) as err:
         client.models.retrieve("sora-3")
     assert err.value.code == "model_not_found"
+
+
+def close(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+    return all(abs(x - y) <= 6 for x, y in zip(a, b))
