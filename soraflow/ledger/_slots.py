@@ -118,6 +118,7 @@ class Slots:
         self._held: set[str] = set()
         self._held_lock = threading.Lock()
         self._renewer: threading.Thread | None = None
+        self._closed = threading.Event()
 
     # --- configuration --------------------------------------------------------------------
     def configure(self, limits: Iterable[Limit]) -> list[str]:
@@ -305,20 +306,24 @@ class Slots:
         return ids, None, reclaimed
 
     def _keep(self, ids: list[str]) -> None:
-        """Remember ``ids`` for lease renewal, starting the renewing thread on first use."""
+        """Remember ``ids`` for lease renewal, starting the renewing thread if none runs."""
         with self._held_lock:
             self._held.update(ids)
-            if self._renewer is None or not self._renewer.is_alive():
-                self._renewer = threading.Thread(target=self._renew_forever, name="soraflow-slot-leases", daemon=True)
+            if self._renewer is None and not self._closed.is_set():
+                self._renewer = threading.Thread(target=self._renew_while_held, name="soraflow-slot-leases", daemon=True)
                 self._renewer.start()
 
-    def _renew_forever(self) -> None:
-        while True:
-            time.sleep(self.lease_seconds / 4)
+    def close(self) -> None:
+        """Stop renewing leases (what is held stays held until its lease runs out)."""
+        self._closed.set()
+
+    def _renew_while_held(self) -> None:
+        while not self._closed.wait(self.lease_seconds / 4):
             with self._held_lock:
                 ids = list(self._held)
-            if not ids:
-                continue
+                if not ids:  # nothing left to renew: the thread ends; the next slot kept starts one
+                    self._renewer = None
+                    return
             try:
                 with self._engine.begin() as conn:
                     now = self._backend.now(conn)

@@ -14,8 +14,22 @@ from soraflow.ledger import Ledger, Limit, Slots
 NEVER = 3600.0  # a poll interval no test waits out: only a notification (or a death seen) wakes a waiter
 
 
+_made: list[Slots] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_renewing_after_each_test():
+    """Slots a test leaves held (a killed holder, a waiter) stop renewing with the test: their
+    ledger, a Postgres schema, goes away with it."""
+    yield
+    while _made:
+        _made.pop().close()
+
+
 def _slots(url: str, **kw) -> Slots:
-    return Slots(Ledger(url), **kw)
+    slots = Slots(Ledger(url), **kw)
+    _made.append(slots)
+    return slots
 
 
 def _acquire_in_thread(slots: Slots, limits, **kw):
@@ -159,3 +173,16 @@ def test_a_rate_lets_a_minutes_worth_through_then_spaces_creates(ledger_url):
     (limit, seconds), = told
     assert "'model:e/m' (3 creates per minute, from profile m)" == limit
     assert 15 < seconds <= 20  # one token per 20 s; a moment has passed since the last
+
+
+def test_the_renewing_thread_ends_when_nothing_is_held_and_comes_back_when_needed(ledger_url):
+    slots = _slots(ledger_url, lease_seconds=0.4)
+    held = slots.acquire([Limit("all", 1)], clip_key="x", holder="x")
+    renewer = slots._renewer
+    assert renewer is not None and renewer.is_alive()
+    slots.release(held)
+    renewer.join(5)  # the next round finds nothing to renew
+    assert not renewer.is_alive() and slots._renewer is None
+    held = slots.acquire([Limit("all", 1)], clip_key="y", holder="y")
+    assert slots._renewer is not None and slots._renewer.is_alive()
+    slots.release(held)
