@@ -202,30 +202,36 @@ def _veo_operations(sim: SimProcess) -> list[dict]:
 
 def _unanswered_claims(env: dict) -> int:
     """Clips the ledger shows claimed with no job yet (read as any process could, with sqlite3)."""
+    return len(_claims_without_job(env))
+
+
+def _claims_without_job(env: dict) -> dict[str, str]:
+    """Clip key -> 'claimed' (not sent) or 'creating' (its create may be on its way) for the clips
+    with no job yet."""
     import sqlite3
 
     path = Path(env["SORAFLOW_STATE_DIR"]) / "ledger.sqlite"
     if not path.exists():
-        return 0
+        return {}
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        return db.execute("SELECT count(*) FROM clips WHERE job_id IS NULL AND state IN ('claimed', 'creating')").fetchall()[0][0]
+        return dict(db.execute("SELECT clip_key, state FROM clips WHERE job_id IS NULL AND state IN ('claimed', 'creating')").fetchall())
     except sqlite3.OperationalError:  # the schema is not there yet, or a migration holds it
-        return 0
+        return {}
     finally:
         db.close()
 
 
-def _settle_in_doubt(sim: SimProcess, env: dict) -> tuple[int, int]:
+def _settle_in_doubt(sim: SimProcess, env: dict) -> tuple[list[str], list[str]]:
     """What a user does with a clip in doubt: look for its operation at the provider (here the
     simulator's job list stands for the Cloud console or billing) and adopt it, or, when there is
-    none, have it created again. Returns (adopted, re-created)."""
+    none, have it created again. Returns the clip keys (adopted, re-created)."""
     from soraflow.ledger import Ledger
 
     ledger = Ledger(Path(env["SORAFLOW_STATE_DIR"]) / "ledger.sqlite")
     doubtful = [e for e in ledger.entries().values() if e.state == "in_doubt"]
     known = ledger.known_job_ids()
-    adopted = 0
+    adopted, recreated = [], []
     for entry in doubtful:
         ref = entry.clip_key[:16]
         found = [op["id"] for op in _veo_operations(sim)
@@ -233,8 +239,8 @@ def _settle_in_doubt(sim: SimProcess, env: dict) -> tuple[int, int]:
         args = ["adopt", ref, found[0]] if found else ["re-create", ref]
         settled = subprocess.run([*SOR, "jobs", *args], env=env, capture_output=True, text=True)
         assert settled.returncode == 0, settled.stdout + settled.stderr
-        adopted += bool(found)
-    return adopted, len(doubtful) - adopted
+        (adopted if found else recreated).append(entry.clip_key)
+    return adopted, recreated
 
 
 def test_kill_9_at_five_moments_of_a_veo_render_still_one_operation_per_clip(tmp_path, env):
@@ -251,6 +257,7 @@ def test_kill_9_at_five_moments_of_a_veo_render_still_one_operation_per_clip(tmp
         # (polling, download, stitch) once every operation exists.
         rng = random.Random(20261129)
         at_kill = []
+        last_left: dict[str, str] = {}
         for moment in ("claim", "claim", "claim", "late", "late"):
             proc = render(sb, tmp_path / "out", env)
             deadline = time.time() + 90
@@ -263,22 +270,30 @@ def test_kill_9_at_five_moments_of_a_veo_render_still_one_operation_per_clip(tmp
             at_kill.append((moment, _unanswered_claims(env), len(_veo_operations(sim))))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            # As the kill left them (the process is gone, the ledger holds still): a clip left
+            # 'claimed' was provably never sent; one left 'creating' may have been.
+            last_left.update(_claims_without_job(env))
         proc = render(sb, tmp_path / "out", env)
         output = finish(proc)
-        adopted = recreated = 0
+        adopted, recreated = [], []
         if proc.returncode != 0:  # clips in doubt: settled, then the render finishes the film
             assert "in doubt" in output, output
             adopted, recreated = _settle_in_doubt(sim, env)
             proc = render(sb, tmp_path / "out", env)
             output = finish(proc)
         assert proc.returncode == 0, output
-        print(f"(moment, unanswered claims, operations) at each kill: {at_kill}; in doubt: {adopted} adopted, {recreated} re-created")
+        print(f"(moment, unanswered claims, operations) at each kill: {at_kill}; in doubt: {len(adopted)} adopted, "
+              f"{len(recreated)} re-created")
         assert any(claims for _, claims, _ in at_kill), f"no kill landed while a claim was unanswered: {at_kill}"
-        # A clip in doubt was sent: its operation exists and is adopted. One re-created would be
-        # a create that provably never went out, which the ledger must not leave in doubt.
-        assert recreated == 0, f"{recreated} clips in doubt whose create never reached the provider"
+        # Only a clip whose create may have gone out is ever in doubt: each was left 'creating' by
+        # the last kill that found it without a job, never 'claimed' (a claim never sent is taken
+        # over and created, not put in doubt). A kill between marking the create sent and its
+        # bytes reaching the provider (milliseconds) leaves one in doubt with no operation: the
+        # user re-creates it, as the message says.
+        for key in adopted + recreated:
+            assert last_left.get(key) == "creating", f"clip {key[:16]} in doubt, left {last_left.get(key)!r} by the kills: {at_kill}"
         operations = _veo_operations(sim)
-        assert len(operations) == 4 + recreated, f"{len(operations)} operations for 4 clips: {at_kill}"
+        assert len(operations) == 4 + len(recreated), f"{len(operations)} operations for 4 clips: {at_kill}"
         assert len({op["prompt"] for op in operations}) == 4
         assert all(op["model"] == "veo-3.1-fast-generate-001" for op in operations)
         manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
