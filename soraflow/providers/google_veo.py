@@ -226,23 +226,30 @@ class GoogleVeoProvider:
         person_generation: str | None = None,
     ) -> VideoJob:
         """Start one operation; ``reference`` is the first frame. Returns at once (not done)."""
-        aspect_ratio, resolution = veo_format(size)
-        config = types.GenerateVideosConfig(
-            number_of_videos=1,
-            duration_seconds=seconds,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            generate_audio=audio,
+        config = self._config(
+            size, seconds, audio,
             negative_prompt=negative_prompt,
             seed=seed,
             person_generation=person_generation,
             last_frame=_image(last_frame) if last_frame else None,
             reference_images=[types.VideoGenerationReferenceImage(image=_image(p), reference_type="asset") for p in reference_images] or None,
-            output_gcs_uri=self.output_gcs_uri,
-            http_options=self._once,
-        )
+        )  # fmt: skip
         source = types.GenerateVideosSource(prompt=prompt, image=_image(reference) if reference else None)
         return self._generate(model, source, config)
+
+    def _config(self, size: str, seconds: int, audio: bool, **inputs) -> types.GenerateVideosConfig:
+        """One video of ``size`` (aspect ratio + resolution) and ``seconds``, sound as asked, sent once."""
+        aspect_ratio, resolution = veo_format(size)
+        return types.GenerateVideosConfig(
+            number_of_videos=1,
+            duration_seconds=seconds,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            generate_audio=audio,
+            output_gcs_uri=self.output_gcs_uri,
+            http_options=self._once,
+            **inputs,
+        )
 
     def _generate(self, model: str, source: types.GenerateVideosSource, config: types.GenerateVideosConfig) -> VideoJob:
         """The one paid request: sent once, its answer checked before the ledger keeps it."""
@@ -264,16 +271,7 @@ class GoogleVeoProvider:
         if _job(source).status != "completed":
             raise PermanentProviderError(f"operation {source_job_id} has no video to extend", code="no_source")
         video = (source.response or source.result).generated_videos[0].video
-        aspect_ratio, resolution = veo_format(size)
-        config = types.GenerateVideosConfig(
-            number_of_videos=1,
-            duration_seconds=seconds,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            generate_audio=audio,
-            output_gcs_uri=self.output_gcs_uri,
-            http_options=self._once,
-        )
+        config = self._config(size, seconds, audio)
         given = types.Video(uri=video.uri, mime_type=video.mime_type or "video/mp4") if video.uri else video
         return self._generate(model, types.GenerateVideosSource(prompt=prompt, video=given), config)
 
