@@ -55,6 +55,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from _prefect_limits import PrefectLimits  # noqa: E402
 from _prefect_servers import BACKENDS, harness_or_env, postgres_server  # noqa: E402
+from _render import timed_render  # noqa: E402
 
 from soraflow.ledger import Limit  # noqa: E402
 from soraflow.simulator import Simulator, SimulatorConfig  # noqa: E402
@@ -87,28 +88,7 @@ class ServerBusyCounter(logging.Handler):
 
 
 def render_once(sb: Path, state: str) -> tuple[float, float]:
-    from soraflow.flows.render import RenderRequest, render_storyboard
-    from soraflow import assembly
-
-    os.environ["SORAFLOW_STATE_DIR"] = str(TMP / state)
-    t0 = time.perf_counter()
-    stitch = {}
-    real_assemble = assembly.assemble
-
-    def timed(*a, **kw):
-        s = time.perf_counter()
-        try:
-            return real_assemble(*a, **kw)
-        finally:
-            stitch["s"] = time.perf_counter() - s
-
-    assembly.assemble = timed
-    try:
-        state_ = render_storyboard(RenderRequest(storyboard_path=str(sb), out_dir=str(TMP / f"out-{state}")), return_state=True)
-    finally:
-        assembly.assemble = real_assemble
-    assert state_.is_completed(), state_.message
-    return time.perf_counter() - t0, stitch["s"]
+    return timed_render(sb, TMP / state, TMP / f"out-{state}")
 
 
 FLOOR_LIMIT = Limit("all", 12, 600)

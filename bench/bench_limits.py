@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -46,6 +45,7 @@ os.environ.update(
 
 from _prefect_limits import PrefectLimits  # noqa: E402
 from _prefect_servers import BACKENDS, harness_or_env, postgres_server  # noqa: E402
+from _render import timed_render  # noqa: E402
 
 from soraflow.simulator import Simulator, SimulatorConfig  # noqa: E402
 
@@ -87,29 +87,8 @@ def prerender(sim: Simulator, sb: Path) -> None:
 
 
 def render_once(sb: Path, state: str, limit: int) -> tuple[float, float]:
-    from soraflow import assembly
-    from soraflow.flows.render import RenderRequest, render_storyboard
-
-    os.environ["SORAFLOW_STATE_DIR"] = str(TMP / state)
     os.environ["SORAFLOW_MAX_CONCURRENT_SUBMISSIONS"] = str(limit)
-    stitch = {}
-    real_assemble = assembly.assemble
-
-    def timed(*a, **kw):
-        s = time.perf_counter()
-        try:
-            return real_assemble(*a, **kw)
-        finally:
-            stitch["s"] = time.perf_counter() - s
-
-    assembly.assemble = timed
-    t0 = time.perf_counter()
-    try:
-        done = render_storyboard(RenderRequest(storyboard_path=str(sb), out_dir=str(TMP / f"out-{state}")), return_state=True)
-    finally:
-        assembly.assemble = real_assemble
-    assert done.is_completed(), done.message
-    return time.perf_counter() - t0, stitch["s"]
+    return timed_render(sb, TMP / state, TMP / f"out-{state}")
 
 
 def measure(backend: str, rounds: int, only: list[str]) -> None:
