@@ -46,3 +46,31 @@ def test_an_endpoint_is_shown_without_userinfo(monkeypatch):
     assert route.identity == "http://gw.local:4000/v1" and "s3cret" not in route.model_dump_json()
     connection = connect(route, Settings().environment)
     assert connection.where == "openai (http://gw.local:4000/v1)" and "sk-k" not in repr(connection)
+
+
+def test_a_registered_secret_is_removed_by_value_in_each_of_its_forms():
+    import base64
+    from urllib.parse import quote
+
+    from soraflow.redaction import register_secret, registered_secret_names
+
+    key = "sk-echo/canary+7d2e9f1a=="
+    assert register_secret(key, "test key") == key
+    echoed = (
+        f"key={key} not found in db; header {quote(key, safe='')}; basic {base64.b64encode(key.encode()).decode()}; "
+        f"urlsafe {base64.urlsafe_b64encode(key.encode()).decode().rstrip('=')}"
+    )
+    cleaned = redact_text(echoed)
+    assert key not in cleaned and quote(key, safe="") not in cleaned and "c2stZWNob" not in cleaned, cleaned
+    assert cleaned.startswith("key=REDACTED not found in db")
+    assert "test key" in registered_secret_names()
+    # an error made from an endpoint's answer loses it too
+    assert key not in str(TransientProviderError(f"401: invalid api key {key}", code="auth"))
+
+
+def test_short_or_empty_values_are_not_secrets_to_remove():
+    from soraflow.redaction import register_secret
+
+    assert register_secret("", "empty") == "" and register_secret(None, "none") is None
+    register_secret("abc", "short")
+    assert redact_text("abc abcdef") == "abc abcdef"
