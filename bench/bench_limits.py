@@ -74,12 +74,12 @@ def prerender(sim: Simulator, sb: Path) -> None:
     orchestration (48 clips: about 9 s of the wall) and compete with it for the CPU, in both
     designs. Rendered here, from the plan's final prompts exactly as the create will ask, the
     create finds them in the simulator's render cache."""
-    from soraflow import planning
+    from soraflow.plan import load_plan, model_catalog
     from soraflow.settings import Settings
     from soraflow.simulator.render import render_spec
 
     settings = Settings()
-    plan = planning.load_plan(str(sb), None, settings=settings, catalog=planning.model_catalog(settings))
+    plan = load_plan(str(sb), None, settings=settings, catalog=model_catalog(settings))
     for future in [
         sim.state.renderer.submit(render_spec(prompt=c.prompt, model=c.model, size=c.size, seconds=c.seconds)) for c in plan.clips
     ]:

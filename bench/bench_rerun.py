@@ -37,7 +37,7 @@ TARGET_SECONDS = 5.0
 
 FORCED_FLOW = """
 import sys
-from soraflow.cli import _prefect_api, _prefect_defaults
+from soraflow.cli._prefect import prefect_api as _prefect_api, prefect_defaults as _prefect_defaults
 from soraflow.settings import Settings
 _prefect_defaults()
 from soraflow.flows.render import RenderRequest, render_storyboard

@@ -11,7 +11,8 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from soraflow import assembly, planning
+from soraflow import archive, assembly
+from soraflow.budget import clips_to_create
 from soraflow.errors import JobLostError, ProviderError, SoraflowError
 from soraflow.output_lock import hold_output_dir
 from soraflow.plan import ClipSpec
@@ -78,12 +79,12 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
         return RenderResult(title=plan.title, estimated_usd=f"{plan.total_usd:.2f}", dry_run=True)
 
     # the output directory: one render writes into it at a time (a second one waits, saying so)
-    out_dir, storage_url = planning.resolve_paths(request.out_dir, request.storage or None, settings)
+    out_dir, storage_url = archive.resolve_paths(request.out_dir, request.storage or None, settings)
     with hold_output_dir(
         out_dir, run=flow_run.get_name(), title=plan.title, wait_seconds=settings.out_dir_wait_seconds, on_wait=log.warning
     ):
         apply_limits(plan)
-        to_create = planning.clips_to_create(plan, ledger())  # their models' availability: in the preflight
+        to_create = clips_to_create(plan, ledger())  # their models' availability: in the preflight
 
         # 2. every clip, concurrently: generate (create once + poll) → download → store
         work_dir = str(out_dir / ".work")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from . import __version__, media
 from .plan import ClipSpec, Plan, sha256_file
 from .storage import film_object_key
-from .storing import StoredClip, clip_storage_key, is_output_folder
+from .archive import StoredClip, clip_storage_key, is_output_folder
 
 FILM_NAME = "film.mp4"
 MANIFEST_NAME = "manifest.json"

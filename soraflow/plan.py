@@ -1,4 +1,4 @@
-"""The plan: one ClipSpec per generated clip, with its clip key and price.
+"""The plan: one ClipSpec per generated clip, with its clip key and price, from a storyboard.
 
 The clip key (docs/architecture.md, rule 2) hashes everything that changes the paid output and nothing
 else: endpoint identity, model, size, seconds, final prompt text, reference image bytes and
@@ -17,10 +17,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import Problem
-from .models import ModelCatalog, Route, Routing
+from .errors import Problem, StoryboardError
+from .models import ModelCatalog, Route, Routing, load_catalog, route_endpoints
 from .prompts import build_prompt, dialogue_for_part
-from .storyboard import Storyboard
+from .settings import Settings
+from .storyboard import Storyboard, load_storyboard, parse_storyboard
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -305,3 +306,44 @@ def plan_storyboard(sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, 
             clips.append(clip)
             previous = clip
     return Plan(title=sb.title, clips=tuple(clips), size=sb.size)
+
+
+def model_catalog(settings: Settings) -> ModelCatalog:
+    """The built-in profiles with the user's file (``SORAFLOW_MODELS``) laid over them."""
+    return load_catalog(settings.models)
+
+
+def load_plan(
+    storyboard_path: str | None, storyboard_inline: dict | None, *, settings: Settings, catalog: ModelCatalog | None = None
+) -> Plan:
+    """Validate the storyboard against the profiles, route every endpoint, and price the plan."""
+    if (storyboard_path is None) == (storyboard_inline is None):
+        raise StoryboardError([Problem("", "give exactly one of a storyboard path or an inline storyboard")])
+    catalog = catalog or model_catalog(settings)
+    beyond = settings.allow_beyond_spec
+    source = storyboard_path or "(inline)"
+    if storyboard_path is not None:
+        sb = load_storyboard(storyboard_path, allow_beyond_spec=beyond, catalog=catalog)
+    else:
+        sb = parse_storyboard(storyboard_inline, source=source, allow_beyond_spec=beyond, catalog=catalog)
+    routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
+    try:
+        return plan_storyboard(sb, catalog=catalog, routing=routing, allow_beyond_spec=beyond)
+    except StoryboardError as err:
+        raise StoryboardError(err.problems, source) from None
+
+
+def estimate_rows(plan: Plan) -> list[dict]:
+    return [
+        {
+            "shot": c.shot_id,
+            "part": f"{c.part}/{c.parts}",
+            "model": c.profile,
+            "endpoint": c.endpoint,
+            "size": c.size,
+            "seconds": c.seconds,
+            "usd": f"{c.price_usd:.2f}",
+            "clip_key": c.clip_key[:16],
+        }
+        for c in plan.clips
+    ]

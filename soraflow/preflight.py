@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
-from . import planning
+from .budget import Payable, check_budget, clips_to_create, valid_budget
 from .documents import path_problem
 from .errors import MediaError, Problem, SoraflowError, StorageError, StoryboardError, TransientProviderError
 from .images import image_kind
@@ -54,7 +54,7 @@ class Cleared:
     """What passed: the plan, what this run can pay, and the clips it creates now."""
 
     plan: Plan
-    payable: planning.Payable
+    payable: Payable
     to_create: tuple[ClipSpec, ...]
 
 
@@ -82,7 +82,7 @@ def preflight(
 ) -> Cleared:
     """Run every check; ``Cleared`` if all pass, else ``PreflightError`` with every problem."""
     problems: list[Problem] = []
-    budget_valid = not _collect(problems, "budget", lambda: planning.valid_budget(budget_usd) and None)
+    budget_valid = not _collect(problems, "budget", lambda: valid_budget(budget_usd) and None)
     plan = _collect(problems, "", load_plan)
     in_storyboard = len(problems)
     payable = to_create = None
@@ -90,10 +90,10 @@ def preflight(
         problems += prompt_problems(plan, checks.catalog)
         problems += image_problems(plan, checks.settings.state_dir / "checked-images")
         budget = budget_usd if budget_valid else None
-        payable = _collect(problems, "budget", lambda: planning.check_budget(plan, budget, checks.ledger))
-        payable = payable if isinstance(payable, planning.Payable) else None
+        payable = _collect(problems, "budget", lambda: check_budget(plan, budget, checks.ledger))
+        payable = payable if isinstance(payable, Payable) else None
         in_storyboard = len(problems)
-        to_create = planning.clips_to_create(plan, checks.ledger) if checks.ledger is not None else list(plan.clips)
+        to_create = clips_to_create(plan, checks.ledger) if checks.ledger is not None else list(plan.clips)
     pays = payable is None or payable.usd > 0 or bool(to_create)
     problems += location_problems(out_dir, storage, checks, write=checks.live and pays)
     if plan is not None and to_create:

@@ -17,6 +17,8 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .spend_caps import SpendCaps
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -138,10 +140,8 @@ class Settings(BaseSettings):
         return caps
 
     @property
-    def spend_caps(self):
-        """The caps these settings set (soraflow.ledger.SpendCaps)."""
-        from .ledger import SpendCaps
-
+    def spend_caps(self) -> SpendCaps:
+        """The caps these settings set."""
         return SpendCaps(self.spend_cap_day_usd, self.spend_cap_month_usd, {k: dict(v) for k, v in self.spend_caps_by_endpoint.items()})
 
     @property

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import task
 
-from soraflow import generation, storing
+from soraflow import archive, generation
 from soraflow.generation import DownloadedClip, GeneratedClip
 from soraflow.plan import ClipSpec
 
@@ -27,6 +27,6 @@ def download_clip(spec: ClipSpec, generated: GeneratedClip, work_dir: str, stora
         provider=runtime.provider_for(spec),
         ledger=runtime.ledger(),
         work_dir=Path(work_dir),
-        storage=storing.open_for(storage_url, s, runtime.aws_session()),
-        storage_key=storing.clip_storage_key(title, spec),
+        storage=archive.open_for(storage_url, s, runtime.aws_session()),
+        storage_key=archive.clip_storage_key(title, spec),
     )

@@ -7,7 +7,9 @@ from decimal import Decimal
 
 from prefect import get_run_logger, task
 
-from soraflow import availability, planning, storing
+from soraflow import archive, budget
+from soraflow.plan import load_plan
+from soraflow.watch import availability
 from soraflow.errors import StorageError
 from soraflow.models import Route
 from soraflow.plan import ClipSpec
@@ -30,7 +32,7 @@ def run_preflight(
         settings=s, catalog=catalog, ledger=runtime.ledger(), open_storage=_open_storage, spend_caps=runtime.spend_caps,
         availability=_available, credentials=runtime.credentials_problem, live=live,
     )
-    plan = lambda: planning.load_plan(storyboard_path, storyboard_inline, settings=s, catalog=catalog)  # noqa: E731
+    plan = lambda: load_plan(storyboard_path, storyboard_inline, settings=s, catalog=catalog)  # noqa: E731
     return preflight(plan, out_dir=out_dir, storage=storage, budget_usd=budget_usd, checks=checks, on_warning=get_run_logger().warning)
 
 
@@ -39,7 +41,7 @@ def _open_storage(url: str):
         session = runtime.aws_session()
     except Exception as err:  # noqa: BLE001 - a missing block or package: named, no value shown
         raise StorageError(f"the AWS credentials block {runtime.settings().aws_credentials_block!r} cannot be loaded: {type(err).__name__}") from None
-    return storing.open_for(url, runtime.settings(), session)
+    return archive.open_for(url, runtime.settings(), session)
 
 
 def _available(route: Route, models: dict[str, date | None]) -> str | None:
@@ -49,7 +51,7 @@ def _available(route: Route, models: dict[str, date | None]) -> str | None:
 
 @task(name="check-regeneration-budget", cache_policy=runtime.NO_CACHE)
 def check_regeneration_budget(lost: list[ClipSpec], billed_usd: Decimal, budget_usd: float | None) -> None:
-    planning.check_regeneration_budget(lost, billed_usd, budget_usd)
+    budget.check_regeneration_budget(lost, billed_usd, budget_usd)
 
 
 @task(name="check-availability", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)

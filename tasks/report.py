@@ -9,7 +9,8 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from soraflow import assembly, media, planning
+from soraflow import assembly, media
+from soraflow.plan import estimate_rows
 from soraflow.ledger import cap_rows, summarize
 from soraflow.plan import Plan
 
@@ -26,7 +27,7 @@ def _key(title: str, what: str) -> str:
 
 @task(name="publish-estimate", cache_policy=runtime.NO_CACHE)
 def publish_estimate(plan: Plan) -> None:
-    rows = planning.estimate_rows(plan)
+    rows = estimate_rows(plan)
     rows.append({"shot": "TOTAL", "part": "", "model": "", "size": "", "seconds": plan.total_seconds, "usd": f"{plan.total_usd:.2f}", "clip_key": ""})
     create_table_artifact(key=_key(plan.title, "estimate"), table=rows, description=f"Estimated cost of {plan.title!r}")
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from prefect import task
 
-from soraflow import assembly, storing
+from soraflow import archive, assembly
 from soraflow.assembly import AssembledFilm
 from soraflow.plan import Plan
-from soraflow.storing import StoredClip
+from soraflow.archive import StoredClip
 
 from . import runtime
 
@@ -25,7 +25,7 @@ def write_manifest(manifest: dict, out_dir: str, storage_url: str) -> tuple[str,
     """OUT/manifest.json (with this run's facts), and the stable manifest stored beside the film."""
     path = Path(out_dir) / assembly.MANIFEST_NAME
     assembly.write_json_atomic(path, manifest)
-    stored = storing.store_manifest(
+    stored = archive.store_manifest(
         assembly.stable_manifest(manifest), Path(out_dir), assembly.MANIFEST_NAME, storage_url=storage_url,
         title=manifest["title"], settings=runtime.settings(), session=runtime.aws_session(),
     )

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from prefect import task
 
-from soraflow import storing
+from soraflow import archive
 from soraflow.generation import DownloadedClip
 from soraflow.plan import ClipSpec
-from soraflow.storing import StoredClip
+from soraflow.archive import StoredClip
 
 from . import runtime
 
@@ -25,9 +25,9 @@ from . import runtime
     **runtime.RETRY_OPTIONS,
 )
 def store_clip(spec: ClipSpec, downloaded: DownloadedClip, storage_url: str, title: str) -> StoredClip:
-    return storing.store_clip(spec, downloaded, storage_url=storage_url, title=title, settings=runtime.settings(), ledger=runtime.ledger(), session=runtime.aws_session())
+    return archive.store_clip(spec, downloaded, storage_url=storage_url, title=title, settings=runtime.settings(), ledger=runtime.ledger(), session=runtime.aws_session())
 
 
 @task(name="store-outputs", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
 def store_outputs(out_dir: str, storage_url: str, title: str, names: list[str]) -> dict[str, dict]:
-    return storing.store_outputs(Path(out_dir), names, storage_url=storage_url, title=title, settings=runtime.settings(), session=runtime.aws_session())
+    return archive.store_outputs(Path(out_dir), names, storage_url=storage_url, title=title, settings=runtime.settings(), session=runtime.aws_session())

@@ -7,9 +7,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.variables import Variable
 
-from soraflow import availability, pricing, watch
+from soraflow import watch
+from soraflow.watch import availability, pricing
 from soraflow.models import Route
-from soraflow.pricing import PricingSource
+from soraflow.watch.pricing import PricingSource
 from soraflow.providers import ModelInfo, ModelListUnavailable
 from soraflow.watch import SeenModels, WatchReport
 

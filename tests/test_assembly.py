@@ -12,7 +12,7 @@ import pytest
 from soraflow import assembly
 from soraflow.models import builtin_catalog, route_endpoints
 from soraflow.plan import plan_storyboard, sha256_file
-from soraflow.storing import StoredClip
+from soraflow.archive import StoredClip
 from soraflow.storyboard import parse_storyboard
 
 CATALOG = builtin_catalog()

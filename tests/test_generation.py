@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from soraflow import generation, planning
+from soraflow import generation
+from soraflow.plan import load_plan
 from soraflow.errors import ClipInDoubtError, ClipTimeoutError, RetryAfterTooLongError, TransientProviderError, UntrustedAnswerError
 from soraflow.generation import PollClock, submit_clip
 from soraflow.ledger import ClaimKind, Ledger
@@ -67,7 +68,7 @@ def rate_limited_endpoint(monkeypatch, tmp_path):
         monkeypatch.setenv("OPENAI_API_KEY", sim.api_key)
         started.append(sim)
         settings = Settings(_env_file=None)
-        spec = planning.load_plan(None, {"title": "t", "shots": [{"id": "s00", "seconds": 4, "visual": "v"}]}, settings=settings).clips[0]
+        spec = load_plan(None, {"title": "t", "shots": [{"id": "s00", "seconds": 4, "visual": "v"}]}, settings=settings).clips[0]
         return sim, settings, spec
 
     started: list[Simulator] = []
@@ -114,7 +115,7 @@ class Clips:
         self.settings = Settings(**settings)
         board = {"title": "Gateway", "size": "720x1280",
                  "shots": [{"id": f"s{i}", "seconds": 4, "visual": f"harbour {i} {self.marker}"} for i in range(shots)]}
-        self.specs = planning.load_plan(None, board, settings=self.settings).clips
+        self.specs = load_plan(None, board, settings=self.settings).clips
         self.provider = provider_for(self.specs[0], self.settings)
         self.ledger = Ledger(self.settings.resolved_ledger_url)
 
@@ -311,7 +312,7 @@ def test_a_claim_taken_over_while_waiting_to_create_is_never_created(sim_env, li
     """While a run waits for its rate-limit slot, its lease runs out and a worker on another host
     takes the clip over and creates it: the first run must poll that job, not create its own."""
     settings = Settings()
-    spec = planning.load_plan(str(lighthouse), None, settings=settings).clips[0]
+    spec = load_plan(str(lighthouse), None, settings=settings).clips[0]
     ledger = Ledger(tmp_path / "ledger.sqlite", lease_seconds=0.0)  # every lease has already run out
     claim = dict(clip_key=spec.clip_key, shot_id=spec.shot_id, part=spec.part, model=spec.model, size=spec.size,
                  seconds=spec.seconds, prompt_sha256=spec.prompt_sha256)  # fmt: skip

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from soraflow import planning
+from soraflow.plan import load_plan, model_catalog
 from soraflow.ledger import Ledger, Spend, SpendCaps
 from soraflow.preflight import Checks, PreflightError, cap_problems, image_problem, preflight
 from soraflow.settings import Settings
-from soraflow.storing import open_for
+from soraflow.archive import open_for
 
 KEEPER = Path(__file__).resolve().parent.parent / "examples" / "lighthouse" / "images" / "keeper.png"
 
@@ -51,10 +51,10 @@ def test_every_problem_of_a_run_in_one_refusal(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     settings = Settings(state_dir=tmp_path / "state", models=models)
-    catalog = planning.model_catalog(settings)
+    catalog = model_catalog(settings)
     checks = Checks(settings, catalog, Ledger(tmp_path / "ledger.sqlite"), open_storage=lambda url: open_for(url, settings), live=False)
     with pytest.raises(PreflightError) as err:
-        preflight(lambda: planning.load_plan(str(sb), None, settings=settings, catalog=catalog),
+        preflight(lambda: load_plan(str(sb), None, settings=settings, catalog=catalog),
                   out_dir=blocker / "out", storage=None, budget_usd=-3, checks=checks)  # fmt: skip
     shown = [str(p) for p in err.value.problems]
     assert len(shown) == 4, shown
@@ -68,7 +68,7 @@ def test_every_problem_of_a_run_in_one_refusal(tmp_path):
 
 def test_a_run_that_does_not_fit_a_cap_is_refused_whole_naming_each_clip(tmp_path, lighthouse):
     settings = Settings(state_dir=tmp_path / "state")
-    plan = planning.load_plan(str(lighthouse), None, settings=settings)
+    plan = load_plan(str(lighthouse), None, settings=settings)
     spend = Spend(Ledger(tmp_path / "ledger.sqlite"))
     assert cap_problems(plan.clips, SpendCaps(day=Decimal("2.80")), spend) == []
     problems = [str(p) for p in cap_problems(plan.clips, SpendCaps(day=Decimal("2.00")), spend)]

@@ -9,7 +9,8 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from soraflow import generation, planning
+from soraflow import generation
+from soraflow.plan import load_plan
 from soraflow.cli import app
 from soraflow.errors import ClipInDoubtError
 from soraflow.ledger import Ledger
@@ -28,7 +29,7 @@ class Doubt:
         self.settings = Settings()
         board = {"title": "Settle", "size": "720x1280",
                  "shots": [{"id": f"s{i}", "seconds": 4, "visual": f"a pier {i} {marker}"} for i in range(2)]}
-        self.done, self.doubt = planning.load_plan(None, board, settings=self.settings).clips
+        self.done, self.doubt = load_plan(None, board, settings=self.settings).clips
         self.provider = build_provider(connect(self.done.route, self.settings.environment), self.settings)
         self.ledger = Ledger(self.settings.resolved_ledger_url)
         self.done_job = self.submit(self.done).job_id

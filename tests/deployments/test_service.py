@@ -10,7 +10,6 @@ import copy
 import json
 import os
 import signal
-import subprocess
 import time
 import uuid
 from datetime import datetime, timedelta, timezone

@@ -242,7 +242,7 @@ def test_the_search_finds_a_canary_inside_an_encoded_prefect_result(tmp_path):
     from prefect.results import ResultRecord, ResultRecordMetadata
     from prefect.serializers import PickleSerializer
 
-    from soraflow.storing import StoredClip
+    from soraflow.archive import StoredClip
 
     secret = StoredClip(
         clip_key="0" * 32, job_id="video_1", local_path="/x", sha256="0" * 64, size=1, duration=4.0, uri="s3://b/k", key="k",

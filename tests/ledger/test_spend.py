@@ -9,7 +9,7 @@ import pytest
 
 from soraflow.errors import SpendCapError
 from soraflow.ledger import Ledger, Spend, SpendCaps, parse_caps, summarize
-from soraflow.planning import load_plan
+from soraflow.plan import load_plan
 from soraflow.settings import Settings
 
 

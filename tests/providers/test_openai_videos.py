@@ -10,7 +10,7 @@ from datetime import date
 import openai
 import pytest
 
-from soraflow import availability
+from soraflow.watch import availability
 from soraflow.errors import EndpointNotConfiguredError, ModelUnavailableError, PermanentProviderError
 from soraflow.models import load_catalog, route_endpoints
 from soraflow.providers import ModelListUnavailable, build_provider, connect

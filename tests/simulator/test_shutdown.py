@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from soraflow.availability import model_status
+from soraflow.watch.availability import model_status
 from soraflow.providers.base import ModelInfo
 from soraflow.simulator.models import OPENAI_SORA_SHUTDOWN_DATE
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from soraflow.models import builtin_catalog, load_catalog
-from soraflow.pricing import LiteLLMPriceList, PriceTableSource, PricingSourceError, load_pricing_source
+from soraflow.watch.pricing import LiteLLMPriceList, PriceTableSource, PricingSourceError, load_pricing_source
 from soraflow.providers.base import ModelInfo
 from soraflow.watch import compare, profile_prices
 
-PRICE_LISTS = Path(__file__).parent / "fixtures" / "price_lists"
+PRICE_LISTS = Path(__file__).parent.parent / "fixtures" / "price_lists"
 OLD = PRICE_LISTS / "litellm-1.110.2-video.json"
 NEW = PRICE_LISTS / "litellm-next-video.json"
 TODAY = date(2026, 8, 1)
@@ -159,7 +159,7 @@ def test_a_table_of_your_own_is_still_a_pricing_source(tmp_path):
 def test_estimate_catalog_at_watched_prices_matches_endpoint_identity_and_model():
     from soraflow.ledger import WatchedPrice
     from soraflow.models import route_endpoints, simulator_identity
-    from soraflow.pricing import with_watched_prices
+    from soraflow.watch.pricing import with_watched_prices
 
     routing = route_endpoints(CATALOG, {}, simulate=True)
     videos = simulator_identity("openai-videos")

@@ -32,15 +32,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .documents import MAX_DOCUMENT_BYTES, DocumentError, parse_document, read_bounded
-from .errors import SoraflowError
-from .models import ModelProfile
-from .models.catalog import usd as format_usd
-from .redaction import redact_url
+from ..documents import MAX_DOCUMENT_BYTES, DocumentError, parse_document, read_bounded
+from ..errors import SoraflowError
+from ..models import ModelProfile
+from ..models.catalog import usd as format_usd
+from ..redaction import redact_url
 
 if TYPE_CHECKING:
-    from .ledger import WatchedPrice
-    from .models import ModelCatalog, Routing
+    from ..ledger import WatchedPrice
+    from ..models import ModelCatalog, Routing
 
 LITELLM_PRICE_LIST_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
 # LiteLLM's list is 3.4 MB in November 2026 and grows with every model; room to grow, no more.
@@ -152,7 +152,7 @@ class LiteLLMPriceList:
     def prices_for(self, profiles: Iterable[ModelProfile]) -> FoundPrices:
         """{model: {size: USD/s}} of the profiles that name an entry; a warning for every size
         whose entry is missing or malformed (that size then keeps its profile's price)."""
-        from .models.profiles import aspect_and_resolution
+        from ..models.profiles import aspect_and_resolution
 
         table: PriceTable = {}
         warnings: list[str] = []

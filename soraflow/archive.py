@@ -1,8 +1,10 @@
-"""Where clips and outputs land: the pipeline's use of ``soraflow.storage``.
+"""The film's archive: where the output directory is, and where clips and outputs are kept.
 
-Object keys derive from the storyboard title and the clip key, so the same clip always lands
-at the same key and a rerun finds it. Metadata says what the object is, and that it is
-AI-generated; it never carries a secret.
+The pipeline's use of ``soraflow.storage`` (local files or S3). The output directory and the
+storage URL are checked before anything is spent (``resolve_paths``). Object keys derive from
+the storyboard title and the clip key, so the same clip always lands at the same key and a
+rerun finds it. Metadata says what the object is, and that it is AI-generated; it never
+carries a secret.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from .documents import path_problem
+from .errors import StorageError
 from .generation import DownloadedClip
 from .ledger import Ledger
 from .plan import ClipSpec, sha256_file
 from .settings import Settings
-from .storage import LocalStorage, clip_object_key, film_object_key, open_storage
+from .storage import LocalStorage, check_storage_url, clip_object_key, film_object_key, open_storage
+from .terminal import printable
 
 
 class StoredClip(BaseModel):
@@ -120,3 +125,16 @@ def is_output_folder(storage, folder: Path) -> bool:
     """Whether ``storage`` is the output folder itself (the default storage)."""
     return isinstance(storage, LocalStorage) and storage.root.resolve() == Path(folder).resolve()
 
+
+def resolve_paths(out_dir: str | Path, storage: str | None, settings: Settings) -> tuple[Path, str]:
+    """The output directory (absolute) and the storage URL (default: the output directory),
+    both checked before anything is spent: a path the system cannot hold, an output "directory"
+    that is a file, or a storage URL no store accepts is refused here, not after the clips."""
+    shown = printable(repr(str(out_dir)), 200)
+    if problem := path_problem(out_dir):
+        raise StorageError(f"output directory {shown}: the path {problem}")
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise StorageError(f"output directory {shown} exists and is not a directory")
+    url = storage or settings.storage or out.as_uri()
+    return out, check_storage_url(url)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from .errors import ModelUnavailableError
-from .providers.base import ModelListUnavailable
-from .providers.base import ModelInfo, VideoProvider
+from ..errors import ModelUnavailableError
+from ..providers.base import ModelListUnavailable
+from ..providers.base import ModelInfo, VideoProvider
 
 
 def _past(day: str | None, today: date) -> bool:

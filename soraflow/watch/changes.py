@@ -23,10 +23,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from .availability import model_status, profile_status
-from .models import ModelProfile
-from .models.catalog import usd as format_usd
+from ..models import ModelProfile
+from ..models.catalog import usd as format_usd
 from .pricing import PriceTable
-from .providers.base import ModelInfo
+from ..providers.base import ModelInfo
 
 # The Prefect Variable holding the last seen state, keyed by endpoint identity.
 WATCH_VARIABLE_NAME = "soraflow-model-watch"

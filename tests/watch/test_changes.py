@@ -8,11 +8,11 @@ from datetime import date
 import httpx
 import pytest
 
-from soraflow import watch
+from soraflow.watch import changes
 from soraflow.models import builtin_catalog
 from soraflow.providers.base import ModelInfo
-from soraflow.pricing import PricingSourceError, load_pricing_source
-from soraflow.watch import compare, remember
+from soraflow.watch.pricing import PricingSourceError, load_pricing_source
+from soraflow.watch.changes import compare, remember
 
 TODAY = date(2026, 8, 1)
 LIVE = [ModelInfo(id="sora-2"), ModelInfo(id="sora-2-pro"), ModelInfo(id="gpt-4o")]
@@ -83,11 +83,11 @@ def test_remember_keeps_the_current_endpoint_and_fits_a_prefect_variable():
     state = {}
     for i in range(40):
         state = remember(state, compare(LIVE, None, endpoint=f"https://gw{i}.example/v1", profiles=SORA, today=TODAY))
-    assert len(json.dumps(state, separators=(",", ":"))) < watch.VARIABLE_VALUE_LIMIT
+    assert len(json.dumps(state, separators=(",", ":"))) < changes.VARIABLE_VALUE_LIMIT
     assert list(state)[-1] == "https://gw39.example/v1"
     assert "https://gw0.example/v1" not in state
-    assert watch.seen_for(state, "https://gw39.example/v1")["sora-2"]["status"] == "available"
-    assert watch.seen_for(None, "x") == {} and watch.seen_for({"x": "junk"}, "x") == {}
+    assert changes.seen_for(state, "https://gw39.example/v1")["sora-2"]["status"] == "available"
+    assert changes.seen_for(None, "x") == {} and changes.seen_for({"x": "junk"}, "x") == {}
 
 
 def test_markdown_report_is_a_table_with_the_changes():

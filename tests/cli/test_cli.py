@@ -19,7 +19,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from soraflow import planning
+from soraflow.plan import load_plan
 from soraflow.cli import app
 from soraflow.ledger import Ledger
 
@@ -180,7 +180,7 @@ def test_a_retired_model_is_refused_in_the_preflight_without_a_traceback(session
 
 
 def test_an_unchanged_rerun_is_answered_without_prefect_or_the_provider(sim_env, prefect_server, lighthouse, tmp_path):
-    from soraflow import assembly, storing
+    from soraflow import archive, assembly
     from soraflow.flows.render import RenderRequest, render_storyboard
     from soraflow.settings import Settings
 
@@ -194,12 +194,12 @@ def test_an_unchanged_rerun_is_answered_without_prefect_or_the_provider(sim_env,
 
     # Anything that would change the outputs sends the render through the flow again.
     settings = Settings()
-    plan = planning.load_plan(str(lighthouse), None, settings=settings)
-    store = storing.open_for(out.as_uri(), settings)
+    plan = load_plan(str(lighthouse), None, settings=settings)
+    store = archive.open_for(out.as_uri(), settings)
     check = dict(transition_seconds=settings.transition_seconds, burn_subtitles=settings.burn_subtitles)
     assert assembly.up_to_date(plan, out, store, **check) is not None
     assert assembly.up_to_date(plan, out, store, **{**check, "transition_seconds": 1.0}) is None
-    assert assembly.up_to_date(plan, out, storing.open_for((tmp_path / "elsewhere").as_uri(), settings), **check) is None
+    assert assembly.up_to_date(plan, out, archive.open_for((tmp_path / "elsewhere").as_uri(), settings), **check) is None
     next(out.glob("the-lighthouse-keeper/clips/keeper-p2-*.mp4")).unlink()  # a stored clip is gone
     assert assembly.up_to_date(plan, out, store, **check) is None
 
@@ -238,9 +238,9 @@ def wide(monkeypatch):
     """Tables as wide as they need: one line per profile, whatever terminal runs the tests."""
     from rich.console import Console
 
-    import soraflow.cli
+    import soraflow.cli.models
 
-    monkeypatch.setattr(soraflow.cli, "out", Console(width=250))
+    monkeypatch.setattr(soraflow.cli.models, "out", Console(width=250))
 
 
 def test_models_lists_every_profile_with_its_endpoint_and_prices(tmp_path, wide):

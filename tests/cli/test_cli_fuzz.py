@@ -32,7 +32,7 @@ CASES = 320
 # the wall clock still bounds each case, generously.
 LIMIT_CPU_SECONDS = 2.0
 LIMIT_WALL_SECONDS = 30.0
-KEEPER = Path(__file__).resolve().parent.parent / "examples" / "lighthouse" / "images" / "keeper.png"
+KEEPER = Path(__file__).resolve().parents[2] / "examples" / "lighthouse" / "images" / "keeper.png"
 
 HOSTILE_STRINGS = [
     "", " ", "\x1b[2J\x1b]0;pwned\x07", "[/][bold red]markup", "\u202eevil\u202c", "..", "../../etc/passwd", "a\x00b",

@@ -1,4 +1,4 @@
-"""The guards that run before anything is spent: budget, output directory, storage URL."""
+"""The budget: what a run can pay, checked before anything is spent."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from soraflow.errors import BudgetExceededError, InvalidBudgetError, StorageError
+from soraflow.errors import BudgetExceededError, InvalidBudgetError
 from soraflow.ledger import Ledger, owner_id
-from soraflow.planning import check_budget, check_regeneration_budget, load_plan, payable, resolve_paths
+from soraflow.budget import check_budget, check_regeneration_budget, payable
+from soraflow.plan import load_plan
 from soraflow.providers.base import VideoJob
 from soraflow.settings import Settings
 
@@ -69,19 +70,3 @@ def test_regenerating_lost_clips_is_checked_against_the_same_budget(plan):
         check_regeneration_budget(lost, Decimal("1.20"), 1.99)
     with pytest.raises(InvalidBudgetError):
         check_regeneration_budget(lost, Decimal("0"), -3)
-
-
-def test_output_directories_the_system_cannot_hold_are_refused(tmp_path):
-    settings = Settings()
-    with pytest.raises(StorageError, match="at most 4096"):
-        resolve_paths("d/" * 2100, None, settings)
-    (tmp_path / "a-file").write_text("x")
-    with pytest.raises(StorageError, match="exists and is not a directory"):
-        resolve_paths(tmp_path / "a-file", None, settings)
-
-
-def test_storage_is_checked_with_the_output_directory(tmp_path):
-    out, url = resolve_paths(tmp_path / "out", None, Settings())
-    assert (out, url) == (tmp_path / "out", (tmp_path / "out").as_uri())
-    with pytest.raises(StorageError, match="at most 255"):
-        resolve_paths(tmp_path / "out", "s3://bucket-ok/" + "p" * 300, Settings())

@@ -1,0 +1,37 @@
+"""``soraflow simulator``: every dialect soraflow speaks, served as `render` embeds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._app import app
+from ._output import report
+
+
+@app.command()
+def simulator(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    port: int = typer.Option(8765, help="Port (0: any free port)"),
+    latency: float = typer.Option(5.0, help="Seconds from create to completed"),
+    faults: str = typer.Option("", help='Fault probabilities, e.g. "429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"'),
+    seed: Optional[int] = typer.Option(None, help="Seed that makes faults repeatable"),
+    shutdown: bool = typer.Option(False, "--shutdown", help="Answer as a retired model does"),
+    stall_seconds: float = typer.Option(30.0, help="How long a 'stall' fault holds its response"),
+    ttl_seconds: float = typer.Option(3600.0, help="How long finished content stays downloadable (expires_at)"),
+    cache_dir: Optional[Path] = typer.Option(None, help="Reuse identical renders from this directory"),
+) -> None:
+    """Serve the simulator: the Videos API (openai SDK) and Veo (google-genai), as `render` embeds it without credentials."""
+    from ..simulator import SimulatorConfig, serve
+
+    try:
+        cfg = SimulatorConfig(
+            host=host, port=port, latency=latency, faults=faults, seed=seed, shutdown=shutdown,
+            stall_seconds=stall_seconds, ttl_seconds=ttl_seconds, cache_dir=str(cache_dir) if cache_dir else None,
+        )
+    except ValueError as err:
+        report(err)
+        raise typer.Exit(2) from None
+    serve(cfg)
