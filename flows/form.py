@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from soraflow.storyboard import DialogueLine
 
@@ -182,8 +183,17 @@ class RenderRequest(BaseModel):
         title="Storage",
         description="Where clips and outputs are also kept: s3://bucket/prefix or file:///path. Empty: the output folder.",
     )
-    budget_usd: float | None = Field(
-        default=None, ge=0, title="Budget (USD)", description="Refuse to start if the estimate is above this. Empty: no budget."
+    # A plain number field, like the other optional fields: the schema says "number" alone, with no
+    # default, and a request without a budget leaves the field out of its data (so out of the form's
+    # defaults). Prefect's UI draws ``float | None`` as a value-or-null picker, and an empty number
+    # field sends nothing, which is "no budget" here. Python callers may still pass None.
+    budget_usd: Annotated[float, Field(ge=0)] | SkipJsonSchema[None] = Field(
+        default=None,
+        title="Budget (USD)",
+        description="Refuse to start if this run can pay more than this many USD (the clips it creates, plus lost ones made "
+        "again). Empty: no budget.",
+        exclude_if=lambda usd: usd is None,
+        json_schema_extra=lambda schema: schema.pop("default", None),
     )
     dry_run: bool = Field(default=False, title="Estimate only", description="Price every clip and stop: nothing is created or paid.")
     key_secrets: dict[str, Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)]] = Field(

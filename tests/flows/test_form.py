@@ -86,7 +86,7 @@ def test_the_run_form_schema_has_no_value_or_null_pickers_where_a_default_exists
     from soraflow.flows.render import render_storyboard
 
     schema = parameter_schema(render_storyboard).model_dump()
-    assert nullable_fields(schema) == ["RenderRequest.budget_usd"]  # no budget is not an amount
+    assert nullable_fields(schema) == []
     request = schema["definitions"]["RenderRequest"]["properties"]
     assert request["storyboard"]["default"]["shots"][0]["id"] == "dawn"
     for name, model in schema["definitions"].items():
@@ -109,3 +109,34 @@ def test_a_cast_written_in_the_form_is_the_cast_of_the_file():
     form = StoryboardForm.model_validate(data)
     assert parse_storyboard(form.to_storyboard_data(), base_dir=base, catalog=CATALOG) == parse_storyboard(data, base_dir=base, catalog=CATALOG)
     assert clip_keys(form.to_storyboard_data(), base) == clip_keys(data, base)
+
+
+def test_the_budget_opens_as_a_plain_optional_number():
+    """Prefect's UI draws ``float | None`` as a value-or-null picker: the budget is a number field
+    that opens empty, and an empty number field sends nothing, which is no budget."""
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools import ValidationError as SchemaError
+    from prefect.utilities.schema_tools import validate
+
+    from soraflow.flows.render import render_storyboard
+
+    schema = parameter_schema(render_storyboard).model_dump()
+    budget = schema["definitions"]["RenderRequest"]["properties"]["budget_usd"]
+    assert {k: v for k, v in budget.items() if k not in ("title", "description")} == {"type": "number", "minimum": 0}
+    assert "budget_usd" not in schema["properties"]["request"]["default"]  # the form opens on an empty field
+    assert "budget_usd" not in schema["definitions"]["RenderRequest"].get("required", [])
+
+    # What the UI sends, checked as the server checks a run's parameters (enforce_parameter_schema),
+    # then read by the flow's own parameter model.
+    as_sent = schema["properties"]["request"]["default"]
+    validate({"request": as_sent}, schema, raise_on_error=True)
+    assert RenderRequest.model_validate(as_sent).budget_usd is None
+    validate({"request": {**as_sent, "budget_usd": 2.5}}, schema, raise_on_error=True)
+    assert RenderRequest.model_validate({**as_sent, "budget_usd": 2.5}).budget_usd == 2.5
+    with pytest.raises(SchemaError, match="budget_usd"):
+        validate({"request": {**as_sent, "budget_usd": -1}}, schema, raise_on_error=True)
+    with pytest.raises(ValidationError):
+        RenderRequest(budget_usd=-1)
+    # Python callers still say "no budget" with None; a budget given is kept in the request's data.
+    assert RenderRequest(budget_usd=None).model_dump().keys() == RenderRequest().model_dump().keys()
+    assert RenderRequest(budget_usd=0).model_dump()["budget_usd"] == 0
