@@ -32,36 +32,54 @@ class Settings(BaseSettings):
     simulate: bool = Field(
         default=False, description="Serve every endpoint from the embedded simulator, credentials or not."
     )
-    request_timeout_seconds: float = 60.0
+    request_timeout_seconds: float = Field(default=60.0, description="Seconds one HTTP request to an endpoint may take.")
 
     # --- generation ---------------------------------------------------------------------
     allow_beyond_spec: bool = Field(
         default=False, description="Plan 16/20 s clips and 1080p sizes the live service accepted."
     )
-    clip_deadline_seconds: float = Field(default=3600.0, gt=0)
-    poll_min_interval_seconds: float = Field(default=0.5, gt=0)
-    poll_max_interval_seconds: float = Field(default=30.0, gt=0)
+    clip_deadline_seconds: float = Field(
+        default=3600.0, gt=0,
+        description="Give up polling a clip not finished by then (its job stays recorded: the next render polls it again).",
+    )
+    poll_min_interval_seconds: float = Field(default=0.5, gt=0, description="The shortest wait between two polls of a job.")
+    poll_max_interval_seconds: float = Field(default=30.0, gt=0, description="The longest wait between two polls of a job.")
     # Clips in flight and creates per minute, over every render sharing the ledger (the limit
     # ``all``; each model also has the limits its profile sets: soraflow.limits).
-    max_concurrent_submissions: int = Field(default=4, ge=1)
-    requests_per_minute: int = Field(default=60, ge=1)
+    max_concurrent_submissions: int = Field(
+        default=4, ge=1, description="Clips in flight at once over every render sharing the ledger (the limit 'all')."
+    )
+    requests_per_minute: int = Field(
+        default=60, ge=1, description="Creates per minute over every render sharing the ledger (the limit 'all')."
+    )
     # A clip's slots are leased and renewed while it is in flight. A holder on this host whose
     # process is gone is released at once; one on another host (a shared Postgres ledger),
     # when its lease runs out.
-    slot_lease_seconds: float = Field(default=60.0, ge=5, le=86400)
-    transient_retries: int = Field(default=6, ge=0)
-    retry_base_delay_seconds: float = Field(default=2.0, ge=0)
-    retry_max_delay_seconds: float = Field(default=60.0, ge=0)
+    slot_lease_seconds: float = Field(
+        default=60.0, ge=5, le=86400,
+        description="Lease on a clip's slots, renewed while it runs: how soon the slots of a render killed on another "
+        "host return (on this host: at once).",
+    )
+    transient_retries: int = Field(default=6, ge=0, description="Retries of transient failures (429, 5xx, resets) per stage.")
+    retry_base_delay_seconds: float = Field(default=2.0, ge=0, description="The first back-off between retries; it doubles, with jitter.")
+    retry_max_delay_seconds: float = Field(default=60.0, ge=0, description="The longest back-off between two retries.")
     # The longest one clip waits for an endpoint's rate limit (429 retry-after), in one answer
     # or added up over its create attempts; beyond it the clip fails, naming the figure, rather
     # than sleeping for tens of minutes unannounced.
-    max_retry_after_seconds: float = Field(default=120.0, ge=0)
+    max_retry_after_seconds: float = Field(
+        default=120.0, ge=0,
+        description="The longest a clip waits on an endpoint's rate limit (429 retry-after), in one answer or added "
+        "up; beyond it the clip fails, naming the figure.",
+    )
 
     # --- where things live --------------------------------------------------------------
     storage: str | None = Field(
-        default=None, description="file:///path or s3://bucket/prefix; default: the output dir."
+        default=None, description="Where clips and outputs are also kept: file:///path or s3://bucket/prefix; default: the output directory."
     )
-    state_dir: Path = Field(default=Path.home() / ".soraflow")
+    state_dir: Path = Field(
+        default=Path.home() / ".soraflow",
+        description="Local state: the SQLite ledger, cached task results, checked images. Never on a network file system.",
+    )
     service_dir: Path = Field(
         default=Path.home() / "soraflow",
         description="Where a deployed flow run starts on a worker (the deployments' pull step enters "
@@ -75,17 +93,31 @@ class Settings(BaseSettings):
     )
     # How long a render waits for another render writing into the same output directory
     # (saying which one every 30 s) before it gives up; 0 refuses at once.
-    out_dir_wait_seconds: float = Field(default=3600.0, ge=0)
+    out_dir_wait_seconds: float = Field(
+        default=3600.0, ge=0,
+        description="How long a render waits for another render writing into the same output directory (0: refuse at once).",
+    )
     # A clip's claim is leased while its create is in flight. A worker on another host cannot
     # see the claimant's process, so it takes the claim over (and reconciles) only once the lease
     # has run out: the lease must outlast the longest create (checked below).
-    ledger_lease_seconds: float = Field(default=300.0, gt=0)
-    s3_checksum_mode: Literal["when_supported", "when_required"] = "when_supported"
-    aws_credentials_block: str | None = None
+    ledger_lease_seconds: float = Field(
+        default=300.0, gt=0,
+        description="A claim's lease: how soon a worker on another host takes over the claim of one that died (at "
+        "least the request timeout + 30 s).",
+    )
+    s3_checksum_mode: Literal["when_supported", "when_required"] = Field(
+        default="when_supported", description="when_required for S3-compatible stores that reject checksum headers."
+    )
+    aws_credentials_block: str | None = Field(
+        default=None, description="The name of a Prefect AwsCredentials block for S3 (needs soraflow[aws]); default: the AWS chain."
+    )
     # Lifetime of the links `soraflow link` makes (presigned links are never stored anywhere).
-    presign_expiry_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    presign_expiry_seconds: int = Field(
+        default=3600, ge=1, le=7 * 24 * 3600,
+        description="Lifetime of the presigned links `soraflow link` prints (none is ever stored).",
+    )
     result_storage: str | None = Field(
-        default=None, description="Where Prefect persists task results (a path or s3:// URL)."
+        default=None, description="Where Prefect persists cached task results: a path (default STATE_DIR/results) or an s3:// URL (soraflow[aws])."
     )
 
     prefect_local_api: str = Field(
@@ -97,10 +129,14 @@ class Settings(BaseSettings):
     # --- spend caps (USD, per UTC day and month; reserved before each create, over every ----
     # render sharing the ledger). Deployments may also set the Prefect Variable
     # ``soraflow-spend-caps``; where both cap the same thing, the lower wins.
-    spend_cap_day_usd: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
-    spend_cap_month_usd: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    spend_cap_day_usd: Decimal | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="USD every render sharing the ledger may pay per UTC day, over all endpoints."
+    )
+    spend_cap_month_usd: Decimal | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="USD every render sharing the ledger may pay per UTC month, over all endpoints."
+    )
     spend_caps_by_endpoint: dict[str, dict[Literal["day", "month"], Decimal]] = Field(
-        default_factory=dict, description='Per endpoint name, e.g. {"vertex": {"day": 5, "month": 50}} (JSON).'
+        default_factory=dict, description='Caps per endpoint name, in USD per UTC day and month, e.g. {"vertex": {"day": 5, "month": 50}} (JSON).'
     )
 
     # --- the model watch ------------------------------------------------------------------
@@ -111,11 +147,13 @@ class Settings(BaseSettings):
     )
 
     # --- the embedded simulator (used by `render` when no API key is set) -------------------
-    simulator_latency: float = Field(default=2.0, gt=0, description="Seconds from create to completed.")
+    simulator_latency: float = Field(
+        default=2.0, gt=0, description="Seconds from create to completed on the embedded simulator (fixed by its first start in a process)."
+    )
 
     # --- assembly -----------------------------------------------------------------------
-    transition_seconds: float = Field(default=0.5, ge=0)
-    burn_subtitles: bool = False
+    transition_seconds: float = Field(default=0.5, ge=0, description="Length of a crossfade or fade between shots.")
+    burn_subtitles: bool = Field(default=False, description="Burn dialogue into the picture instead of a soft subtitle track.")
 
     @field_validator("ledger_lease_seconds")
     @classmethod
