@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from pydantic import BaseModel
+from typer.core import TyperGroup
 
 from soraflow.cli import app
 from soraflow.settings import Settings
@@ -32,16 +33,12 @@ def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess:
 
 def commands(group, prefix: str = "soraflow") -> list[str]:
     """Every command of the typer app, as typed: ``soraflow jobs adopt``."""
-    import click
-
     found = []
     ctx = typer.Context(group, info_name=prefix)
     for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
         found.append(f"{prefix} {name}")
-        if hasattr(command, "list_commands"):
+        if isinstance(command := group.get_command(ctx, name), TyperGroup):
             found += commands(command, f"{prefix} {name}")
-    assert click  # typer's commands are click's (vendored): list_commands/get_command
     return found
 
 
