@@ -121,7 +121,7 @@ def test_deployments_pool_limits_and_variable_are_in_place(prefect_client, prefe
 
 @pytest.fixture
 def worker_without_key(prefect_service):
-    """A process worker started as the README says, in an environment with no key for any
+    """A process worker started as docs/service.md says, in an environment with no key for any
     endpoint: its flow runs render on the embedded simulator each starts for itself. The
     module's other workers start later (the ``workers`` fixture), so it is alone on the pool."""
     env = {k: v for k, v in prefect_service.env.items() if not k.startswith("OPENAI_")} | {"SORAFLOW_SIMULATOR_LATENCY": "0.5"}
@@ -135,7 +135,7 @@ def worker_without_key(prefect_service):
 def test_a_worker_with_no_key_renders_what_the_run_form_sends_and_the_scheduled_batch_completes(
     prefect_client, prefect_service, worker_without_key
 ):
-    """The README's service recipe on one machine with no key: a run from the UI's form (a typed
+    """The service recipe of docs/service.md on one machine with no key: a run from the UI's form (a typed
     storyboard) makes a film in the worker's service directory; render-folder's first scheduled
     run, with no inbox yet, creates it and ends Completed."""
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, DeploymentFilter, DeploymentFilterId
