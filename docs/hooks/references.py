@@ -105,12 +105,17 @@ def _type_name(annotation) -> str:
         return " or ".join(_type_name(a) for a in args)
     if origin is typing.Literal:
         return " | ".join(f"`{a}`" for a in args)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
     if origin is dict:
         return "JSON object"
+    if origin in (list, tuple, set, frozenset):
+        return f"JSON list of {_type_name(args[0])}" if args else "JSON list"
     if annotation is type(None):
         return "none"
     names = {"Path": "path", "SecretStr": "secret", "Decimal": "decimal", "str": "text", "int": "integer", "float": "number", "bool": "boolean"}
-    return names.get(annotation.__name__, annotation.__name__)
+    name = getattr(annotation, "__name__", str(annotation))
+    return names.get(name, name)
 
 
 def _default_text(default) -> str:
