@@ -1,9 +1,13 @@
 """The simulator: soraflow's default backend without a key, and the test bed for every failure.
 
-It speaks every dialect soraflow speaks, from one process and one job store: the Videos and
-Models API of the reference description (reference/, server base ``/v1``), and Veo on Vertex
-AI as google-genai calls it (veo/, ``/v1beta1``; base URL ``sim.url``). The unchanged SDKs
-work against it::
+It speaks every dialect soraflow speaks, from one process and one job store, one subpackage
+per dialect: the Videos and Models API of the reference description (openai/, with
+openai/reference/; server base ``/v1``), and Veo on Vertex AI as google-genai calls it (veo/,
+``/v1beta1``; base URL ``sim.url``). What they share stays at this level: the jobs and their
+lifecycle (jobs.py), rendering (render.py), faults (faults.py, gate.py), the job list and state
+(state.py, app.py's admin routes), retirement dates (retirement.py), stored uploads
+(uploads.py), image headers (images.py) and the refusal every dialect words its own way
+(errors.py). The unchanged SDKs work against it::
 
     from soraflow.simulator import Simulator, SimulatorConfig
 
@@ -25,16 +29,16 @@ Behaviour, where the service had to be imitated:
   published spec: 16 and 20 s, 1080p on sora-2-pro); the embedded simulator serves the
   user's profiles too (embedded.py); prompt 1..32000 characters (less where a model says
   so); ``input_reference`` must be a PNG/JPEG/WebP of exactly the requested size.
-- Edits and extensions (edits.py) start from a completed video named ``{"id": ...}`` (404 when
+- Edits and extensions (openai/edits.py) start from a completed video named ``{"id": ...}`` (404 when
   unknown, 400 when not completed) or from an uploaded video (taken as a sora-2 clip). They
   are jobs like any create; an extension's content is its source followed by the new seconds,
   and its ``seconds`` is the stitched total, as the reference defines it.
-- Characters (characters.py): a 1..80 character name and an uploaded video, which must be a
+- Characters (openai/characters.py): a 1..80 character name and an uploaded video, which must be a
   video ffprobe can read (still images refused), stored under its sha256.
 - Faults (``faults="429=0.1,500=0.05,502=0.01,503=0.01,reset=0.05,stall=0.02,truncate=0.05,
   moderation=0.1"``): see gate.py (wire faults) and faults.py (seeded, in arrival order).
 - ``shutdown=True``: creates, remixes, edits and extensions answer 404 ``model_not_found``
-  naming the model and OPENAI_SORA_SHUTDOWN_DATE (models.py); /v1/models shows the past
+  naming the model and OPENAI_SORA_SHUTDOWN_DATE (retirement.py, openai/models.py); /v1/models shows the past
   ``shutdown_date`` (``shutdown_listing="omit"`` leaves the models out). ``model_shutdown_dates`` sets one
   model's date: a future date marks it retiring, a past one retires it.
 - Admin routes (never faulted or counted): ``GET /_sim/stats``, ``GET /_sim/jobs``,

@@ -31,8 +31,8 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .contract import HttpRequest, request_problems
-from .envelope import rate_limited, server_error
+from .openai.contract import HttpRequest, request_problems
+from .openai.envelope import rate_limited, server_error
 from .veo import envelope as google
 
 if TYPE_CHECKING:

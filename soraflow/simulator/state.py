@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from .characters import CharacterStore
+from .openai.characters import CharacterStore
 from .config import SimulatorConfig
-from .contract import reference_openapi
+from .openai.contract import reference_openapi
 from .faults import FaultInjector
 from .jobs import OPENAI_VIDEOS, Dialect, Job, JobKind, JobStore
 from .render import Renderer, RenderSpec

@@ -22,7 +22,7 @@ from starlette.datastructures import UploadFile
 
 from ..errors import MediaError
 from ..media import ClipProbe, probe_clip
-from .envelope import ApiError
+from .errors import Refusal
 from .images import image_format
 
 CHUNK_BYTES = 1 << 20
@@ -45,17 +45,17 @@ class UploadedVideo:
 
 
 async def uploaded_video(value, folder: Path, *, param: str = "video") -> UploadedVideo:
-    """Store and check the file part ``value``, or refuse it (400, naming ``param``)."""
+    """Store and check the file part ``value``, or refuse it (``Refusal`` 400, naming ``param``)."""
     if not isinstance(value, UploadFile):
-        raise ApiError(400, f"Invalid '{param}': expected a video file upload (a multipart/form-data file part).",
-                       param=param, code="invalid_type")
+        raise Refusal(400, f"Invalid '{param}': expected a video file upload (a multipart/form-data file part).",
+                      param=param, code="invalid_type")
     # Copying and ffprobe block, so they run off the event loop.
     return await run_in_threadpool(_store, value.file, value.filename or "upload", folder, param)
 
 
 def stored_video(data: BinaryIO, filename: str, folder: Path, *, param: str = "video") -> UploadedVideo:
     """Store and check a video that came in another form than a file part (Veo sends inline
-    base64); refused with ``ApiError`` as an upload is."""
+    base64); refused with ``Refusal`` as an upload is."""
     return _store(data, filename, folder, param)
 
 
@@ -81,8 +81,8 @@ def _store(upload: BinaryIO, filename: str, folder: Path, param: str) -> Uploade
 
 
 def _probed_video(path: Path, head: bytes, filename: str, param: str) -> ClipProbe:
-    def refuse(why: str) -> ApiError:
-        return ApiError(400, f"Invalid '{param}': {why}", param=param, code="invalid_video_format")
+    def refuse(why: str) -> Refusal:
+        return Refusal(400, f"Invalid '{param}': {why}", param=param, code="invalid_video_format")
 
     if not head:
         raise refuse(f"the uploaded file '{filename}' is empty.")

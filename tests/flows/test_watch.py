@@ -13,7 +13,7 @@ import yaml
 
 from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow.flows.watch import watch_models
-from soraflow.simulator.models import OPENAI_SORA_SHUTDOWN_DATE
+from soraflow.simulator.retirement import OPENAI_SORA_SHUTDOWN_DATE
 from soraflow.preflight import PreflightError
 from soraflow.watch import WATCH_VARIABLE_NAME
 from soraflow.tasks.watch import REPORT_ARTIFACT_KEY

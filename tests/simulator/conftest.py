@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from soraflow.simulator import Simulator, SimulatorConfig
-from soraflow.simulator.contract import HttpRequest, HttpResponse, reference_openapi, response_problems
+from soraflow.simulator.openai.contract import HttpRequest, HttpResponse, reference_openapi, response_problems
 
 # What the simulator's /v1/models lists by default: the built-in profiles of the openai-videos dialect.
 SORA_MODELS = ["sora-2", "sora-2-2025-10-06", "sora-2-2025-12-08", "sora-2-pro", "sora-2-pro-2025-10-06"]

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from soraflow.simulator.contract import REFERENCE_PATH, HttpRequest, HttpResponse, request_problems, response_problems
+from soraflow.simulator.openai.contract import REFERENCE_PATH, HttpRequest, HttpResponse, request_problems, response_problems
 
 from .conftest import api_client, sdk_client
 

@@ -7,7 +7,7 @@ import pytest
 
 from soraflow.watch.availability import model_status
 from soraflow.providers.base import ModelInfo
-from soraflow.simulator.models import OPENAI_SORA_SHUTDOWN_DATE
+from soraflow.simulator.retirement import OPENAI_SORA_SHUTDOWN_DATE
 
 from .conftest import SORA_MODELS, api_client, by_id, sdk_client
 from .media import mp4

@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..envelope import ApiError
-from ..models import is_retired
+from ..errors import Refusal
+from ..retirement import is_retired
 from ..render import SourceClip, render_spec
 from ..uploads import stored_video
 from .envelope import GoogleApiError, google_json, invalid_argument, model_not_found, unauthenticated
@@ -123,7 +123,7 @@ def veo_routes(state: "SimulatorState") -> list[Route]:
         else:
             try:
                 upload = stored_video(io.BytesIO(veo.video), "video.mp4", state.uploads_dir, param=where)
-            except ApiError as err:
+            except Refusal as err:
                 raise invalid_argument(err.message, where) from None
             path, digest, label, source_id = upload.path, upload.sha256, f"video #{upload.sha256[:10]}", None
         from ...media import probe_clip  # ffprobe

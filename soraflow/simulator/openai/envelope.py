@@ -12,8 +12,10 @@ import uuid
 
 from starlette.responses import Response
 
+from ..errors import Refusal
 
-class ApiError(Exception):
+
+class ApiError(Refusal):
     """Raised by a handler; the app answers it as an error envelope."""
 
     def __init__(
@@ -26,12 +28,8 @@ class ApiError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message, param=param, code=code)
         self.type = type
-        self.param = param
-        self.code = code
         self.headers = headers or {}
 
     def body(self) -> dict:

@@ -17,11 +17,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .envelope import json_response, not_found
-from .uploads import UploadedVideo, uploaded_video
+from ..uploads import UploadedVideo, uploaded_video
 from .validation import missing, read_fields, require_key, validated_text
 
 if TYPE_CHECKING:
-    from .state import SimulatorState
+    from ..state import SimulatorState
 
 CHARACTER_FIELDS = ("name", "video")
 NAME_MAX = 80

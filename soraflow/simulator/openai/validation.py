@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from .envelope import ApiError
-from .images import NotAnImage, image_size
+from ..images import NotAnImage, image_size
 
 PROMPT_MAX = 32000
 

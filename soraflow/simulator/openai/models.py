@@ -1,58 +1,28 @@
-"""The ``/v1/models`` view of the served models, and which models are retired.
-
-A model's ``shutdown_date`` comes from ``model_shutdown_dates`` (by its own name, else its base
-model's: ``sora-2`` for ``sora-2-2025-10-06``), else from ``--shutdown`` (the real date,
-OPENAI_SORA_SHUTDOWN_DATE), else it has none. A date on or before today retires the model:
-create refuses it as the service did.
+"""The ``/v1/models`` view of the served models, and the Videos API's answers for a model that is
+unknown or retired (which models are retired: ../retirement.py).
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
-from .config import SimulatedModel, SimulatorConfig
+from ..config import SimulatedModel, SimulatorConfig
+from ..retirement import OPENAI_SORA_SHUTDOWN_DATE, SNAPSHOT, is_retired, shutdown_date
 from .envelope import ApiError, invalid_value
 
 OWNED_BY = "system"
-# OpenAI shut the Sora Videos API down on this date; --shutdown reports it.
-OPENAI_SORA_SHUTDOWN_DATE = "2026-09-24"
 SORA_LAUNCH = 1759708800  # 2025-10-06
-_SNAPSHOT = re.compile(r"^(?P<base>.+)-(?P<day>\d{4}-\d{2}-\d{2})$")
 
 
 def _created(name: str) -> int:
     """Unix time of a dated snapshot's date; other models the Sora 2 launch."""
-    m = _SNAPSHOT.match(name)
+    m = SNAPSHOT.match(name)
     if m:
         try:
             return int(datetime.fromisoformat(m["day"]).replace(tzinfo=timezone.utc).timestamp())
         except ValueError:
             pass
     return SORA_LAUNCH
-
-
-def _base(name: str) -> str:
-    m = _SNAPSHOT.match(name)
-    return m["base"] if m else name
-
-
-def today() -> date:
-    return datetime.now(timezone.utc).date()
-
-
-def shutdown_date(config: SimulatorConfig, name: str) -> str | None:
-    dates = config.model_shutdown_dates
-    if name in dates:
-        return dates[name]
-    if _base(name) in dates:
-        return dates[_base(name)]
-    return OPENAI_SORA_SHUTDOWN_DATE if config.shutdown else None
-
-
-def is_retired(config: SimulatorConfig, name: str) -> bool:
-    day = shutdown_date(config, name)
-    return day is not None and date.fromisoformat(day) <= today()
 
 
 def model_resource(config: SimulatorConfig, name: str) -> dict:
@@ -88,3 +58,6 @@ def model_gone(name: str, config: SimulatorConfig) -> ApiError:
 
 def unknown_model(name: str) -> ApiError:
     return ApiError(404, f"The model `{name}` does not exist or you do not have access to it.", param="model", code="model_not_found")
+
+
+__all__ = ["OPENAI_SORA_SHUTDOWN_DATE", "check_model", "is_retired", "listed_models", "model_gone", "model_resource", "unknown_model"]

@@ -28,12 +28,12 @@ from starlette.routing import Route
 
 from .envelope import ApiError, invalid_value, json_response, not_found
 from .models import check_model
-from .render import SourceClip, render_spec
-from .uploads import uploaded_video
+from ..render import SourceClip, render_spec
+from ..uploads import uploaded_video
 from .validation import missing, read_fields, require_key, string_field, validated_prompt
 
 if TYPE_CHECKING:
-    from .state import SimulatorState
+    from ..state import SimulatorState
 
 EDIT_FIELDS = ("prompt", "video")
 EXTEND_FIELDS = ("prompt", "seconds", "video")
