@@ -283,6 +283,7 @@ def _profile_rules(profile: ModelProfile, where: str, endpoint: Endpoint) -> lis
                     f"({', '.join(resolutions)}); {offer.size} is {aspect} at {resolution}. Allowed sizes: "
                     + ", ".join(named_sizes(endpoint.dialect)),
                 ))
+    problems += _arguments_rules(profile, where, endpoint)
     for i, s in enumerate(profile.seconds):
         if s in profile.seconds[:i]:
             problems.append(Problem(f"{where}.seconds[{i}]", f"{s} is listed twice"))
@@ -295,6 +296,55 @@ def _profile_rules(profile: ModelProfile, where: str, endpoint: Endpoint) -> lis
                     f"{', '.join(map(str, outside))} is not one of the profile's clip lengths ({', '.join(map(str, profile.all_seconds()))})",
                 ))
     return problems
+
+
+def _arguments_rules(profile: ModelProfile, where: str, endpoint: Endpoint) -> list[Problem]:
+    """A fal profile's ``arguments:`` table against what the profile offers: every length, size
+    and input it offers must be one the endpoint takes, as the table writes it."""
+    table = profile.arguments
+    if endpoint.dialect != "fal":
+        return [Problem(f"{where}.arguments", f"an arguments table is for the fal dialect; endpoint {endpoint.name!r} speaks {endpoint.dialect}")] if table else []
+    if table is None:
+        return [Problem(f"{where}.arguments", "is required for the fal dialect: map each storyboard field to the endpoint's "
+                        f"argument, e.g. {{seconds: {{name: duration, type: string}}, aspect_ratio: {{name: aspect_ratio}}}}")]
+    out: list[Problem] = []
+    at = f"{where}.arguments"
+    if table.seconds is not None:
+        for i, seconds in enumerate(profile.all_seconds()):
+            if why := table.problems("seconds", seconds):
+                index = profile.seconds.index(seconds) if seconds in profile.seconds else None
+                path = f"{where}.seconds[{index}]" if index is not None else f"{where}.beyond_spec_seconds"
+                out.append(Problem(path, f"{seconds} s is a length the endpoint does not take: {why}"))
+    for offer in profile.sizes:
+        aspect, resolution = aspect_and_resolution(offer.size)
+        for field, value in (("aspect_ratio", aspect), ("resolution", resolution)):
+            if getattr(table, field) is not None and (why := table.problems(field, value)):
+                out.append(Problem(f"{where}.sizes.{offer.size}", f"a size the endpoint does not make: {why}"))
+    if profile.inputs.first_frame != (table.first_frame is not None):
+        out.append(Problem(f"{at}.first_frame", "must name the endpoint's image argument (image_url, start_image_url ...) exactly when "
+                           f"inputs.first_frame is true (it is {str(profile.inputs.first_frame).lower()})"))
+    if profile.audio == "on-request" and table.audio is None:
+        out.append(Problem(f"{at}.audio", "is required with audio: on-request: name the endpoint's switch (generate_audio), so a "
+                           "silent shot is asked and priced silent"))
+    for name in ("remix", "extension", "last_frame"):
+        if getattr(profile.inputs, name):
+            out.append(Problem(f"{where}.inputs.{name}", "the fal dialect makes clips from a prompt and a first frame only"))
+    if profile.inputs.reference_images:
+        out.append(Problem(f"{where}.inputs.reference_images", "the fal dialect makes clips from a prompt and a first frame only"))
+    names = [a.name for a in table.mapped().values()]
+    for field, argument in table.mapped().items():
+        if names.count(argument.name) > 1:
+            out.append(Problem(f"{at}.{field}.name", f"{argument.name!r} is named by more than one field"))
+        kind = table.type_of(field)
+        for value in argument.values:
+            if not isinstance(value, {"string": str, "integer": int, "boolean": bool}[kind]) or (kind == "integer" and isinstance(value, bool)):
+                out.append(Problem(f"{at}.{field}.values", f"{value!r} is not a {kind}, the type this argument is sent as"))
+                break
+        if argument.suffix and kind != "string":
+            out.append(Problem(f"{at}.{field}.suffix", f"a suffix is written after a string; this argument is sent as {kind}"))
+        if argument.max_bytes is not None and field != "first_frame":
+            out.append(Problem(f"{at}.{field}.max_bytes", "is the size limit of an image argument (first_frame)"))
+    return out
 
 
 def usd(amount: Decimal) -> str:

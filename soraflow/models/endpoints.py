@@ -15,15 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..redaction import redact_url
 
-Dialect = Literal["openai-videos", "google-genai"]
+Dialect = Literal["openai-videos", "google-genai", "fal"]
 # bearer:   Authorization: Bearer KEY (OpenAI, most gateways)
 # api-key:  the api-key header (Azure OpenAI with a resource key)
 # entra-id: Microsoft Entra ID tokens from azure-identity, refreshed per request (Azure OpenAI)
 # none:     no credential (a gateway on a private network that holds the keys itself)
 # google:   google-genai's own: an express-mode API key if one is set, else Application Default
 #           Credentials for the Vertex project and location
-Auth = Literal["bearer", "api-key", "entra-id", "none", "google"]
-DIALECTS: tuple[str, ...] = ("openai-videos", "google-genai")
+# key:      Authorization: Key KEY (fal, as fal-client sends it)
+Auth = Literal["bearer", "api-key", "entra-id", "none", "google", "key"]
+DIALECTS: tuple[str, ...] = ("openai-videos", "google-genai", "fal")
+# fal's platform API (request history, prices, model metadata), where base_url does not say.
+FAL_PLATFORM_URL = "https://api.fal.ai/v1"
 # Dialects whose requests name a size by aspect ratio and resolution rather than in pixels
 # (google-genai: ``aspect_ratio`` and ``resolution``), with the values their wire takes. A
 # profile on such an endpoint may offer only sizes these can name (models/catalog.py checks);
@@ -71,39 +74,58 @@ class Endpoint(BaseModel):
     location: str | None = None
     location_env: str | None = EnvName
     concurrency: int | None = Field(default=None, ge=1, description="Clips in flight here (default: from its profiles)")
+    # fal: base_url (optional) is where fal's hosts are served (its queue, its storage upload,
+    # its platform API under /v1); without it fal-client reaches fal itself. platform_url names
+    # the platform API apart; ca_file a CA bundle to trust for them (a simulator's, a proxy's).
+    platform_url: str | None = None
+    ca_file: str | None = None
+    # How long after a lost create fal's request history must have shown it, had it arrived:
+    # the longest a request waits and renders, plus the history's lag (docs/fal.md).
+    history_settle_seconds: float = Field(default=3600.0, gt=0)
     description: str | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> "Endpoint":
         auth = self.effective_auth
-        if self.dialect == "google-genai":
+        if self.dialect == "fal":
+            if auth not in ("key", "none"):
+                raise ValueError(f"auth {auth!r} is not used with dialect fal (fal-client sends `Authorization: Key`); use key or none")
+            if auth == "key" and not (self.key_env or self.key_secret):
+                raise ValueError("a fal endpoint needs key_env (e.g. FAL_KEY) or key_secret (a Prefect Secret block)")
+        elif self.dialect == "google-genai":
             if auth != "google":
                 raise ValueError(f"auth {auth!r} is not used with dialect google-genai (it authenticates the way the SDK does)")
             if not (self.project or self.project_env or self.key_env or self.key_secret):
                 raise ValueError("a google-genai endpoint needs a project (project or project_env) or an API key (key_env or key_secret)")
         else:
-            if auth == "google":
-                raise ValueError("auth 'google' is for dialect google-genai; use bearer, api-key, entra-id or none")
+            if auth in ("google", "key"):
+                raise ValueError(f"auth {auth!r} is for dialect {'google-genai' if auth == 'google' else 'fal'}; use bearer, api-key, entra-id or none")
             if not (self.base_url or self.base_url_env):
                 raise ValueError("an openai-videos endpoint needs base_url (e.g. http://localhost:4000/v1)")
             if auth in ("bearer", "api-key") and not (self.key_env or self.key_secret):
                 raise ValueError(f"auth {auth!r} needs key_env (the variable holding the key) or key_secret (a Prefect Secret block)")
-        if self.base_url is not None:
-            parts = urlsplit(self.base_url)
+        for label, url in (("base_url", self.base_url), ("platform_url", self.platform_url)):
+            if url is None:
+                continue
+            parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"base_url {redact_url(self.base_url)!r} must be an http:// or https:// URL")
+                raise ValueError(f"{label} {redact_url(url)!r} must be an http:// or https:// URL")
             if parts.username or parts.password or parts.query:
                 # The file is data that travels in plans and task parameters: no secret in it.
                 raise ValueError(
-                    f"base_url {redact_url(self.base_url)!r} must carry no credentials or query; name the variable "
+                    f"{label} {redact_url(url)!r} must carry no credentials or query; name the variable "
                     "holding the key in key_env (or a Prefect Secret block in key_secret)"
                 )
+            if self.dialect == "fal" and parts.scheme != "https":
+                raise ValueError(f"{label} {redact_url(url)!r}: fal-client speaks https only")
+        if self.dialect != "fal" and (self.platform_url or self.ca_file):
+            raise ValueError("platform_url and ca_file are settings of the fal dialect")
         return self
 
     # --- what the environment says -----------------------------------------------------------
     @property
     def effective_auth(self) -> Auth:
-        return self.auth or ("google" if self.dialect == "google-genai" else "bearer")
+        return self.auth or {"google-genai": "google", "fal": "key"}.get(self.dialect, "bearer")
 
     def url(self, env: Mapping[str, str]) -> str | None:
         value = (env.get(self.base_url_env) if self.base_url_env else None) or self.base_url
@@ -112,6 +134,14 @@ class Endpoint(BaseModel):
     def key(self, env: Mapping[str, str]) -> str | None:
         """The key from its environment variable (a Secret block is read by the tasks layer)."""
         return (env.get(self.key_env) or None) if self.key_env else None
+
+    def platform(self, env: Mapping[str, str]) -> str:
+        """fal's platform API (request history, prices, models): platform_url, else base_url's
+        /v1, else fal's own."""
+        if self.platform_url:
+            return self.platform_url.rstrip("/")
+        url = self.url(env)
+        return f"{url}/v1" if url else FAL_PLATFORM_URL
 
     def vertex_project(self, env: Mapping[str, str]) -> str | None:
         return (env.get(self.project_env) if self.project_env else None) or self.project
@@ -143,6 +173,8 @@ class Endpoint(BaseModel):
         if explicit:
             return explicit
         url = self.url(env)
+        if self.dialect == "fal":
+            return f"fal:{redact_url(url) if url else 'queue.fal.run'}"
         if self.dialect == "google-genai":
             where = redact_url(url) if url else "default"
             if self.vertexai and self.vertex_project(env):

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import CatalogError
+from .arguments import Arguments
 
 Size = Annotated[str, Field(pattern=r"^[1-9]\d{1,4}x[1-9]\d{1,4}$")]
 Seconds = Annotated[int, Field(gt=0, le=600)]
@@ -114,6 +115,9 @@ class ModelProfile(_Data):
     # The model's entry in LiteLLM's price list (``vertex_ai/veo-3.1-generate-001``), read by
     # the watch when its pricing source is that list; a size may name another entry.
     price_source_key: str | None = None
+    # fal: which storyboard field goes into which of the endpoint's arguments, and where its
+    # result names the video (arguments.py). Required for the fal dialect, refused elsewhere.
+    arguments: Arguments | None = None
 
     # --- sizes and lengths ----------------------------------------------------------------
     def size_names(self, allow_beyond_spec: bool = False) -> tuple[str, ...]:
@@ -240,3 +244,4 @@ def split_seconds(total: int, lengths: tuple[int, ...]) -> list[int] | None:
             remaining -= pick
         return split
     return None  # pragma: no cover - the full window always succeeds once parts is found
+

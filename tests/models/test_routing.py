@@ -31,6 +31,7 @@ def test_no_credentials_anywhere_simulates_every_endpoint_in_its_dialect():
         "gateway": (True, SIMULATOR_IDENTITY),
         "azure": (True, SIMULATOR_IDENTITY),
         "vertex": (True, "soraflow-simulator:google-genai"),
+        "fal": (True, "soraflow-simulator:fal"),
     }
 
 
@@ -69,7 +70,7 @@ endpoints:
   vault: {base_url: https://gw.example/v1, key_secret: gateway-key}
 """)
     routing = route_endpoints(catalog, {})
-    assert set(routing.routes) == {"azure", "lan", "vault"} and set(routing.unconfigured) == {"openai", "vertex"}
+    assert set(routing.routes) == {"azure", "lan", "vault"} and set(routing.unconfigured) == {"openai", "vertex", "fal"}
 
 
 def test_vertex_is_configured_the_way_the_sdk_reads_its_variables():
@@ -78,4 +79,4 @@ def test_vertex_is_configured_the_way_the_sdk_reads_its_variables():
     env = {"GOOGLE_CLOUD_PROJECT": "p1", "GOOGLE_CLOUD_LOCATION": "europe-west4"}
     assert route_endpoints(catalog, env).route("vertex").identity == "google-genai:default:p1/europe-west4"
     assert route_endpoints(catalog, {"GOOGLE_API_KEY": "k"}).route("vertex").identity == "google-genai:default:vertex-express"
-    assert route_endpoints(catalog, {"GOOGLE_API_KEY": "k"}).unconfigured == {"openai": "OPENAI_API_KEY"}
+    assert route_endpoints(catalog, {"GOOGLE_API_KEY": "k"}).unconfigured == {"openai": "OPENAI_API_KEY", "fal": "FAL_KEY"}
