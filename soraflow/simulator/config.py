@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..models import ModelCatalog, builtin_catalog
+from ..models.arguments import Arguments
 from .faults import FaultPlan
 from .veo.models import VEO_MODELS
 
@@ -24,6 +25,11 @@ class SimulatedModel(BaseModel):
     # Sizes that come in fewer lengths than the model's (Veo: 1080p and 4k at 8 s only).
     size_seconds: dict[str, tuple[int, ...]] = Field(default_factory=dict)
     prompt_max_chars: int = Field(default=32000, ge=1)
+    # fal: the endpoint's arguments, as its profile's table says it takes them, and its sound.
+    arguments: Arguments | None = None
+    audio: Literal["always", "on-request", "never"] = "always"
+    # fal's pricing API: USD per second of a request with the endpoint's defaults (sound on).
+    unit_price: float | None = None
 
     def seconds_at(self, size: str) -> tuple[int, ...]:
         return self.size_seconds.get(size, self.seconds)
@@ -41,6 +47,9 @@ def simulated_models(catalog: ModelCatalog) -> list[SimulatedModel]:
             sizes=profile.size_names(allow_beyond_spec=True),
             size_seconds={o.size: o.seconds for o in profile.sizes if o.seconds},
             prompt_max_chars=profile.prompt_max_chars,
+            arguments=profile.arguments,
+            audio=profile.audio,
+            unit_price=float(profile.sizes[0].usd_per_second),
         ))
     return sorted(models.values(), key=lambda m: (m.dialect, m.id))
 
@@ -86,8 +95,19 @@ class SimulatorConfig(BaseModel):
         default=False, description="Check every /v1 request against the reference OpenAPI (openapi-core)."
     )
     api_key: str = Field(default="sk-simulator", min_length=1, description="A key to hand to clients.")
+    fal_history_lag_seconds: float = Field(
+        default=0.0, ge=0, description="fal's request history lists a finished request only this long after it ended."
+    )
+    fal_history: Literal["serve", "forbid", "down"] = Field(
+        default="serve", description="fal's request history: served, refused (403, a key without access), or down (503)."
+    )
+    fal_prices: dict[str, float] = Field(
+        default_factory=dict, description="fal's pricing API: USD per unit by endpoint id (default: its profile's sound-on price)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0: any free port.")
+    fal_port: int = Field(default=0, ge=0, le=65535, description="The fal dialect's TLS port (0: any free port).")
+    fal_proxy_port: int = Field(default=0, ge=0, le=65535, description="The proxy for fal-client's storage hosts (0: any).")
 
     @field_validator("faults")
     @classmethod

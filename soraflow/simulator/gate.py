@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from . import fal
 from .openai.contract import HttpRequest, request_problems
 from .openai.envelope import rate_limited, server_error
 from .veo import envelope as google
@@ -121,8 +122,12 @@ SURFACES = (
 )
 
 
-def surface_of(path: str) -> Surface | None:
-    return next((s for s in SURFACES if s.serves(path)), None)
+# fal has a port of its own (TLS): every path there is the fal surface's.
+FAL_SURFACE = Surface("fal", ("/",), fal.route_of, fal.CONTENT_ROUTES, fal.refuse)
+
+
+def surface_of(path: str, surfaces: tuple[Surface, ...] = SURFACES) -> Surface | None:
+    return next((s for s in surfaces if s.serves(path)), None)
 
 
 class TransportAwareH11Protocol(H11Protocol):
@@ -180,13 +185,14 @@ async def _buffered(receive) -> tuple[bytes, Callable]:
 
 
 class ApiGate:
-    def __init__(self, app, state: "SimulatorState"):
+    def __init__(self, app, state: "SimulatorState", surfaces: tuple[Surface, ...] = SURFACES):
         self.app = app
         self.state = state
+        self.surfaces = surfaces
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "")
-        surface = surface_of(path) if scope["type"] == "http" else None
+        surface = surface_of(path, self.surfaces) if scope["type"] == "http" else None
         if surface is None:
             await self.app(scope, receive, send)
             return

@@ -25,7 +25,7 @@ POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS, POLL_AFTER_MARGIN_MS = 250, 5000, 50
 # (or a Veo predictLongRunning, which is a create too).
 JobKind = Literal["create", "remix", "edit", "extension"]
 # Which API accepted the job: each dialect sees only its own jobs; /_sim/jobs sees them all.
-Dialect = Literal["openai-videos", "google-genai"]
+Dialect = Literal["openai-videos", "google-genai", "fal"]
 OPENAI_VIDEOS: Dialect = "openai-videos"
 
 MODERATION_ERROR = {

@@ -1,16 +1,27 @@
-"""Run the simulator: in-process on a daemon thread (``Simulator``), or standalone (``serve``)."""
+"""Run the simulator: in-process on a daemon thread (``Simulator``), or standalone (``serve``).
+
+Two servers share one event loop and one state: plain HTTP for the Videos API, Veo and the
+admin routes, and TLS for fal (fal-client speaks https only), with a certificate made at start.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import signal
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
 from .app import build_app
 from .config import SimulatorConfig
-from .gate import TransportAwareH11Protocol
+from .fal import fal_app
+from .fal.proxy import tunnel_handler
+from .fal.tls import make_certificate
+from .gate import FAL_SURFACE, ApiGate, TransportAwareH11Protocol
 from .state import SimulatorState
 
 STARTUP_TIMEOUT_SECONDS = 15.0
@@ -28,17 +39,20 @@ class Simulator:
         self.config = config or SimulatorConfig(**options)
         self.state = SimulatorState(self.config)
         self._server: uvicorn.Server | None = None
+        self._fal_server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._tls_dir: Path | None = None
         self.port: int | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> "Simulator":
         if self._thread is not None:
             return self
-        uv_config = uvicorn.Config(
-            build_app(self.state),
-            host=self.config.host,
-            port=self.config.port,
+        self._tls_dir = Path(tempfile.mkdtemp(prefix="soraflow-sim-tls-"))
+        host = self.config.host if self.config.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        certificate = make_certificate(self._tls_dir, host)
+        self.state.fal.ca_file = certificate.ca_file
+        options = dict(
             http=TransportAwareH11Protocol,
             loop="asyncio",
             lifespan="on",
@@ -53,27 +67,66 @@ class Simulator:
             timeout_graceful_shutdown=2,
             # Many clients poll at once; uvicorn's default backlog and keep-alive suit them.
         )
-        self._server = uvicorn.Server(uv_config)
-        self._thread = threading.Thread(target=self._server.run, name="soraflow-simulator", daemon=True)
+        self._server = uvicorn.Server(uvicorn.Config(build_app(self.state), host=self.config.host, port=self.config.port, **options))
+        fal = ApiGate(fal_app(self.state, on_start=self._start_fal_proxy), self.state, surfaces=(FAL_SURFACE,))
+        self._fal_server = uvicorn.Server(uvicorn.Config(
+            fal, host=self.config.host, port=self.config.fal_port, ssl_certfile=str(certificate.cert_file),
+            ssl_keyfile=str(certificate.key_file), **options,
+        ))
+        self._thread = threading.Thread(target=self._run, name="soraflow-simulator", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not self._server.started:
+        while not (self._server.started and self._fal_server.started and self.state.fal.proxy_port):
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self._thread = None
                 self.state.close()
-                raise RuntimeError(f"the simulator could not listen on {self.config.host}:{self.config.port}")
+                raise RuntimeError(f"the simulator could not listen on {self.config.host}:{self.config.port} "
+                                   f"(fal: {self.config.fal_port}, its proxy: {self.config.fal_proxy_port})")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.state.fal.port = self._fal_server.servers[0].sockets[0].getsockname()[1]
         return self
+
+    def _run(self) -> None:
+        async def both() -> None:
+            await asyncio.gather(self._server.serve(), self._fal_server.serve())
+
+        asyncio.run(both())
+
+    async def _start_fal_proxy(self):
+        """Run at the fal server's startup, on its loop: the proxy for fal-client's fixed storage
+        hosts, started once the fal port listens (its port is known only then)."""
+        proxies: list[asyncio.Server] = []
+
+        async def start() -> None:
+            while not self._fal_server.started:
+                await asyncio.sleep(0.005)
+            port = self._fal_server.servers[0].sockets[0].getsockname()[1]
+            host = self.config.host if self.config.host not in ("0.0.0.0", "::") else "127.0.0.1"
+            proxy = await asyncio.start_server(tunnel_handler(host, port), self.config.host, self.config.fal_proxy_port)
+            proxies.append(proxy)
+            self.state.fal.proxy_port = proxy.sockets[0].getsockname()[1]
+
+        task = asyncio.get_running_loop().create_task(start())
+
+        async def stop() -> None:
+            task.cancel()
+            for proxy in proxies:
+                proxy.close()
+
+        return stop
 
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
         self.state.signal_stopping()
         self._server.should_exit = True
+        self._fal_server.should_exit = True
         self._thread.join(timeout=10)
         self._thread = None
         self.state.close()
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
 
     def __enter__(self) -> "Simulator":
         return self.start()
@@ -96,9 +149,37 @@ class Simulator:
         return f"{self.url}/v1"
 
     @property
+    def fal_url(self) -> str:
+        """fal's queue, storage and platform API (``/v1``), over TLS."""
+        if self.state.fal.port is None:
+            raise RuntimeError("the simulator is not started")
+        return f"https://{self.url.removeprefix('http://').rsplit(':', 1)[0]}:{self.state.fal.port}"
+
+    @property
+    def fal_ca_file(self) -> Path:
+        """The CA a client of the fal port trusts (the certificate was made at start)."""
+        return self.state.fal.ca_file
+
+    @property
+    def fal_proxy_url(self) -> str:
+        """The proxy that tunnels fal-client's fixed storage hosts (rest.fal.ai, v3.fal.media) here."""
+        return f"http://{self.url.removeprefix('http://').rsplit(':', 1)[0]}:{self.state.fal.proxy_port}"
+
+    def fal_environment(self) -> dict[str, str]:
+        """What an unchanged fal-client needs to reach this simulator (set before it is imported)."""
+        host = self.url.removeprefix("http://").rsplit(":", 1)[0]
+        return {
+            "FAL_KEY": self.api_key,
+            "FAL_QUEUE_RUN_HOST": self.fal_url.removeprefix("https://"),
+            "SSL_CERT_FILE": str(self.fal_ca_file),
+            "HTTPS_PROXY": self.fal_proxy_url,
+            "NO_PROXY": ",".join(dict.fromkeys((host, "127.0.0.1", "localhost"))),
+        }
+
+    @property
     def base_urls(self) -> dict[str, str]:
         """The base URL to give each dialect's SDK: google-genai appends ``v1beta1/...`` itself."""
-        return {"openai-videos": self.base_url, "google-genai": self.url}
+        return {"openai-videos": self.base_url, "google-genai": self.url, "fal": self.fal_url}
 
     @property
     def api_key(self) -> str:
@@ -107,7 +188,7 @@ class Simulator:
     def base_url_for(self, dialect: str) -> str:
         """Where a client of ``dialect``'s SDK points: the Videos API under /v1; google-genai
         builds its own paths (``/v1beta1/...``) on the server root."""
-        return self.base_url if dialect == "openai-videos" else self.url
+        return {"openai-videos": self.base_url, "fal": self.fal_url}.get(dialect, self.url)
 
     def serve_models(self, models) -> None:
         """Accept these models too (``SimulatedModel``s), while running."""
@@ -154,6 +235,11 @@ def serve(config: SimulatorConfig | None = None) -> None:
     )
     for dialect, url in sim.base_urls.items():
         print(f"  {dialect}: {url}", flush=True)
+    print("  an unchanged fal_client.SyncClient reaches the fal dialect with (FAL_QUEUE_RUN_HOST is read when fal_client is "
+          "first imported; SSL_CERT_FILE makes that shell trust only the simulator; HTTPS_PROXY tunnels fal-client's "
+          "fixed storage hosts rest.fal.ai and v3.fal.media here, and nothing else):", flush=True)
+    for name, value in sim.fal_environment().items():
+        print(f"    {name}={value}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

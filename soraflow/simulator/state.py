@@ -8,6 +8,8 @@ import asyncio
 from .openai.characters import CharacterStore
 from .config import SimulatorConfig
 from .openai.contract import reference_openapi
+from .fal import FalState
+from .fal.storage import FileStore
 from .faults import FaultInjector
 from .jobs import OPENAI_VIDEOS, Dialect, Job, JobKind, JobStore
 from .render import Renderer, RenderSpec
@@ -25,6 +27,7 @@ class SimulatorState:
         self.gcs = GcsObjects()  # what Veo jobs with a storageUri write
         # Uploaded videos are kept by content next to the renders they feed (extensions play them).
         self.uploads_dir = self.renderer.cache_dir / "uploads"
+        self.fal = FalState(files=FileStore(self.renderer.cache_dir / "fal-files"))  # the fal dialect's storage
         self.stats = Stats()
         self.validate_requests = config.validate_requests
         if self.validate_requests:
