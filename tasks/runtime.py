@@ -128,12 +128,13 @@ def provider(route: Route, model: str | None = None) -> VideoProvider:
             simulated_models=simulated_models(model_catalog()) if teach else (),
             simulator_latency=s.simulator_latency,
             simulator_cache_dir=s.state_dir / "simulator-renders",
+            profiles=model_catalog().profiles.values(),
         )
     else:
         env = s.environment
         secret = route.endpoint.key_secret
         key = _secret_value(secret, int(time.monotonic() // SECRET_CACHE_SECONDS)) if secret and not route.endpoint.key(env) else None
-        connection = connect(route, env, key=key)
+        connection = connect(route, env, key=key, profiles=model_catalog().profiles.values())
     return _provider(connection, s.request_timeout_seconds, s.transient_retries)
 
 

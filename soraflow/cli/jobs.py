@@ -95,7 +95,7 @@ def _provider_of(entry, settings: Settings):
     if route.endpoint.key_secret and not route.endpoint.key(settings.environment):
         raise recovery.SettleError(f"endpoint {route.name} takes its key from Prefect Secret block {route.endpoint.key_secret}: "
                                    f"set {route.endpoint.what_to_set()} to run this command")
-    return build_provider(connect(route, settings.environment), settings)
+    return build_provider(connect(route, settings.environment, profiles=catalog.profiles.values()), settings)
 
 
 @jobs_app.command("re-create")

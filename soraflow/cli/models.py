@@ -107,6 +107,7 @@ def _check_offers(catalog: ModelCatalog, routing, settings: Settings) -> dict[st
             connection = connect(
                 route, settings.environment, simulated_models=simulated_models(catalog),
                 simulator_latency=settings.simulator_latency, simulator_cache_dir=settings.state_dir / "simulator-renders",
+                profiles=profiles,
             )
             offered.update(offered_now(profiles, build_provider(connection, settings)))
         except SoraflowError as err:

@@ -18,6 +18,7 @@ from .base import TERMINAL, Download, ModelInfo, ModelListUnavailable, VideoJob,
 from .connection import Connection, connect
 
 if TYPE_CHECKING:
+    from .fal_queue import FalQueueProvider
     from .google_veo import GoogleVeoProvider
     from .openai_videos import OpenAIVideosProvider
 
@@ -50,16 +51,25 @@ def _google_veo(connection: Connection, settings: Settings) -> "GoogleVeoProvide
     )
 
 
+def _fal_queue(connection: Connection, settings: Settings) -> "FalQueueProvider":
+    """fal's queue through fal-client, with the arguments tables of the endpoint's profiles."""
+    from .fal_queue import FalQueueProvider
+
+    return FalQueueProvider(connection, settings)
+
+
 # Keyed by each class's ``dialect`` (tests/providers checks that they agree).
 PROVIDERS: dict[str, ProviderFactory] = {
     "openai-videos": _openai_videos,
     "google-genai": _google_veo,
+    "fal": _fal_queue,
 }
 
 _LAZY = {
     "OpenAIVideosProvider": ".openai_videos",
     "classify": ".openai_videos",
     "GoogleVeoProvider": ".google_veo",
+    "FalQueueProvider": ".fal_queue",
 }
 
 
@@ -93,6 +103,7 @@ __all__ = [
     "TERMINAL",
     "Connection",
     "Download",
+    "FalQueueProvider",
     "GoogleVeoProvider",
     "ModelInfo",
     "ModelListUnavailable",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ..models import Route
+from ..models import ModelProfile, Route
 from ..redaction import redact_url
 
 
@@ -23,6 +23,11 @@ class Connection:
     api_key: str | None = field(default=None, repr=False)
     project: str | None = None  # google-genai (Vertex AI)
     location: str | None = None
+    # fal: its platform API (history, prices, models), a CA to trust, and the profiles at this
+    # endpoint (their arguments tables say how each model takes a create).
+    platform_url: str | None = None
+    ca_file: str | None = None
+    profiles: tuple[ModelProfile, ...] = ()
 
     @property
     def endpoint(self):
@@ -44,13 +49,19 @@ def connect(
     simulated_models: Iterable | None = None,
     simulator_latency: float = 2.0,
     simulator_cache_dir: Path | str | None = None,
+    profiles: Iterable[ModelProfile] = (),
 ) -> Connection:
-    """How to reach ``route`` now: its key variable's key, else ``key`` (read from a Secret block)."""
+    """How to reach ``route`` now: its key variable's key, else ``key`` (read from a Secret block).
+    ``profiles``: the catalog's profiles (those at this endpoint are kept)."""
+    mine = tuple(p for p in profiles if p.endpoint == route.name)
     if route.simulated:
         from ..simulator import embedded_simulator
 
         sim = embedded_simulator(simulated_models or (), latency=simulator_latency, cache_dir=simulator_cache_dir)
-        return Connection(route=route, base_url=sim.base_url_for(route.dialect), api_key=sim.api_key)
+        base = sim.base_url_for(route.dialect)
+        fal = route.dialect == "fal"
+        return Connection(route=route, base_url=base, api_key=sim.api_key, platform_url=f"{base}/v1" if fal else None,
+                          ca_file=str(sim.fal_ca_file) if fal else None, profiles=mine)
     e = route.endpoint
     return Connection(
         route=route,
@@ -58,6 +69,9 @@ def connect(
         api_key=e.key(env) or key,
         project=e.vertex_project(env),
         location=e.vertex_location(env),
+        platform_url=e.platform(env) if e.dialect == "fal" else None,
+        ca_file=e.ca_file,
+        profiles=mine,
     )
 
 

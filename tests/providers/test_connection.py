@@ -61,10 +61,10 @@ def test_each_dialect_is_registered_under_its_class_s_name_and_its_sdk_imported_
     import subprocess
     import sys
 
-    from soraflow.providers import PROVIDERS, GoogleVeoProvider, OpenAIVideosProvider
+    from soraflow.providers import PROVIDERS, FalQueueProvider, GoogleVeoProvider, OpenAIVideosProvider
 
-    assert set(PROVIDERS) == {OpenAIVideosProvider.dialect, GoogleVeoProvider.dialect}
+    assert set(PROVIDERS) == {OpenAIVideosProvider.dialect, GoogleVeoProvider.dialect, FalQueueProvider.dialect}
     # Commands that reach no endpoint (estimate, an up-to-date rerun) do not pay for the SDKs.
-    probe = "import sys, soraflow.cli; print(sorted(m for m in ('openai', 'google.genai') if m in sys.modules))"
+    probe = "import sys, soraflow.cli; print(sorted(m for m in ('openai', 'google.genai', 'fal_client') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
