@@ -28,7 +28,7 @@ from .images import image_kind
 from .ledger import Ledger, Spend, SpendCaps
 from .models import ModelCatalog, Route
 from .plan import ClipSpec, Plan
-from .references import decoded_image_size
+from .references import decoded_image_size, prepare_reference
 from .settings import Settings
 from .storage import Storage, check_storage_url, probe_directory
 from .terminal import printable
@@ -89,6 +89,7 @@ def preflight(
     if plan is not None:
         problems += prompt_problems(plan, checks.catalog)
         problems += image_problems(plan, checks.settings.state_dir / "checked-images")
+        problems += image_limit_problems(plan, checks.catalog, checks.settings.state_dir / "checked-images" / "as-sent")
         budget = budget_usd if budget_valid else None
         payable = _collect(problems, "budget", lambda: check_budget(plan, budget, checks.ledger))
         payable = payable if isinstance(payable, Payable) else None
@@ -149,6 +150,31 @@ def image_problems(plan: Plan, checked_dir: Path | None = None) -> list[Problem]
             seen.add(path)
             if problem := image_problem(Path(path), sha, checked_dir):
                 problems.append(Problem(f"shots[{c.shot_index}] ({printable(c.shot_id, 60)})", f"input image {printable(repr(path), 200)} {problem}"))
+    return problems
+
+
+def image_limit_problems(plan: Plan, catalog: ModelCatalog, sent_dir: Path) -> list[Problem]:
+    """Each first frame against its endpoint's size limit (a fal profile's
+    ``arguments.first_frame.max_bytes``), measured as it would be sent: fitted to the clip's size
+    (references.prepare_reference, whose copy is kept under ``sent_dir``)."""
+    problems = []
+    for c in plan.clips:
+        table = catalog.profile(c.profile).arguments
+        limit = table.first_frame.max_bytes if table is not None and table.first_frame is not None else None
+        if limit is None or not c.reference_path:
+            continue
+        try:
+            sent = prepare_reference(Path(c.reference_path), c.size, sent_dir)
+        except MediaError:
+            continue  # image_problems says why it does not decode
+        size = sent.stat().st_size
+        if size > limit:
+            fitted = "" if sent == Path(c.reference_path) else f" once fitted to {c.size}"
+            problems.append(Problem(
+                f"shots[{c.shot_index}] ({printable(c.shot_id, 60)})",
+                f"input image {printable(repr(c.reference_path), 200)} is {size} bytes{fitted}; {c.profile}'s endpoint takes images "
+                f"of at most {limit} bytes (arguments.first_frame.max_bytes): use a smaller or more compressible image",
+            ))
     return problems
 
 

@@ -268,6 +268,10 @@ class FalQueueProvider:
             raise PermanentProviderError(f"fal endpoint {model} takes no reference images here", code="not_supported")
         if reference is not None and table.first_frame is None:
             raise PermanentProviderError(f"fal endpoint {model} takes no first frame (its arguments table maps none)", code="not_supported")
+        if reference is not None and table.first_frame.max_bytes is not None and reference.stat().st_size > table.first_frame.max_bytes:
+            # A first frame made from an earlier clip is known only now: refused before anything is paid.
+            raise PermanentProviderError(f"the first frame {reference.name} is {reference.stat().st_size} bytes; fal endpoint {model} "
+                                         f"takes images of at most {table.first_frame.max_bytes} bytes", code="image_too_large")
         image_url = self.upload(reference) if reference is not None else None
         arguments = table.arguments(prompt=prompt, seconds=seconds, size=size, audio=audio, seed=seed, image_url=image_url)
         return self._submit(model, arguments, size=size, seconds=seconds, prompt=prompt)

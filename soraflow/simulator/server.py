@@ -122,11 +122,30 @@ class Simulator:
         self.state.signal_stopping()
         self._server.should_exit = True
         self._fal_server.should_exit = True
+        self._drop_tls_connections()
         self._thread.join(timeout=10)
         self._thread = None
         self.state.close()
         if self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
+
+    def _drop_tls_connections(self) -> None:
+        """Close the fal port's kept-alive connections at once. A TLS transport's close() waits
+        for the client's close_notify, which an idle client never sends: uvicorn's graceful
+        shutdown would wait its whole timeout and then log an error for every stop."""
+        loop = self.state._loop
+        connections = getattr(getattr(self._fal_server, "server_state", None), "connections", None)
+        if loop is None or loop.is_closed() or connections is None:
+            return
+
+        def drop() -> None:
+            for connection in list(connections):
+                transport = getattr(connection, "transport", None)
+                cycle = getattr(connection, "cycle", None)
+                if transport is not None and (cycle is None or getattr(cycle, "response_complete", False)):  # idle: no answer cut short
+                    transport.abort()
+
+        loop.call_soon_threadsafe(drop)
 
     def __enter__(self) -> "Simulator":
         return self.start()
