@@ -1,7 +1,8 @@
 """watch-models: is every profiled model still served, and at what price? Scheduled every 6 hours.
 
 Every endpoint this worker can reach (the Videos API shape for Sora and gateways, Vertex AI
-for Veo) is checked for the models of its profiles, in one report. A retired
+for Veo, fal's model metadata and pricing API) is checked for the models of its profiles, in
+one report. A retired
 model or a changed price becomes a Prefect event (automations react to it), the state is kept
 in a Variable (per endpoint identity) that ``render`` reads before anything is spent, the prices
 in the ledger (``soraflow estimate --prices watched`` reads them), and the table of models lands
@@ -22,11 +23,12 @@ from soraflow.tasks.watch import (
     list_offered_models,
     load_prices,
     publish_watch_report,
+    read_endpoint_prices,
     read_last_seen,
     record_watched_prices,
     remember_models,
 )
-from soraflow.watch import WatchReport
+from soraflow.watch import WatchReport, pricing
 
 
 @flow(name="watch-models", log_prints=True)
@@ -62,10 +64,14 @@ def watch_models(pricing_source: str = "") -> list[WatchReport]:
     for identity, (route, profiles) in by_identity.items():
         seen = read_last_seen(identity)
         found = price_list.prices_for(profiles) if price_list else None
+        # An endpoint with a pricing API of its own (fal's) prices its models over the source's.
+        own = read_endpoint_prices(route, sorted({p.model for p in profiles}))
+        found = pricing.merged(found, own.prices_for(profiles) if own else None)
+        sources = [s.source for s in (price_list, own) if s is not None]
         overrides = found.table if found else None
         offered = list_offered_models(route, watch.watched_models(profiles, seen, overrides))
         report = watch.compare(offered, seen, endpoint=identity, profiles=profiles, overrides=overrides,
-                               pricing_source=price_list.source if price_list else None,
+                               pricing_source=" and ".join(sources) or None,
                                warnings=found.warnings if found else None)
         for warning in report.warnings:
             log.warning("pricing source %s: %s", report.pricing_source, warning)

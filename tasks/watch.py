@@ -46,6 +46,16 @@ def list_offered_models(route: Route, models: list[str]) -> list[ModelInfo] | No
         return None
 
 
+@task(name="read-endpoint-prices", task_run_name="read prices at {route.name}", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+def read_endpoint_prices(route: Route, models: list[str]) -> pricing.EndpointPrices | None:
+    """The endpoint's own pricing API (fal's), where its provider has one; None elsewhere."""
+    provider = runtime.provider(route)
+    prices = getattr(provider, "prices", None)  # a provider with a pricing API offers prices(models)
+    if prices is None:
+        return None
+    return pricing.EndpointPrices(source=f"the pricing API of {provider.where}", prices=prices(models))
+
+
 @task(name="load-pricing-source", cache_policy=runtime.NO_CACHE, retries=2, retry_delay_seconds=5)
 def load_prices(source: str) -> PricingSource:
     """LiteLLM's price list or a table of prices, from a URL or a file on the worker."""

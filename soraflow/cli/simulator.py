@@ -22,14 +22,18 @@ def simulator(
     stall_seconds: float = typer.Option(30.0, help="How long a 'stall' fault holds its response"),
     ttl_seconds: float = typer.Option(3600.0, help="How long finished content stays downloadable (expires_at)"),
     cache_dir: Optional[Path] = typer.Option(None, help="Reuse identical renders from this directory"),
+    fal_port: int = typer.Option(0, help="fal's TLS port: queue, storage, platform API (0: any free port)"),
+    fal_proxy_port: int = typer.Option(0, help="The proxy for fal-client's fixed storage hosts (0: any free port)"),
+    fal_history_lag: float = typer.Option(0.0, help="fal's request history lists a finished request this many seconds late"),
 ) -> None:
-    """Serve the simulator: the Videos API (openai SDK) and Veo (google-genai), as `render` embeds it without credentials."""
+    """Serve the simulator: the Videos API (openai SDK), Veo (google-genai) and fal (fal-client, over TLS), as `render` embeds it without credentials."""
     from ..simulator import SimulatorConfig, serve
 
     try:
         cfg = SimulatorConfig(
             host=host, port=port, latency=latency, faults=faults, seed=seed, shutdown=shutdown,
             stall_seconds=stall_seconds, ttl_seconds=ttl_seconds, cache_dir=str(cache_dir) if cache_dir else None,
+            fal_port=fal_port, fal_proxy_port=fal_proxy_port, fal_history_lag_seconds=fal_history_lag,
         )
     except ValueError as err:
         report(err)

@@ -259,6 +259,8 @@ def serve(config: SimulatorConfig | None = None) -> None:
           "fixed storage hosts rest.fal.ai and v3.fal.media here, and nothing else):", flush=True)
     for name, value in sim.fal_environment().items():
         print(f"    {name}={value}", flush=True)
+    print("  soraflow reaches it through a fal endpoint in its models file (SORAFLOW_MODELS), with FAL_KEY set:", flush=True)
+    print(f'    endpoints: {{fal: {{base_url: "{sim.fal_url}", ca_file: "{sim.fal_ca_file}"}}}}', flush=True)
     try:
         while not stop.wait(0.5):
             pass

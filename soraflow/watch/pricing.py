@@ -208,6 +208,57 @@ class PriceTableSource:
         return FoundPrices(table={m: dict(s) for m, s in self.table.items()})
 
 
+# --- an endpoint's own pricing API (fal's) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointPrices:
+    """Prices an endpoint gives through its own pricing API: one unit price per model (fal's
+    ``GET /v1/models/pricing``), as the provider read it: {model id: (USD per unit, unit)}.
+
+    One price per model cannot say every price a profile has (sizes, sound on or off, 4k): fal
+    prices per "the endpoint's billing unit", for a request with its defaults. So it prices the
+    profile's first size with sound, the price of that request, and says when the others were
+    kept. A unit that is not a second of video (Seedance bills tokens) is a warning, never a
+    price; every value is checked as any source's is.
+    """
+
+    source: str
+    prices: dict[str, tuple[float, str]]
+
+    def prices_for(self, profiles: Iterable[ModelProfile]) -> FoundPrices:
+        table: PriceTable = {}
+        warnings: list[str] = []
+        for profile in profiles:
+            if profile.model in table or profile.model not in self.prices:
+                continue
+            value, unit = self.prices[profile.model]
+            if "second" not in unit.lower():
+                warnings.append(f"{profile.name}: {self.source} prices {profile.model} per {unit or 'unnamed unit'}, not per "
+                                "second of video; keeping the profile's prices")
+                continue
+            usd = checked_price(value)
+            first = profile.sizes[0]
+            if usd is None:
+                warnings.append(f"{profile.name}: {self.source} gives {profile.model} {_describe(value)}; keeping the profile's prices")
+                continue
+            table[profile.model] = {first.size: format_usd(usd)}
+            if usd != first.usd_per_second and (len(profile.sizes) > 1 or first.usd_per_second_silent is not None):
+                warnings.append(f"{profile.name}: {self.source} gives one price for {profile.model} (${format_usd(usd)}/s, its "
+                                f"{first.size} clip with sound); its other sizes and its silent price keep the profile's")
+        return FoundPrices(table=table, warnings=warnings)
+
+
+def merged(first: FoundPrices | None, second: FoundPrices | None) -> FoundPrices | None:
+    """Two sources' prices, the second's laid over the first's, model by model and size by size."""
+    if first is None or second is None:
+        return first or second
+    table = {m: dict(s) for m, s in first.table.items()}
+    for model, sizes in second.table.items():
+        table.setdefault(model, {}).update(sizes)
+    return FoundPrices(table=table, warnings=[*first.warnings, *second.warnings])
+
+
 # --- reading --------------------------------------------------------------------------------
 
 
@@ -324,6 +375,7 @@ def with_watched_prices(catalog: "ModelCatalog", routing: "Routing", watched: It
 
 
 __all__ = [
+    "EndpointPrices",
     "LITELLM_PRICE_LIST_URL",
     "MAX_USD_PER_SECOND",
     "FoundPrices",
@@ -336,6 +388,7 @@ __all__ = [
     "checked_price",
     "is_price_list",
     "load_pricing_source",
+    "merged",
     "parse_pricing",
     "with_watched_prices",
 ]

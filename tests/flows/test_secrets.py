@@ -1,10 +1,12 @@
 """No credential reaches any output: canaries for the OpenAI key, the AWS access key id, secret
-and session token, and a URL's userinfo, across four real `soraflow render` processes at once:
+and session token, a URL's userinfo and the fal key, across five real `soraflow render` processes
+at once:
 
 - a normal render (the OpenAI key canary is the bearer key the simulator accepts);
 - an S3 render (moto over HTTP, with the AWS canaries as temporary credentials);
 - a fault storm (429s, 500s, resets and moderation: some shots fail, others retry);
-- a failing render (the base URL carries userinfo; the model is reported retired there).
+- a failing render (the base URL carries userinfo; the model is reported retired there);
+- a fal render (FAL_KEY, sent as fal-client sends it, to the simulator's fal port).
 
 Then every place a secret could land is read, decoded where it is encoded: stdout and stderr,
 every file under the output and state directories (the ledger included), Prefect's persisted
@@ -36,6 +38,7 @@ CANARIES = {
     "AWS secret access key": "canary-aws-secret-4e7d1a9b3c6f2e8d",
     "AWS session token": "canary-aws-session-token-Zm9vYmFyYmF6",
     "URL userinfo": "canarypass-8c3e1f",
+    "fal key": "fal-canary-key-7d3a9e2b41:secret-6f0c",
 }
 FAILING_ENDPOINT_ID = "secrets-test-userinfo-endpoint"
 
@@ -45,10 +48,19 @@ def hits(data: str | bytes, where: str) -> list[str]:
     return [f"{name} in {where}" for name, canary in CANARIES.items() if canary in text]
 
 
-def storyboard(tmp_path: Path, name: str, shots: int) -> Path:
+def storyboard(tmp_path: Path, name: str, shots: int, model: str | None = None) -> Path:
     data = {"title": f"Secrets {name}", "size": "720x1280", "shots": [{"id": f"s{i}", "seconds": 4, "visual": f"{name} shot {i}"} for i in range(shots)]}
+    if model:
+        data["model"] = model
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def fal_models(tmp_path: Path, simulator) -> Path:
+    """The fal endpoint pointed at the session simulator's fal port, its CA trusted."""
+    path = tmp_path / "fal-models.yaml"
+    path.write_text(yaml.safe_dump({"endpoints": {"fal": {"base_url": simulator.fal_url, "ca_file": str(simulator.fal_ca_file)}}}))
     return path
 
 
@@ -183,12 +195,14 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
             "OPENAI_BASE_URL": simulator.base_url.replace("http://", f"http://canaryuser:{CANARIES['URL userinfo']}@"),
             "SORAFLOW_ENDPOINT_ID": FAILING_ENDPOINT_ID,
         }),
+        # fal: the key goes out as `Authorization: Key ...` to the queue, the storage and the history.
+        "fal": ([], {"FAL_KEY": CANARIES["fal key"], "SORAFLOW_MODELS": str(fal_models(tmp_path, simulator))}),
     }
     since = datetime.now(timezone.utc)
     procs = {}
     try:
         for name, (args, env) in runs.items():
-            sb = storyboard(tmp_path, name, shots=6 if name == "storm" else 2)
+            sb = storyboard(tmp_path, name, shots=6 if name == "storm" else 2, model="veo-3.1-fal" if name == "fal" else None)
             procs[name] = subprocess.Popen(
                 [*SOR, "--debug", "render", str(sb), "--out", str(tmp_path / "out" / name), *args],
                 env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -207,7 +221,8 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
         Variable.set(watch.WATCH_VARIABLE_NAME, seen, overwrite=True)
 
     # The renders did what they were meant to: the canaries were used, not avoided.
-    assert outputs["normal"][0] == 0 and outputs["s3"][0] == 0, {k: v[2][-1500:] for k, v in outputs.items()}
+    assert outputs["normal"][0] == 0 and outputs["s3"][0] == 0 and outputs["fal"][0] == 0, {k: v[2][-1500:] for k, v in outputs.items()}
+    assert sum(1 for j in simulator.state.jobs.all() if j.dialect == "fal") == 2  # the fal render really went to fal's dialect
     assert outputs["failing"][0] != 0 and "is no longer served at" in outputs["failing"][2]
     assert len(s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])) >= 5
 
@@ -229,8 +244,8 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
     for kind, texts in records.items():
         found += [hit for text in texts for hit in hits(text, f"Prefect {kind}")]
 
-    # Everything was really searched: four flow runs, their logs, events, artifacts, results.
-    assert len(records["flow runs"]) == 4, len(records["flow runs"])
+    # Everything was really searched: five flow runs, their logs, events, artifacts, results.
+    assert len(records["flow runs"]) == 5, len(records["flow runs"])
     assert all(records[kind] for kind in ("flow run states", "task runs", "task run states", "logs", "artifacts", "events"))
     assert files and state_files and state_results + storage_results + results >= 6
     assert found == [], "\n".join(found)

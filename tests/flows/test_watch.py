@@ -268,3 +268,40 @@ def test_litellm_price_list_old_then_new_one_event_per_changed_model_and_size(si
     assert "| sora-2-pro | 1024x1792 | 0.50 | **0.60** |" in markdown
     assert "| veo-3.1-fast-generate-001 | 1280x720 | 0.10 | 0.10 |" in markdown
     assert "**price_changed** veo-3.1-fast-generate-001 1920x1080 price changed (USD/s): 0.12 → 0.15" in markdown
+
+
+def test_fal_availability_from_its_model_metadata_and_prices_from_its_pricing_api(simulator, endpoint, monkeypatch, tmp_path):
+    """fal's endpoint in one watch beside Sora's: its models' status from fal's model metadata,
+    today's prices from fal's pricing API (a second real source beside a price list); a changed
+    price is one soraflow.price.changed event for that model, a retired one is unavailable."""
+    point_at(monkeypatch, simulator)
+    fal = f"{endpoint}-fal"
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump({"endpoints": {"fal": {
+        "base_url": simulator.fal_url, "ca_file": str(simulator.fal_ca_file), "identity": fal}}}))
+    monkeypatch.setenv("SORAFLOW_MODELS", str(models))
+    monkeypatch.setenv("FAL_KEY", "fal-watch-key")
+    state = watch_models(return_state=True)
+    assert state.is_completed(), state.message
+    first = {r.endpoint: r for r in state.result()}[fal]
+    assert first.changes == [] and first.pricing_source.startswith("the pricing API of fal")
+    assert {m.model: m.status for m in first.models}["fal-ai/veo3.1"] == "available"
+    assert {m.model: m.prices for m in first.models}["fal-ai/veo3.1"]["1280x720"] == "0.40"
+
+    # fal raises Veo's price and retires Kling 3.0 standard.
+    monkeypatch.setattr(simulator.config, "fal_prices", {"fal-ai/veo3.1": 0.45})
+    monkeypatch.setitem(simulator.config.model_shutdown_dates, "fal-ai/kling-video/v3/standard/text-to-video", "2026-11-01")
+    state = watch_models(return_state=True)
+    assert state.is_completed(), state.message
+    second = {r.endpoint: r for r in state.result()}[fal]
+    assert sorted((c.kind, c.model, c.size) for c in second.changes) == [
+        ("price_changed", "fal-ai/veo3.1", "1280x720"), ("unavailable", "fal-ai/kling-video/v3/standard/text-to-video", None),
+    ]
+    assert any("gives one price for fal-ai/veo3.1" in w for w in second.warnings)  # the other sizes keep the profile's
+    assert remembered(fal)["fal-ai/veo3.1"]["prices"]["1280x720"] == "0.45"
+    events = events_for(fal, expected=2)
+    assert sorted((name, model) for name, model, _ in events) == [
+        ("soraflow.model.unavailable", "fal-ai/kling-video/v3/standard/text-to-video"), ("soraflow.price.changed", "fal-ai/veo3.1"),
+    ]
+    [price] = [p for name, _, p in events if name == "soraflow.price.changed"]
+    assert price["prices"] == [{"size": "1280x720", "old": "0.40", "new": "0.45"}]
