@@ -94,17 +94,22 @@ def queue_host() -> str:
 
 class FalTransport(httpx.BaseTransport):
     """The transport under the SDK's client: sends fal's hosts to ``base_url`` when one is set,
-    and lets a queue POST go out once."""
+    lets a queue POST go out once, and sends the key to fal's hosts only (the storage upload's
+    PUT goes to the URL fal hands out, a signed URL of another host, through the same client)."""
 
-    def __init__(self, inner: httpx.BaseTransport, base_url: str | None = None):
+    def __init__(self, inner: httpx.BaseTransport, base_url: str | None = None, *, keyed_hosts: tuple[str, ...] = ()):
         self._inner = inner
         self._base = urlsplit(base_url) if base_url else None
+        self._keyed = (*STORAGE_HOSTS, *keyed_hosts, *((self._base.hostname,) if self._base else ()))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        queue = urlsplit(f"//{queue_host()}").hostname
         is_submit = request.method == "POST" and request.url.netloc.decode("ascii") == queue_host()
-        if self._base is not None and request.url.host in (*STORAGE_HOSTS, urlsplit(f"//{queue_host()}").hostname):
+        if self._base is not None and request.url.host in (*STORAGE_HOSTS, queue):
             request.url = request.url.copy_with(scheme=self._base.scheme, host=self._base.hostname, port=self._base.port)
             request.headers["Host"] = self._base.netloc
+        if request.url.host not in (*self._keyed, queue):
+            request.headers.pop("Authorization", None)
         if not is_submit:
             return self._inner.handle_request(request)
         try:
@@ -230,10 +235,13 @@ class FalQueueProvider:
         timeout = httpx.Timeout(settings.request_timeout_seconds, connect=min(10.0, settings.request_timeout_seconds))
         # fal-client has no platform API (history, prices, models) and no download: plain httpx,
         # with only the Key header fal documents, and none at all on the CDN (its URLs are public).
+        platform = (connection.platform_url or "https://api.fal.ai/v1").rstrip("/") + "/"
         self._platform = httpx.Client(
-            base_url=(connection.platform_url or "https://api.fal.ai/v1").rstrip("/") + "/",
+            base_url=platform,
             headers={"Authorization": f"Key {self._key}"} if self._key else {},
-            transport=FalTransport(httpx.HTTPTransport(verify=verify, retries=1), connection.base_url), timeout=timeout,
+            transport=FalTransport(httpx.HTTPTransport(verify=verify, retries=1), connection.base_url,
+                                   keyed_hosts=(urlsplit(platform).hostname or "",)),
+            timeout=timeout,
         )
         self._cdn = httpx.Client(transport=FalTransport(httpx.HTTPTransport(verify=verify, retries=1), connection.base_url),
                                  timeout=timeout, follow_redirects=True)
@@ -461,7 +469,11 @@ class FalQueueProvider:
             endpoint_id, _, rid = job_id.rpartition(_REQUESTS)
             if endpoint_id != request.model or rid in listed:
                 continue
-            seen, _ = self.retrieve(job_id)
+            try:
+                seen, _ = self.retrieve(job_id)
+            except ProviderError as err:
+                raise TransientProviderError(f"{where}: request {rid}, recorded here since the create, could not be checked "
+                                             f"({err.provider_message}); searching again later", code="history_witness") from err
             if seen.status in ("completed", "failed"):
                 raise TransientProviderError(f"{where} does not list request {rid} yet, which has finished: the history lags; "
                                              "searching again later", code="history_lag")

@@ -246,3 +246,35 @@ def test_a_429_is_a_clean_refusal_sent_once_and_a_content_refusal_fails_the_clip
 def test_simulated_models_carry_each_profile_s_table(sim):
     served = {m.id: m for m in simulated_models(catalog(sim)) if m.dialect == "fal"}
     assert served[VEO_ID].arguments.seconds.suffix == "s" and served[KLING_ID].arguments.first_frame.name == "start_image_url"
+
+
+def test_the_transport_sends_a_submit_once_and_the_key_to_fal_s_hosts_only():
+    """Under fal-client's retry loop (which resends httpx errors and 408/409/429/ingress 5xx): a
+    queue POST that fails is raised as SubmitNotResent, which that loop does not catch; reads
+    fail as httpx errors, which it retries. A signed upload URL of another host gets no key."""
+    import httpx
+
+    from soraflow.providers.fal_queue import FalTransport, SubmitNotResent, queue_host
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, str(request.url), request.headers.get("authorization")))
+        if request.method == "POST" and "/reset" in request.url.path:
+            raise httpx.ReadError("connection reset", request=request)
+        return httpx.Response(429 if "/busy" in request.url.path else 200, json={})
+
+    client = httpx.Client(transport=FalTransport(httpx.MockTransport(answer), keyed_hosts=("api.fal.ai",)),
+                          headers={"Authorization": f"Key {KEY}"})
+    queue = f"https://{queue_host()}"
+    with pytest.raises(SubmitNotResent) as lost:
+        client.post(f"{queue}/fal-ai/reset", json={})
+    assert isinstance(lost.value.cause, httpx.ReadError)
+    with pytest.raises(SubmitNotResent) as busy:
+        client.post(f"{queue}/fal-ai/busy", json={})
+    assert busy.value.response.status_code == 429
+    assert client.get(f"{queue}/fal-ai/busy/requests/1/status").status_code == 429  # a read: the SDK's to retry
+    client.put("https://storage.googleapis.com/fal-uploads/abc?X-Goog-Signature=1", content=b"png")
+    client.get("https://api.fal.ai/v1/models/pricing")
+    assert [(m, key) for m, _, key in seen] == [("POST", f"Key {KEY}"), ("POST", f"Key {KEY}"), ("GET", f"Key {KEY}"), ("PUT", None),
+                                                ("GET", f"Key {KEY}")]
