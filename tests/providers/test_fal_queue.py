@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from soraflow.errors import ClipInDoubtError, ModerationBlockedError, PermanentProviderError, TransientProviderError
+from soraflow.errors import ClipInDoubtError, ModelUnavailableError, ModerationBlockedError, PermanentProviderError, TransientProviderError
 from soraflow.generation import download_clip, poll_clip, submit_clip
 from soraflow.ledger import Ledger, owner_id
 from soraflow.models import load_catalog, route_endpoints
@@ -155,8 +155,12 @@ def test_reset_after_accept_is_one_request_and_the_history_adopts_it_with_none_m
     assert adopted.job_id == f"{VEO_ID}/requests/{fal_jobs(sim)[0].id}" and ledger.get(c.clip_key).job_id == adopted.job_id
     assert submits(sim) == 1 and len(fal_jobs(sim)) == 1
     poll_clip(c, adopted.job_id, provider=fal, ledger=ledger, settings=settings)
+    sim.set_faults("truncate=1")  # the video's download is cut half-way: fetched again, never kept
+    with pytest.raises(TransientProviderError, match="download of"):
+        download_clip(c, adopted.job_id, provider=fal, ledger=ledger, work_dir=tmp_path)
+    sim.set_faults("")
     got = download_clip(c, adopted.job_id, provider=fal, ledger=ledger, work_dir=tmp_path)
-    assert abs(got.duration - 4) < 0.1
+    assert abs(got.duration - 4) < 0.1 and submits(sim) == 1
 
 
 @pytest.mark.parametrize("history", ["forbid", "unreachable"])
@@ -278,3 +282,14 @@ def test_the_transport_sends_a_submit_once_and_the_key_to_fal_s_hosts_only():
     client.get("https://api.fal.ai/v1/models/pricing")
     assert [(m, key) for m, _, key in seen] == [("POST", f"Key {KEY}"), ("POST", f"Key {KEY}"), ("GET", f"Key {KEY}"), ("PUT", None),
                                                 ("GET", f"Key {KEY}")]
+
+
+def test_a_retired_model_is_refused_as_unavailable_and_listed_as_gone(tmp_path):
+    with Simulator(SimulatorConfig(latency=0.3, shutdown=True, cache_dir=str(tmp_path))) as gone:
+        fal = provider(gone)
+        with pytest.raises(ModelUnavailableError, match="retired"):
+            fal.create(model=VEO_ID, size="1280x720", seconds=4, prompt="Shot gone", audio=False)
+        from soraflow.watch.availability import model_status, offered_models
+
+        assert model_status(VEO_ID, offered_models(fal, [VEO_ID]))[0] == "gone"
+        assert gone.stats()["creates"] == 0
