@@ -62,7 +62,7 @@ from ..models import ModelProfile
 from ..models.arguments import Arguments
 from ..redaction import register_secret
 from ..settings import Settings
-from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, VideoJob
+from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, ModelListUnavailable, VideoJob
 from .connection import Connection
 
 _CHUNK = 1 << 20
@@ -247,6 +247,7 @@ class FalQueueProvider:
                                  timeout=timeout, follow_redirects=True)
         self._settle_seconds = connection.endpoint.history_settle_seconds
         self._videos: dict[str, str] = {}  # job id -> its video's URL, once the result named it
+        self._listed: tuple[float, list[ModelInfo]] | None = None
 
     # --- the table ---------------------------------------------------------------------------
     def _table(self, model: str) -> Arguments:
@@ -491,7 +492,13 @@ class FalQueueProvider:
         ids = sorted(self._profiles)
         if not ids:
             return []
-        models = self._platform_get("models", {"endpoint_id": ",".join(ids)}).get("models")
+        try:
+            models = self._platform_get("models", {"endpoint_id": ",".join(ids)}).get("models")
+        except PermanentProviderError as err:
+            if err.status in (401, 403, 404):  # some accounts' keys may not read it: the profiles' dates decide
+                raise ModelListUnavailable(f"fal's model metadata at {self.where} is not readable with this key "
+                                           f"({err.provider_message})", code="no_model_list", status=err.status) from err
+            raise
         if not isinstance(models, list):
             raise UntrustedAnswerError(f"fal's model metadata ({self.where}) answered without a list of models", code="bad_answer")
         out = []
@@ -504,7 +511,13 @@ class FalQueueProvider:
         return out
 
     def model_info(self, model: str) -> ModelInfo | None:
-        return next((m for m in self.list_models() if m.id == model), None)
+        """What fal's model metadata says of ``model``: one request lists every profile's model,
+        and the answer serves the questions that follow within two seconds (the watch and the
+        preflight ask model by model, in a loop)."""
+        now = time.monotonic()
+        if self._listed is None or now - self._listed[0] > 2:
+            self._listed = (now, self.list_models())
+        return next((m for m in self._listed[1] if m.id == model), None)
 
     def prices(self, endpoint_ids: list[str]) -> dict[str, tuple[float, str]]:
         """fal's pricing API: endpoint id -> (unit price in USD, unit) for those it prices."""

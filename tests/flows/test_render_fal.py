@@ -105,19 +105,24 @@ def _fal_requests(sim: SimProcess) -> list[dict]:
     return [j for j in httpx.get(f"{sim.url}/_sim/jobs").json()["data"] if j["dialect"] == "fal"]
 
 
-def _unanswered(env: dict) -> int:
+def _clips(env: dict) -> dict[str, tuple]:
+    """Clip key -> (state, job id, owner) as the ledger holds them (read as any process could)."""
     import sqlite3
 
     path = Path(env["SORAFLOW_STATE_DIR"]) / "ledger.sqlite"
     if not path.exists():
-        return 0
+        return {}
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        return db.execute("SELECT count(*) FROM clips WHERE job_id IS NULL AND state IN ('claimed', 'creating')").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+        return {k: (state, job, owner) for k, state, job, owner in db.execute("SELECT clip_key, state, job_id, owner FROM clips")}
+    except sqlite3.OperationalError:  # the schema is not there yet, or a migration holds it
+        return {}
     finally:
         db.close()
+
+
+def _unanswered(env: dict) -> int:
+    return sum(1 for state, job, _ in _clips(env).values() if job is None and state in ("claimed", "creating"))
 
 
 @pytest.mark.slow
@@ -136,14 +141,15 @@ def test_kill_9_at_five_moments_of_a_fal_render_then_a_rerun_requests_equal_clip
         rng = random.Random(20261206)
         at_kill = []
         for moment in ("claim", "claim", "claim", "late", "late"):
+            before = (len(_fal_requests(sim)), _clips(env))
             proc = render(sb, tmp_path / "out", env)
             deadline = time.time() + 90
-            if moment == "claim":  # while a clip is claimed and its request not answered
-                while len(_fal_requests(sim)) < 4 and not _unanswered(env) and time.time() < deadline and proc.poll() is None:
+            if moment == "claim":  # just after this render claims, sends or records something
+                while (len(_fal_requests(sim)), _clips(env)) == before and time.time() < deadline and proc.poll() is None:
                     time.sleep(0.02)
                 time.sleep(rng.uniform(0.0, 0.1))
-            else:
-                time.sleep(rng.uniform(2.0, 8.0))
+            else:  # later: polling, downloads, the stitch
+                time.sleep(rng.uniform(4.0, 12.0))
             at_kill.append((moment, _unanswered(env), len(_fal_requests(sim))))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
