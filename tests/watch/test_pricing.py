@@ -188,3 +188,27 @@ def test_the_report_shows_watched_prices_beside_the_profiles_and_the_warnings():
     assert "## Prices watched beside the profiles' (USD per second, list.json)" in text
     assert "| sora-2 | 1280x720 | 0.10 | **0.12** |" in text and "| sora-2 | 720x1280 | 0.10 | 0.10 |" in text
     assert "## Pricing source warnings (1)\n\n- sora-2 720x1280: price list entry 'openai/sora-2'" in text
+
+
+def test_an_endpoint_s_own_pricing_api_prices_each_model_s_default_request_and_says_what_it_kept():
+    """fal's pricing API gives one price per endpoint: the profile's first size with sound (the
+    request with fal's defaults) takes it; other sizes and the silent price are kept, and said;
+    a unit that is not a second of video, or a value that is no price, prices nothing."""
+    from soraflow.watch.pricing import EndpointPrices, merged
+
+    fal = CATALOG.profiles_at("fal")
+    api = EndpointPrices(source="the pricing API of fal", prices={
+        "fal-ai/veo3.1": (0.45, "second"),
+        "fal-ai/kling-video/v3/standard/text-to-video": (0.126, "video_second"),
+        "bytedance/seedance-2.0/text-to-video": (0.014, "1k tokens"),
+        "fal-ai/wan-25-preview/image-to-video": (float("nan"), "second"),
+    })
+    found = api.prices_for(fal)
+    assert found.table == {"fal-ai/veo3.1": {"1280x720": "0.45"}, "fal-ai/kling-video/v3/standard/text-to-video": {"1280x720": "0.126"}}
+    assert len(found.warnings) == 3, found.warnings
+    assert any("gives one price for fal-ai/veo3.1 ($0.45/s, its 1280x720 clip with sound)" in w for w in found.warnings)
+    assert any("per 1k tokens, not per second of video" in w for w in found.warnings)
+    assert any(w.startswith("wan-2.5-i2v:") for w in found.warnings)  # NaN is no price: nothing for Wan
+    # laid over a price list: the endpoint's own API wins, size by size
+    table = merged(PriceTableSource("t", {"fal-ai/veo3.1": {"1280x720": "0.40", "720x1280": "0.40"}}).prices_for(fal), found)
+    assert table.table["fal-ai/veo3.1"] == {"1280x720": "0.45", "720x1280": "0.40"}
