@@ -6,6 +6,7 @@ arrived proven absent only after the settle time; failures typed."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import socket
 import time
@@ -76,7 +77,8 @@ def clip(sim: Simulator, prompt: str, *, profile: str = VEO, model: str = VEO_ID
          settle: float = 3600) -> ClipSpec:
     route = route_endpoints(catalog(sim, settle), {"FAL_KEY": KEY}).route("fal")
     return ClipSpec(shot_id="s", shot_index=0, part=1, parts=1, profile=profile, model=model, route=route, size=size, seconds=seconds,
-                    prompt=prompt, audio=False, price_usd=Decimal("0.80"), expected_render_seconds=4.0, clip_key=prompt.ljust(64, "0")[:64])
+                    prompt=prompt, audio=False, price_usd=Decimal("0.80"), expected_render_seconds=4.0,
+                    clip_key=hashlib.sha256(prompt.encode()).hexdigest()[:32])
 
 
 def until_terminal(fal: FalQueueProvider, job_id: str):
@@ -184,6 +186,15 @@ def test_a_history_that_cannot_answer_leaves_the_clip_in_doubt_and_nothing_is_re
     with pytest.raises(ClipInDoubtError):  # a rerun does not guess either
         submit_clip(c, provider=fal, ledger=ledger, settings=settings, work_dir=tmp_path)
     assert submits(sim) == 1 and ledger.get(c.clip_key).state == "in_doubt"
+    # What the message says to do: the request found in fal's dashboard is adopted, checked at fal.
+    from soraflow import recovery
+
+    [request] = fal_jobs(sim)
+    until_terminal(fal, f"{VEO_ID}/requests/{request.id}")
+    settled = recovery.adopt(ledger, lambda entry: fal, ref, f"{VEO_ID}/requests/{request.id}")
+    assert "adopted job" in settled.said
+    assert submit_clip(c, provider=fal, ledger=ledger, settings=settings, work_dir=tmp_path).job_id.endswith(request.id)
+    assert submits(sim) == 1
 
 
 def test_a_create_that_never_arrived_is_proven_absent_only_after_the_settle_time(sim, tmp_path):

@@ -151,6 +151,20 @@ def test_refusals_in_fal_s_words(sim, fal):
     assert sim.stats()["creates"] == 0  # nothing refused was queued
 
 
+def test_a_stalled_answer_is_held_then_given(sim, fal):
+    answer = submit(fal, VEO, veo_args("Shot stall"))
+    sim.config.stall_seconds = 0.6
+    sim.set_faults("stall=1")
+    try:
+        started = time.monotonic()
+        held = fal.get(answer["status_url"])
+        assert held.status_code in (200, 202) and time.monotonic() - started >= 0.6
+        assert sim.stats()["faults_injected"]["stall"] == 1
+    finally:
+        sim.set_faults("")
+        sim.config.stall_seconds = 30.0
+
+
 def test_status_moves_from_202_to_200_and_a_cancelled_request_completes_with_an_error(sim, fal):
     first = submit(fal, VEO, veo_args("Shot c\nOne."))
     assert set(first) >= {"request_id", "response_url", "status_url", "cancel_url"}
