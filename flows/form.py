@@ -18,9 +18,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from soraflow.storyboard import DialogueLine
+from soraflow.storyboard import MAX_TAKES, DialogueLine
 
 _NOT_GIVEN = ""
+_NO_NUMBER = 0  # a number field left at 0 is not given (takes, choose)
 
 
 class _Form(BaseModel):
@@ -94,6 +95,14 @@ class ShotForm(_Form):
     transition: Literal["", "cut", "crossfade", "fade"] = Field(
         default="", title="Transition into this shot", description="Empty: the storyboard's transition."
     )
+    takes: int = Field(
+        default=_NO_NUMBER, ge=0, le=MAX_TAKES, title="Takes",
+        description="How many takes of this shot to generate (each is paid). 0: the storyboard's takes.",
+    )
+    choose: int = Field(
+        default=_NO_NUMBER, ge=0, title="Choose take",
+        description="The take the film uses. 0: the review's choice, else take 1.",
+    )
 
 
 class StoryboardForm(_Form):
@@ -126,11 +135,24 @@ class StoryboardForm(_Form):
         default_factory=list, max_length=16, title="Palette", description="Colours like #1a2b3c, carried into every prompt."
     )
     transition: Literal["cut", "crossfade", "fade"] = Field(default="cut", title="Transition", description="Between shots, unless a shot says otherwise.")
+    takes: int = Field(
+        default=1, ge=1, le=MAX_TAKES, title="Takes",
+        description="How many takes of every shot to generate, unless a shot says otherwise. Each take is paid for.",
+    )
+    review: bool = Field(
+        default=False, title="Review before stitching",
+        description="Stop once every take is stored, to choose takes or ask for retakes (here, or on the page `soraflow review` serves).",
+    )
     shots: list[ShotForm] = Field(min_length=1, max_length=500, title="Shots", description="The shots, in film order.")
 
     def to_storyboard_data(self) -> dict:
         """The storyboard format (what a YAML file holds), without what was left empty."""
-        return _given(self.model_dump(mode="json"))
+        data = _given(self.model_dump(mode="json"))
+        for shot in data["shots"]:  # a number left at 0 is "not given"
+            for name in ("takes", "choose"):
+                if shot.get(name) == _NO_NUMBER:
+                    del shot[name]
+        return data
 
 
 def _given(value):
@@ -196,6 +218,10 @@ class RenderRequest(BaseModel):
         json_schema_extra=lambda schema: schema.pop("default", None),
     )
     dry_run: bool = Field(default=False, title="Estimate only", description="Price every clip and stop: nothing is created or paid.")
+    review: bool = Field(
+        default=False, title="Review before stitching",
+        description="Stop for a review of the takes before the film is stitched (as the storyboard's review: true).",
+    )
     key_secrets: dict[str, Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)]] = Field(
         default_factory=dict,
         title="Keys from Prefect Secret blocks",

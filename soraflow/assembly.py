@@ -52,7 +52,8 @@ def subtitle_lines(spec: ClipSpec, duration: float) -> list[media.SubtitleLine]:
 def film_inputs_sha256(plan: Plan, clip_sha256: dict[str, str], *, transition_seconds: float, burn_subtitles: bool) -> str:
     """A hash of everything that shapes film.mp4 and contact_sheet.png: the clips' bytes in
     storyboard order, what is drawn or muxed from the plan (labels, transitions, dialogue,
-    chapters, title, size) and the settings and soraflow version that stitch them."""
+    chapters, title, size) and the settings and soraflow version that stitch them. Only each
+    shot's chosen take counts: another take stored beside it changes nothing in the film."""
     material = {
         "soraflow": __version__,
         "title": plan.title,
@@ -62,7 +63,7 @@ def film_inputs_sha256(plan: Plan, clip_sha256: dict[str, str], *, transition_se
         "burn_subtitles": burn_subtitles,
         "clips": [
             [c.shot_id, c.part, c.parts, c.clip_key, clip_sha256[c.clip_key], c.transition, [[d.speaker, d.line] for d in c.dialogue]]
-            for c in plan.clips
+            for c in plan.chosen_clips
         ],
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -111,7 +112,7 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
         ),
     )
     sheet = out_dir / CONTACT_SHEET_NAME
-    firsts = [(Path(by_key[c.clip_key].local_path), c.shot_id) for c in plan.clips if c.part == 1]
+    firsts = [(Path(by_key[c.clip_key].local_path), c.shot_id) for c in plan.chosen_clips if c.part == 1]
     media.contact_sheet(firsts, sheet, film_size=(width, height))
     return AssembledFilm(
         film=str(film_path),
@@ -204,11 +205,16 @@ def build_manifest(
     ``paid_creates`` (from the ledger) counts, per clip, every create that may have been paid:
     a clip generated again after its job was lost, or created again at the user's word after a
     create in doubt, is billed for each. A clip the ledger does not know was paid once.
+
+    Every take is listed with its cost (``take``, ``chosen``): a take is paid for whether or not
+    the film uses it, so the billed totals count them all; ``film_usd`` is what the film's own
+    clips (the chosen takes) cost.
     """
     by_key = {s.clip_key: s for s in stored}
     clips = []
     billed_seconds, billed = 0, Decimal("0")  # what the film's clips cost: every create paid for them
     run_seconds, run_billed = 0, Decimal("0")  # what this run created
+    film_usd = sum((c.price_usd for c in plan.chosen_clips), Decimal("0"))
     for spec in plan.clips:
         s = by_key.get(spec.clip_key)
         new = created_here.get(spec.clip_key, False)
@@ -241,7 +247,11 @@ def build_manifest(
                 "prompt_sha256": spec.prompt_sha256,
                 # made from another clip of the film: its last frame, an extension of it, or a remix
                 "made_from": {"kind": spec.follows.kind, "clip_key": spec.follows.clip_key} if spec.follows else None,
-                "in_film": spec.in_film,
+                "in_film": spec.in_film and plan.is_chosen(spec),
+                "take": spec.take,
+                "chosen": plan.is_chosen(spec),
+                "retake": spec.retake,
+                "seed": spec.seed,
             }
         )
     return {
@@ -276,6 +286,8 @@ def build_manifest(
             "estimated_usd": f"{plan.total_usd:.2f}",
             "billed_seconds": billed_seconds,
             "billed_usd": f"{billed:.2f}",
+            "takes": len({(c.shot_id, c.take) for c in plan.clips}),
+            "film_usd": f"{film_usd:.2f}",
         },
         # What this run did: only in the local manifest and the run's artifacts (see stable_manifest).
         "run": {

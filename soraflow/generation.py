@@ -67,7 +67,8 @@ class DownloadedClip(BaseModel):
 
 
 def clip_filename(spec: ClipSpec) -> str:
-    return f"{spec.shot_id}-p{spec.part}-{spec.clip_key[:16]}.mp4"
+    take = f"-t{spec.take}" if spec.take != 1 else ""
+    return f"{spec.shot_id}-p{spec.part}{take}-{spec.clip_key[:16]}.mp4"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,7 +357,7 @@ def _send(spec: ClipSpec, provider: VideoProvider, source: DownloadedClip | None
         return provider.remix(source_job_id=source.job_id, model=spec.model, prompt=spec.prompt)
     return provider.create(
         model=spec.model, size=spec.size, seconds=spec.seconds, prompt=spec.prompt, reference=first_frame, audio=spec.audio,
-        reference_images=tuple(Path(p) for p in spec.reference_images),
+        reference_images=tuple(Path(p) for p in spec.reference_images), seed=spec.seed,
     )
 
 

@@ -35,6 +35,9 @@ ShortText = Annotated[str, Field(max_length=1000)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 MAX_SHOTS = 500
 MAX_PROBLEMS_SHOWN = 50
+# Takes of one shot: each is a paid clip (or chain of clips), so a typo cannot order hundreds.
+MAX_TAKES = 20
+Takes = Annotated[int, Field(ge=1, le=MAX_TAKES)]
 
 
 class _Strict(BaseModel):
@@ -79,6 +82,10 @@ class Shot(_Strict):
     size: Annotated[str, Field(max_length=20)] | None = None
     style: ShortText | None = None
     transition: Transition | None = None
+    # Round 3: several takes of the shot (each its own paid clip), and which one the film uses
+    # (otherwise the review's decision, else take 1).
+    takes: Takes | None = None
+    choose: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("id")
     @classmethod
@@ -100,6 +107,8 @@ class Storyboard(_Strict):
     characters: dict[Annotated[str, Field(pattern=_SHOT_ID.pattern)], Character] = Field(default_factory=dict, max_length=20)
     palette: list[Annotated[str, Field(max_length=7)]] = Field(default_factory=list, max_length=16)
     transition: Transition = "cut"
+    takes: Takes = 1  # every shot's takes, unless a shot says otherwise
+    review: bool = False  # stop for a review of the takes before the film is stitched
     shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
 
     # Where relative paths (input_reference) resolve; not part of the user's format.
@@ -125,6 +134,9 @@ class Storyboard(_Strict):
 
     def transition_of(self, shot: Shot) -> Transition:
         return shot.transition or self.transition
+
+    def takes_of(self, shot: Shot) -> int:
+        return shot.takes or self.takes
 
     def reference_path(self, shot: Shot) -> Path | None:
         return self._path(shot.input_reference) if shot.input_reference else None
@@ -193,6 +205,13 @@ def _semantic_problems(sb: Storyboard, allow_beyond_spec: bool, catalog: ModelCa
         ref = sb.reference_path(shot)
         if ref is not None and (problem := reference_problem(ref)):
             problems.append(Problem(f"{where}.input_reference", f"{_shown(shot.input_reference)}: {problem}"))
+        if shot.choose is not None and shot.choose > sb.takes_of(shot):
+            takes = sb.takes_of(shot)
+            whose = f"{where}.takes" if shot.takes else "the storyboard's takes"
+            allowed = "1" if takes == 1 else f"1-{takes}"
+            problems.append(Problem(
+                f"{where}.choose", f"{shot.choose} is more than the shot has: {takes} take(s) ({whose}); allowed: {allowed}",
+            ))
 
         model_field = f"{where}.model" if shot.model else "model"
         try:

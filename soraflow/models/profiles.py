@@ -85,6 +85,10 @@ class Inputs(_Data):
     # The longest video an extension may make, its source's seconds included (None: no limit).
     # Veo extends videos of 1-30 s, so an extended video is at most 37 s.
     extended_max_seconds: Annotated[int, Field(ge=1)] | None = None
+    # A seed the request takes (Veo's GenerateVideosConfig.seed, fal's ``seed``): takes of a shot
+    # are told apart by it. Without one, each take is the same request made again, and the
+    # model's own randomness makes another video.
+    seed: bool = False
 
     def takes_reference_images(self, seconds: int) -> int:
         """How many reference images a clip of ``seconds`` takes (0: none)."""

@@ -106,9 +106,12 @@ class VideoProvider(Protocol):
         reference: Path | None = None,
         audio: bool = True,
         reference_images: tuple[Path, ...] = (),
+        seed: int | None = None,
     ) -> VideoJob:
         """Start one job from ``reference`` (its first frame) and ``reference_images`` (what its
-        subjects look like); ``audio`` asks for sound where the model makes it on request only."""
+        subjects look like); ``audio`` asks for sound where the model makes it on request only.
+        ``seed``: where the dialect takes one (a take after the first, a retake); a dialect with
+        no seed does not send it."""
 
     def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str, audio: bool = True) -> VideoJob:
         """Start a job that plays the completed job ``source_job_id`` and then ``seconds`` more

@@ -206,9 +206,12 @@ class OpenAIVideosProvider:
         reference: Path | None = None,
         audio: bool = True,
         reference_images: tuple[Path, ...] = (),
+        seed: int | None = None,
     ) -> VideoJob:
         # ``audio`` is not sent: the Videos API has no sound switch (Sora always makes sound;
         # its profiles say audio: always, so the plan never asks for a silent clip here).
+        # ``seed`` is not sent either: the Videos API takes none. Each take is the same request
+        # made again (its take number is in the clip key), and the model makes another video.
         if reference_images:
             # Sora's characters are made from a video, not an image: a cast's images stay out
             # (its profiles take no reference images, so the plan never sends them here).

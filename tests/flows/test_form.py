@@ -47,7 +47,7 @@ def test_a_storyboard_in_the_form_makes_the_same_clips_as_the_file(example: Path
 def test_what_the_form_leaves_empty_is_left_out():
     form = StoryboardForm(title="T", shots=[ShotForm(id="a", seconds=4, visual="v", camera=CameraForm(speed="slow"))])
     assert form.to_storyboard_data() == {
-        "title": "T", "model": "sora-2", "size": "1280x720", "transition": "cut",
+        "title": "T", "model": "sora-2", "size": "1280x720", "transition": "cut", "takes": 1, "review": False,
         "shots": [{"id": "a", "seconds": 4, "visual": "v", "camera": {"speed": "slow"}, "continuity": "anchors"}],
     }
     assert parse_storyboard(form.to_storyboard_data()).shots[0].camera == Camera(speed="slow")
