@@ -30,6 +30,9 @@ import ffmpeg
 
 # Bump when the picture or the encoding changes, so old cache entries are not reused.
 RENDER_VERSION = "1"
+# Where a take's colour band runs across the frame (shares of the height): clear of the drawn
+# text above, the moving dot and clock below, and the bottom-right corner (the background).
+BAND_TOP, BAND_HEIGHT = 0.48, 0.12
 # How long a first-frame or last-frame image is shown at the clip's start or end.
 FRAME_IMAGE_SECONDS = 0.5
 FPS = 24
@@ -71,6 +74,18 @@ class RenderSpec:
     last_frame: bytes | None = field(default=None, repr=False)
     fit: str = "crop"
     look: str = ""  # whose colour the clip takes: its own key, unless made from another's look (a remix)
+    # What tells this video apart from others of the same request: "seed 7" (a seed asked for),
+    # "take 2" (the second video of a request without a seed); drawn as a coloured band.
+    mark: str = ""
+
+    def as_take(self, generation: int) -> "RenderSpec":
+        """The ``generation``-th video of this request, where no seed fixes it: a model without a
+        seed makes another video each time it is asked (take 1 is the request's plain render)."""
+        if generation <= 1 or self.mark:
+            return self
+        from dataclasses import replace
+
+        return replace(self, mark=f"take {generation}")
 
     @property
     def colour_key(self) -> str:
@@ -91,6 +106,8 @@ class RenderSpec:
             identity += "|silent"
         if self.look:
             identity += f"|look {self.look}"
+        if self.mark:
+            identity += f"|mark {self.mark}"
         for name, image in (("first", self.first_frame), ("last", self.last_frame)):
             if image is not None:
                 identity += f"|{name} {hashlib.sha256(image).hexdigest()} {self.fit}"
@@ -121,6 +138,7 @@ def render_spec(
     fit: str = "crop",
     detail: str | None = None,
     look: str = "",
+    seed: int | None = None,
 ) -> RenderSpec:
     """What a job's clip shows: the prompt's first lines, the request and a short hash of it.
 
@@ -129,6 +147,7 @@ def render_spec(
     the source of a remix, edit or extension, so different requests never share a render.
     ``seconds`` is the length generated: for an extension, the part after ``extends``.
     ``detail`` (a Veo request's seed, negative prompt, reference images) goes into the hash.
+    ``seed``: the request's seed, drawn as a band of its own colour (the same seed, the same video).
     """
     width, height = (int(v) for v in size.split("x"))
     digest = hashlib.sha256(prompt.encode())
@@ -151,7 +170,8 @@ def render_spec(
     if not audio:
         meta += " · silent"
     lines = (textwrap.shorten(head, chars, placeholder=" …"), *wrapped, meta)
-    return RenderSpec(width, height, seconds, lines, extends, audio, first_frame, last_frame, fit, look)
+    mark = f"seed {seed}" if seed is not None else ""
+    return RenderSpec(width, height, seconds, lines, extends, audio, first_frame, last_frame, fit, look, mark)
 
 
 def _font_size(width: int, height: int) -> int:
@@ -163,6 +183,16 @@ def _tint(spec: RenderSpec) -> str:
     hue = int(spec.colour_key[:4], 16) / 0xFFFF
     r, g, b = colorsys.hsv_to_rgb(hue, 0.55, 0.32)
     return f"0x{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def band_colour(mark: str) -> tuple[int, int, int]:
+    """A bright colour of its own for each take or seed (golden-ratio steps around the hue
+    circle, so neighbouring numbers differ most)."""
+    kind, _, number = mark.partition(" ")
+    offset = 0.0 if kind == "take" else 0.31
+    hue = (int(number) * 0.6180339887 + offset) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
+    return int(r * 255), int(g * 255), int(b * 255)
 
 
 def _font(name: str) -> dict:
@@ -225,6 +255,16 @@ def _segment(spec: RenderSpec, workdir: Path):
     video = video.drawtext(
         textfile="clock.txt", fontsize=int(fs * 0.6), fontcolor="white", x=margin, y=h - margin - fs, **_font("DejaVuSansMono.ttf")
     )
+    if spec.mark:
+        # Another take of the same request: a band of the take's (or seed's) colour, named in it.
+        band_y, band_h = int(h * BAND_TOP), int(h * BAND_HEIGHT)
+        r, g, b = band_colour(spec.mark)
+        video = video.drawbox(0, band_y, w, band_h, color=f"0x{r:02x}{g:02x}{b:02x}", t="fill")
+        (workdir / "mark.txt").write_text(spec.mark, encoding="utf-8")
+        video = video.drawtext(
+            textfile="mark.txt", expansion="none", fontsize=int(band_h * 0.6), fontcolor="black", x=margin,
+            y=band_y + int(band_h * 0.2), **_font("DejaVuSans-Bold.ttf"),
+        )
     # A dot that crosses the frame once per clip, so the picture visibly moves.
     video = video.drawtext(text="●", fontsize=fs, fontcolor="0xe0c080", x=f"(w-tw)*t/{secs}", y=h - 2 * margin - 2 * fs, **_font("DejaVuSans.ttf"))
     return video, audio
@@ -350,7 +390,7 @@ class Renderer:
             proc = subprocess.run(args, cwd=work, capture_output=True, text=True)
             if proc.returncode != 0 or not _complete(work):
                 raise RenderError(f"ffmpeg failed to render {spec.width}x{spec.height} {spec.seconds}s: {proc.stderr.strip()[-800:]}")
-            for name in ("clock.txt", *(p.name for p in work.glob("line*.txt")), *(p.name for p in work.glob("*.img"))):
+            for name in ("clock.txt", "mark.txt", *(p.name for p in work.glob("line*.txt")), *(p.name for p in work.glob("*.img"))):
                 (work / name).unlink(missing_ok=True)
             try:
                 work.rename(folder)  # atomic: readers never see a half-written entry

@@ -4,6 +4,7 @@ the in-process ``Simulator`` object (both may touch it from different threads)."
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from .openai.characters import CharacterStore
 from .config import SimulatorConfig
@@ -34,6 +35,10 @@ class SimulatorState:
             reference_openapi()  # load now (~0.5 s), not inside the first request
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # How many videos each request (by what shows in its render) has made since the last
+        # reset: a request without a seed asked again makes another video, as a model does.
+        self._generations: dict[str, int] = {}
+        self._generations_lock = threading.Lock()
 
     # --- jobs ---------------------------------------------------------------------------
     def create_job(
@@ -44,6 +49,9 @@ class SimulatorState:
 
         ``seconds`` is what the resource reports (an extension's stitched total); ``render``
         is what the clip shows; ``request`` is what the dialect keeps of the request."""
+        with self._generations_lock:
+            generation = self._generations[render.key] = self._generations.get(render.key, 0) + 1
+        render = render.as_take(generation)
         moderated = self.faults.for_job()  # drawn for every create, so seeded runs stay aligned
         lowered = prompt.lower()
         moderated = moderated or any(term.lower() in lowered for term in self.config.moderation_terms)
@@ -95,6 +103,8 @@ class SimulatorState:
     def reset(self) -> None:
         """Forget jobs, characters and counters; re-seed faults so a seeded sequence repeats from here."""
         self.jobs.clear()
+        with self._generations_lock:
+            self._generations.clear()
         self.characters.clear()
         self.gcs.clear()
         self.stats.clear()

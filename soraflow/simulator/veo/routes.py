@@ -99,7 +99,7 @@ def veo_routes(state: "SimulatorState") -> list[Route]:
         render = render_spec(
             prompt=veo.prompt or "(image only)", model=model.name, size=f"{width}x{height}", seconds=veo.seconds,
             audio=veo.audio, first_frame=veo.first_frame, last_frame=veo.last_frame, fit=veo.resize_mode, detail=detail,
-            extends=source,
+            extends=source, seed=veo.seed,
         )
         job = state.create_job(
             kind="extension" if source else "create", model=model.name, size=f"{width}x{height}",
