@@ -13,17 +13,19 @@ versioned by Alembic migrations shipped in this package (``_migrate``).
 The same database keeps the caps on clips in flight and creates per minute (``_slots``), so a
 slot's dead holder is detected the way a claim's is, and the spend of every create, reserved
 under the spend caps before it is sent (``_spend``), and the prices the model watch last saw
-(``_prices``).
+(``_prices``), and what reviews decided: each shot's chosen take, the retakes asked for, the cut
+approved (``_reviews``).
 """
 
 from ._ledger import CLIP_REF_LENGTH, Claim, ClaimKind, JobHeldError, Ledger, LedgerAction, LedgerEntry
 from ._owners import owner_alive, owner_id
 from ._prices import WatchedPrice, WatchedPrices
+from ._reviews import RETAKE_STATES, Reviews
 from ._slots import Holding, Limit, LimitState, Slots, Wait
 from ._spend import Spend, SpendCaps, cap_rows, parse_caps, summarize
 
 __all__ = [
     "CLIP_REF_LENGTH", "Claim", "ClaimKind", "Holding", "JobHeldError", "Ledger", "LedgerAction", "LedgerEntry", "Limit",
-    "LimitState", "Slots", "Spend", "SpendCaps", "Wait", "WatchedPrice", "WatchedPrices", "cap_rows", "owner_alive", "owner_id",
+    "LimitState", "RETAKE_STATES", "Reviews", "Slots", "Spend", "SpendCaps", "Wait", "WatchedPrice", "WatchedPrices", "cap_rows", "owner_alive", "owner_id",
     "parse_caps", "summarize",
 ]

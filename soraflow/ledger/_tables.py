@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, Column, Double, Index, Integer, MetaData, Numeric, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Double, Index, Integer, MetaData, Numeric, Table, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
@@ -173,4 +173,45 @@ watched_prices = Table(
     Column("source", Text, nullable=False),
     Column("since", Double, nullable=False),
     Column("watched_at", Double, nullable=False),
+)
+
+# revision 0006_takes: what reviews decided, per storyboard (its title) and shot. The take the
+# film uses; every retake asked for (its number fixed when asked; ``state`` requested | refused |
+# failed, ``note`` why); the cut last approved. ``decision`` names the flow run and review round
+# that decided, so a decision replayed after a resumed suspend changes nothing.
+take_choices = Table(
+    "take_choices",
+    metadata,
+    Column("storyboard", Text, primary_key=True),
+    Column("shot_id", Text, primary_key=True),
+    Column("take", Integer, nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("decided_at", Double, nullable=False),
+)
+
+retakes = Table(
+    "retakes",
+    metadata,
+    Column("storyboard", Text, primary_key=True),
+    Column("shot_id", Text, primary_key=True),
+    Column("take", Integer, primary_key=True),
+    Column("prompt_change", Text, nullable=False),
+    Column("seed", BigInteger),
+    Column("state", Text, nullable=False),
+    Column("note", Text),
+    Column("decision", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("requested_at", Double, nullable=False),
+    UniqueConstraint("decision", name="uq_retakes_decision"),
+)
+
+review_approvals = Table(
+    "review_approvals",
+    metadata,
+    Column("storyboard", Text, primary_key=True),
+    Column("cut_sha256", Text, nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("approved_at", Double, nullable=False),
 )
