@@ -11,21 +11,23 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from soraflow import archive, assembly
+from soraflow import archive, assembly, choices
 from soraflow.budget import clips_to_create
-from soraflow.errors import JobLostError, ProviderError, SoraflowError
+from soraflow.errors import JobLostError, ProviderError, SoraflowError, SpendCapError
 from soraflow.output_lock import hold_output_dir
-from soraflow.plan import ClipSpec
+from soraflow.plan import ClipSpec, Plan
 from soraflow.settings import Settings
 from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
 from soraflow.tasks.limits import apply_limits
-from soraflow.tasks.prepare import check_availability, check_regeneration_budget, run_preflight
+from soraflow.tasks.prepare import check_availability, check_regeneration_budget, plan_again, run_preflight
 from soraflow.tasks.runtime import ledger, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results, publish_spend
+from soraflow.tasks.review import approve_cut, check_retakes, choose_takes, publish_review, record_decision, settle_retakes
 from soraflow.tasks.stitch import stitch_film, write_manifest
 from soraflow.tasks.store import store_clip, store_outputs
 
+from . import review
 from .form import RenderRequest
 
 
@@ -125,15 +127,7 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
                 check_availability(unchecked)  # a retired model is refused before anything is spent
             submit_clips(lost, refresh=True)
 
-        stored_clips, created_here, failures = [], {}, []
-        for spec, generated, downloaded, stored in chains.values():
-            try:
-                stored_clips.append(stored.result())
-                # a cached result replays the first run's flag: nothing was created (or paid) now
-                created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
-            except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
-                cause = _root_error(generated, downloaded, stored) or _source_failed(spec) or err
-                failures.append({"shot_id": spec.shot_id, "part": spec.part, "error": _without_shot(cause)})
+        created_here, failures = _outcomes(chains, chains)
         publish_spend(plan)
         if failures:
             publish_failures(plan.title, failures)
@@ -144,7 +138,14 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
                 data=ShotsFailed(f"{head}; the others are kept, and a rerun regenerates only what failed or changed", failures),
             )
 
-        # 3. assemble in storyboard order, then store and report the outputs
+        # 3. the review (review: true): every take is stored; stop for a decision on them, make the
+        # retakes it asks for, and stop again until it approves the cut
+        if choices.review_needed(plan, ledger(), asked=request.review):
+            billed = sum((c.price_usd for c in plan.clips if created_here.get(c.clip_key)), Decimal("0"))
+            plan = _review(plan, request, str(out_dir), storage_url, submit_clips, chains, created_here, billed, settings)
+        stored_clips = [chains[spec.clip_key][3].result() for spec in plan.clips]
+
+        # 4. assemble the chosen takes in storyboard order, then store and report the outputs
         film = stitch_film(plan, stored_clips, str(out_dir))
         if film.reused:
             log.info("%s is up to date (made from these clips already): not stitched again", film.film)
@@ -165,6 +166,91 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
             duration_seconds=film.duration,
             billed_usd_this_run=manifest["run"]["billed_usd"],
         )
+
+
+def _outcomes(chains: dict, keys) -> tuple[dict[str, bool], list[dict]]:
+    """Whether each clip of ``keys`` was created by this run, and the failed ones (each with the
+    first error in its chain)."""
+    created_here, failures = {}, []
+    for key in keys:
+        spec, generated, downloaded, stored = chains[key]
+        try:
+            stored.result()
+            # a cached result replays the first run's flag: nothing was created (or paid) now
+            created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
+        except Exception as err:  # noqa: BLE001 - each failed shot is reported, none hides another
+            cause = _root_error(generated, downloaded, stored) or _source_failed(spec) or err
+            failures.append({"shot_id": spec.shot_id, "part": spec.part, "take": spec.take, "error": _without_shot(cause), "cause": cause})
+    for f in failures:
+        f["refused"] = isinstance(f.pop("cause"), SpendCapError)
+    return created_here, failures
+
+
+def _review(
+    plan: Plan, request: RenderRequest, out_dir: str, storage_url: str, submit_clips, chains: dict, created_here: dict,
+    billed: Decimal, settings: Settings,
+) -> Plan:
+    """Review rounds until one approves: show the takes (review.json, an artifact), wait for the
+    decision (pause, or suspend from a deployment), record it, make the retakes it asks for
+    (priced, budgeted and capped like any clip; one refused is said and nothing is paid).
+
+    A suspended run resumes from the top: the rounds before it meet their decisions again, and
+    each decision is recorded once (the ledger knows it by run and round), so nothing is created
+    again. Returns the plan of the approved cut."""
+    log = get_run_logger()
+    run_id = flow_run.get_id()
+    path, inline = request.storyboard_source()
+    how_to_open = (
+        f"Open the review page with `soraflow review {out_dir}` (or `soraflow review {run_id}`): it plays every take and "
+        "resumes this run with your decision. Or resume the run here, in the Prefect UI, with the form."
+    )
+    round, notes = 0, []
+    while True:
+        round += 1
+        ref = f"{run_id}:{round}"
+        if not review.decided_before(round):
+            _, markdown = publish_review(plan, out_dir, storage_url, round, run_id, how_to_open, notes)
+            log.warning("review %d of %r: waiting for a decision on %d take(s). %s", round, plan.title,
+                        len({(c.shot_id, c.take) for c in plan.clips}), how_to_open)
+        else:
+            markdown = ""
+        decision = review.wait_for_decision(round, markdown, dict(plan.chosen), settings)
+        if problems := choices.decision_problems(decision, plan):
+            notes = [f"The decision of review {round} was refused, nothing of it was recorded: " + "; ".join(map(str, problems))]
+            log.error("%s", notes[0])
+            continue
+        recorded = record_decision(decision, plan, ref)
+        planned = {c.clip_key for c in plan.clips}
+        plan = plan_again(path, inline, request.key_secrets)
+        retakes = [c for c in plan.clips if c.clip_key not in planned]
+        settled: list[tuple[str, int, str, str]] = []
+        if retakes:
+            refused = check_retakes(retakes, billed, request.budget_usd)
+            checked = {(c.route, c.model) for c in plan.clips if c.clip_key in planned}
+            if unchecked := [c for c in retakes if (c.route, c.model) not in checked and c.clip_key not in refused]:
+                check_availability(unchecked)  # a retired model is refused before anything is spent
+            settled += sorted({(c.shot_id, c.take, "refused", why) for c in retakes if (why := refused.get(c.clip_key))})
+            made = [c for c in retakes if not any((c.shot_id, c.take) == (s, t) for s, t, *_ in settled)]
+            for spec in made:
+                chains[spec.clip_key] = None
+            submit_clips(made)
+            made_here, failed = _outcomes(chains, [c.clip_key for c in made])
+            created_here.update(made_here)
+            billed += sum((c.price_usd for c in made if made_here.get(c.clip_key)), Decimal("0"))
+            settled += sorted({(f["shot_id"], f["take"], "refused" if f["refused"] else "failed", f"{'refused' if f['refused'] else 'failed'}: {f['error']}") for f in failed})
+        if settled:
+            settle_retakes(plan.title, settled)
+        gone = {(s, t) for s, t, *_ in settled}
+        keep = {d.shot for d in decision.shots if d.keep is not None}
+        if chosen := [(s, t) for s, t in recorded.retakes if (s, t) not in gone and s not in keep and s not in plan.fixed]:
+            choose_takes(plan.title, chosen, ref)  # a retake asked for without keep becomes the shot's take once made
+        if settled or chosen:
+            plan = plan_again(path, inline, request.key_secrets)
+        notes = [f"Retake {t} of shot {s!r} {why}" for s, t, _, why in settled]
+        if decision.approve:
+            approve_cut(plan, ref)
+            log.info("review %d approved the cut: %s", round, ", ".join(f"{s} take {t}" for s, t in plan.chosen.items()))
+            return plan
 
 
 def _source_failed(spec) -> Exception | None:

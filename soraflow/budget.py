@@ -76,15 +76,16 @@ def check_budget(plan: Plan, budget_usd: float | None, ledger: Ledger | None = N
     return can_pay
 
 
-def check_regeneration_budget(lost: list[ClipSpec], billed_usd: Decimal, budget_usd: float | None) -> None:
-    """Before clips whose jobs were lost are generated again: what this run billed so far plus
-    their price must fit the budget (the same check as before the first create)."""
+def check_regeneration_budget(lost: list[ClipSpec], billed_usd: Decimal, budget_usd: float | None, *, what: str | None = None) -> None:
+    """Before clips whose jobs were lost are generated again (or a review's retakes are made):
+    what this run billed so far plus their price must fit the budget (the same check as before
+    the first create). ``what`` names them (default: the lost clips generated again)."""
     budget = valid_budget(budget_usd)
     again = sum((c.price_usd for c in lost), Decimal("0"))
     if budget is not None and billed_usd + again > budget:
+        what = what or f"generating {len(lost)} lost clip(s) again"
         raise BudgetExceededError(
-            float(billed_usd + again), float(budget),
-            detail=f"this run billed ${billed_usd:.2f} and generating {len(lost)} lost clip(s) again costs ${again:.2f}",
+            float(billed_usd + again), float(budget), detail=f"this run billed ${billed_usd:.2f} and {what} costs ${again:.2f}",
         )
 
 

@@ -249,10 +249,15 @@ def cap_problems(clips, caps: SpendCaps | None, spend: Spend) -> list[Problem]:
     """The clips this run creates against what every spend cap has left now (reserved or paid).
     When they do not all fit, the run is refused: each clip named, nothing half made. The caps
     are still checked atomically at each create (another run may reserve in between)."""
+    return [Problem(f"shots[{c.shot_index}] ({printable(c.shot_id, 60)})", why) for c, why in over_caps(clips, caps, spend)]
+
+
+def over_caps(clips, caps: SpendCaps | None, spend: Spend, *, whose: str = "this run's") -> list[tuple[ClipSpec, str]]:
+    """Each clip that does not fit a spend cap with the others (what the cap has left now), and why."""
     if not caps:
         return []
     totals = spend.totals()
-    problems = []
+    over = []
     for endpoint, period, cap in {k: None for c in clips for k in caps.applying(c.endpoint)}:
         mine = [c for c in clips if endpoint is None or c.endpoint == endpoint]
         need = sum((c.price_usd for c in mine), Decimal("0"))
@@ -262,12 +267,11 @@ def cap_problems(clips, caps: SpendCaps | None, spend: Spend) -> list[Problem]:
         scope = f"endpoint {endpoint}" if endpoint else "all endpoints"
         when = "today" if period == "day" else "this month"
         for c in mine:
-            problems.append(Problem(
-                f"shots[{c.shot_index}] ({printable(c.shot_id, 60)})",
+            over.append((c, (
                 f"clip {c.label} (${c.price_usd:.2f}) would exceed the {'daily' if period == 'day' else 'monthly'} spend cap of "
-                f"{scope}, ${cap:.2f}: ${counted:.2f} is reserved or paid {when} and this run's {len(mine)} clip(s) come to ${need:.2f}",
-            ))
-    return problems
+                f"{scope}, ${cap:.2f}: ${counted:.2f} is reserved or paid {when} and {whose} {len(mine)} clip(s) come to ${need:.2f}"
+            )))
+    return over
 
 
 def availability_problems(clips, check: Callable[[Route, dict[str, date | None]], str | None], on_warning) -> list[Problem]:

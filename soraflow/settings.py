@@ -151,6 +151,14 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Seconds from create to completed on the embedded simulator (fixed by its first start in a process)."
     )
 
+    # --- the review of takes (review: true) -------------------------------------------------
+    # A run started ad hoc (the CLI, a script) pauses in its own process and waits this long for a
+    # decision, then fails (Prefect's pause_flow_run; its own default is an hour). A run of a
+    # deployment suspends instead: its worker is freed and it waits without a limit.
+    review_pause_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+    # How often a paused run asks the Prefect server whether it was resumed.
+    review_poll_seconds: int = Field(default=5, ge=1, le=300)
+
     # --- assembly -----------------------------------------------------------------------
     transition_seconds: float = Field(default=0.5, ge=0, description="Length of a crossfade or fade between shots.")
     burn_subtitles: bool = Field(default=False, description="Burn dialogue into the picture instead of a soft subtitle track.")

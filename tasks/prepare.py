@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from prefect import get_run_logger, task
 
-from soraflow import archive, budget
-from soraflow.plan import load_plan
+from soraflow import archive, budget, choices
+from soraflow.plan import Plan, load_plan
 from soraflow.watch import availability
 from soraflow.errors import StorageError
 from soraflow.models import Route
@@ -32,7 +32,9 @@ def run_preflight(
         settings=s, catalog=catalog, ledger=runtime.ledger(), open_storage=_open_storage, spend_caps=runtime.spend_caps,
         availability=_available, credentials=runtime.credentials_problem, live=live,
     )
-    plan = lambda: load_plan(storyboard_path, storyboard_inline, settings=s, catalog=catalog)  # noqa: E731
+    # the reviews' choices and retakes (in the ledger) are planned too: a retake is a clip of the film
+    record = choices.record_reader(runtime.ledger())
+    plan = lambda: load_plan(storyboard_path, storyboard_inline, settings=s, catalog=catalog, record=record)  # noqa: E731
     return preflight(plan, out_dir=out_dir, storage=storage, budget_usd=budget_usd, checks=checks, on_warning=get_run_logger().warning)
 
 
@@ -47,6 +49,15 @@ def _open_storage(url: str):
 def _available(route: Route, models: dict[str, date | None]) -> str | None:
     provider = runtime.provider(route, next(iter(models)))
     return availability.ensure_available(models, provider, known=last_seen(route.identity), where=route.shown)[1]
+
+
+@task(name="plan-again", cache_policy=runtime.NO_CACHE)
+def plan_again(storyboard_path: str | None, storyboard_inline: dict | None, key_secrets: dict[str, str] | None) -> Plan:
+    """The plan after a review's decision: the same storyboard with the ledger's choices and retakes."""
+    catalog = runtime.model_catalog().with_key_secrets(key_secrets or {})
+    return load_plan(
+        storyboard_path, storyboard_inline, settings=runtime.settings(), catalog=catalog, record=choices.record_reader(runtime.ledger())
+    )
 
 
 @task(name="check-regeneration-budget", cache_policy=runtime.NO_CACHE)

@@ -28,7 +28,7 @@ def _key(title: str, what: str) -> str:
 @task(name="publish-estimate", cache_policy=runtime.NO_CACHE)
 def publish_estimate(plan: Plan) -> None:
     rows = estimate_rows(plan)
-    rows.append({"shot": "TOTAL", "part": "", "model": "", "size": "", "seconds": plan.total_seconds, "usd": f"{plan.total_usd:.2f}", "clip_key": ""})
+    rows.append({"shot": "TOTAL", "part": "", "take": "", "model": "", "size": "", "seconds": plan.total_seconds, "usd": f"{plan.total_usd:.2f}", "clip_key": ""})
     create_table_artifact(key=_key(plan.title, "estimate"), table=rows, description=f"Estimated cost of {plan.title!r}")
 
 
@@ -41,6 +41,7 @@ def publish_results(manifest: dict, out_dir: str) -> None:
         {
             "shot": c["shot_id"],
             "part": c["part"],
+            "take": f"{c['take']}{' (chosen)' if c['chosen'] else ''}",
             "job": c["job_id"],
             "seconds": c["seconds"],
             "usd": c["price_usd"],
@@ -50,9 +51,9 @@ def publish_results(manifest: dict, out_dir: str) -> None:
         for c in manifest["clips"]
     ]
     t, run = manifest["totals"], manifest["run"]
-    rows.append({"shot": "ESTIMATED", "part": "", "job": "", "seconds": t["planned_seconds"], "usd": t["estimated_usd"], "new": "", "stored": ""})
-    rows.append({"shot": "BILLED (film)", "part": "", "job": "", "seconds": t["billed_seconds"], "usd": t["billed_usd"], "new": "", "stored": ""})
-    rows.append({"shot": "BILLED (this run)", "part": "", "job": "", "seconds": run["billed_seconds"], "usd": run["billed_usd"], "new": f"{run['reused_clips']} reused", "stored": ""})
+    rows.append({"shot": "ESTIMATED", "part": "", "take": "", "job": "", "seconds": t["planned_seconds"], "usd": t["estimated_usd"], "new": "", "stored": ""})
+    rows.append({"shot": "BILLED (film)", "part": "", "take": "", "job": "", "seconds": t["billed_seconds"], "usd": t["billed_usd"], "new": "", "stored": ""})
+    rows.append({"shot": "BILLED (this run)", "part": "", "take": "", "job": "", "seconds": run["billed_seconds"], "usd": run["billed_usd"], "new": f"{run['reused_clips']} reused", "stored": ""})
     create_table_artifact(key=_key(title, "cost"), table=rows, description=f"Cost ledger of {title!r}: estimated, billed for the film, billed this run")
 
     out = Path(out_dir)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .. import archive, assembly, preflight
+from .. import archive, assembly, choices, preflight
 from ..errors import SoraflowError
 from ..ledger import Ledger, WatchedPrices
 from ..models import route_endpoints
@@ -25,20 +25,25 @@ from ._output import console, out, report, say
 from ._prefect import prefect_api, prefect_defaults, quiet_prefect_console
 
 
-def _plan(storyboard: Path, settings: Settings) -> Plan:
-    return load_plan(str(storyboard), None, settings=settings, catalog=model_catalog(settings))
+def _plan(storyboard: Path, settings: Settings, ledger: Ledger | None = None) -> Plan:
+    """The storyboard's plan; with ``ledger``, the reviews' choices and retakes are planned too."""
+    record = choices.record_reader(ledger) if ledger is not None else None
+    return load_plan(str(storyboard), None, settings=settings, catalog=model_catalog(settings), record=record)
 
 
 def _estimate_table(plan: Plan) -> Table:
     table = Table(title=Text(f"{printable(plan.title)} — estimate"), title_justify="left")
-    columns = (("shot", "left"), ("part", "right"), ("model", "left"), ("endpoint", "left"), ("size", "left"), ("seconds", "right"), ("USD", "right"))
+    takes = plan.has_takes  # a take column only where a shot has several (every take is paid)
+    columns = (("shot", "left"), ("part", "right"), *((("take", "right"),) if takes else ()), ("model", "left"), ("endpoint", "left"),
+               ("size", "left"), ("seconds", "right"), ("USD", "right"))
     for col, justify in columns:
         table.add_column(col, justify=justify)
     for row in estimate_rows(plan):
-        cells = (row["shot"], row["part"], row["model"], row["endpoint"], row["size"], str(row["seconds"]), f"${row['usd']}")
+        cells = (row["shot"], row["part"], *((row["take"],) if takes else ()), row["model"], row["endpoint"], row["size"],
+                 str(row["seconds"]), f"${row['usd']}")
         table.add_row(*(Text(printable(cell)) for cell in cells))
     table.add_section()
-    table.add_row("total", "", "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
+    table.add_row("total", "", *(("",) if takes else ()), "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
     # chained parts (last_frame, extend, remix) wait for their source: the wall time is the longest chain
     table.caption = f"expected wall time ~{plan.expected_wall_seconds:.0f} s (chained parts run in sequence)"
     table.caption_justify = "left"
@@ -132,6 +137,10 @@ def render(
     storage: Optional[str] = typer.Option(None, "--storage", help="file:///path or s3://bucket/prefix (env SORAFLOW_STORAGE)"),
     budget: Optional[float] = typer.Option(None, "--budget", help="Refuse to start if what this run can pay (clips to create, plus lost ones made again) exceeds this many USD"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the cost and stop; nothing is created"),
+    review: bool = typer.Option(
+        False, "--review", help="Stop for a review of the takes before stitching (as the storyboard's review: true): "
+        "choose takes or ask for retakes with `soraflow review OUT` or in the Prefect UI",
+    ),
     simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
 ) -> None:
     """Render STORYBOARD into OUT/film.mp4, OUT/manifest.json and OUT/contact_sheet.png."""
@@ -141,7 +150,7 @@ def render(
     # them again with those that send a request (the storage's probe object, the model list).
     checks = preflight.Checks(settings, model_catalog(settings), ledger, open_storage=_storage_here(settings), live=False)
     cleared = preflight.preflight(
-        lambda: _plan(storyboard, settings), out_dir=out_dir, storage=storage, budget_usd=budget, checks=checks
+        lambda: _plan(storyboard, settings, ledger), out_dir=out_dir, storage=storage, budget_usd=budget, checks=checks
     )
     plan, can_pay = cleared.plan, cleared.payable
     out.print(_estimate_table(plan))
@@ -155,7 +164,7 @@ def render(
         return
 
     with sigterm_unwinds():
-        _render(storyboard, plan, out_dir, storage, budget, settings, ledger)
+        _render(storyboard, plan, out_dir, storage, budget, settings, ledger, review)
 
 
 def _storage_here(settings: Settings):
@@ -167,9 +176,11 @@ def _storage_here(settings: Settings):
 
 
 def _render(
-    storyboard: Path, plan: Plan, out_dir: Path, storage: str | None, budget: float | None, settings: Settings, ledger: Ledger
+    storyboard: Path, plan: Plan, out_dir: Path, storage: str | None, budget: float | None, settings: Settings, ledger: Ledger,
+    review: bool = False,
 ) -> None:
-    if (manifest := _up_to_date(plan, out_dir, storage, settings)) is not None:
+    reviewing = choices.review_needed(plan, ledger, asked=review)
+    if not reviewing and (manifest := _up_to_date(plan, out_dir, storage, settings)) is not None:
         say(("up to date: ", "bold green"), "the film was made from exactly these clips and settings, and every "
             "clip is still stored; nothing to do (no request sent, no Prefect server started)")
         film = manifest["film"]
@@ -179,7 +190,11 @@ def _render(
         say(("contact sheet: ", "bold"), str(Path(out_dir).resolve() / assembly.CONTACT_SHEET_NAME), to=out)
         return
     _say_if_simulated(plan, settings)
-    state = _run_flow(storyboard, out_dir, storage, budget, plan, settings, ledger)
+    if reviewing:
+        say(("review: ", "bold"), "once every take is stored, this render stops for your decision: open the review page "
+            f"with `soraflow review {printable(str(out_dir))}` (or resume the run in the Prefect UI); it waits up to "
+            f"{settings.review_pause_seconds // 3600} h (SORAFLOW_REVIEW_PAUSE_SECONDS)")
+    state = _run_flow(storyboard, out_dir, storage, budget, plan, settings, ledger, review)
     if not state.is_completed():
         from soraflow.flows.render import ShotsFailed
 
@@ -213,7 +228,10 @@ def _up_to_date(plan: Plan, out_dir: Path, storage: str | None, settings: Settin
     )
 
 
-def _run_flow(storyboard: Path, out_dir: Path, storage: str | None, budget: float | None, plan: Plan, settings: Settings, ledger: Ledger):
+def _run_flow(
+    storyboard: Path, out_dir: Path, storage: str | None, budget: float | None, plan: Plan, settings: Settings, ledger: Ledger,
+    review: bool = False,
+):
     prefect_defaults()
     from soraflow.flows.render import RenderRequest, render_storyboard  # Prefect starts here
 
@@ -224,7 +242,7 @@ def _run_flow(storyboard: Path, out_dir: Path, storage: str | None, budget: floa
     try:
         with prefect_api(settings):
             return render_storyboard(
-                RenderRequest(storyboard_path=str(storyboard), out_dir=str(out_dir), storage=storage or "", budget_usd=budget),
+                RenderRequest(storyboard_path=str(storyboard), out_dir=str(out_dir), storage=storage or "", budget_usd=budget, review=review),
                 return_state=True,
             )
     finally:
