@@ -90,3 +90,19 @@ def top_level_boxes(path: Path) -> list[str]:
             boxes.append(kind.decode("latin-1"))
             fh.seek(size - 8, 1)
     return boxes
+
+
+def band_colour(path: Path, seconds: float = 1.0) -> tuple[int, int, int]:
+    """The colour of the band the simulator draws across a take that another take of the same
+    request (or a seed) sets apart, sampled right of its label; a plain take shows its background
+    there."""
+    from soraflow.simulator.render import BAND_HEIGHT, BAND_TOP
+
+    out, _ = (
+        ffmpeg.input(str(path), ss=seconds)
+        .filter("crop", "iw*3/10", f"ih*{BAND_HEIGHT / 2}", "iw*6/10", f"ih*{BAND_TOP + BAND_HEIGHT / 4}")
+        .filter("scale", 1, 1)
+        .output("pipe:", vframes=1, format="rawvideo", pix_fmt="rgb24")
+        .run(capture_stdout=True, quiet=True)
+    )
+    return out[0], out[1], out[2]
