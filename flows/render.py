@@ -24,7 +24,7 @@ from soraflow.tasks.prepare import check_availability, check_regeneration_budget
 from soraflow.tasks.runtime import ledger, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results, publish_spend
 from soraflow.tasks.review import approve_cut, check_retakes, choose_takes, publish_review, record_decision, settle_retakes
-from soraflow.tasks.stitch import stitch_film, write_manifest
+from soraflow.tasks.stitch import stitch_film, stitch_review_cut, write_manifest
 from soraflow.tasks.store import store_clip, store_outputs
 
 from . import review
@@ -209,7 +209,8 @@ def _review(
         round += 1
         ref = f"{run_id}:{round}"
         if not review.decided_before(round):
-            _, markdown = publish_review(plan, out_dir, storage_url, round, run_id, how_to_open, notes)
+            cut = stitch_review_cut(plan, [chains[c.clip_key][3].result() for c in plan.clips], out_dir)
+            _, markdown = publish_review(plan, out_dir, storage_url, round, run_id, how_to_open, notes, cut)
             log.warning("review %d of %r: waiting for a decision on %d take(s). %s", round, plan.title,
                         len({(c.shot_id, c.take) for c in plan.clips}), how_to_open)
         else:

@@ -21,6 +21,7 @@ from .archive import StoredClip, clip_storage_key, is_output_folder
 FILM_NAME = "film.mp4"
 MANIFEST_NAME = "manifest.json"
 CONTACT_SHEET_NAME = "contact_sheet.png"
+REVIEW_CUT_NAME = "review-cut.mp4"  # under OUT/.work: the chosen takes as a review shows them
 
 
 class AssembledFilm(BaseModel):
@@ -79,38 +80,10 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
     )
     if (previous := made_from(out_dir, inputs)) is not None:
         return previous
-    segments, opened = [], set()
-    for spec in plan.film_clips:  # an extended clip is played by its extension, not twice
-        clip = by_key[spec.clip_key]
-        segments.append(
-            media.FilmSegment(
-                path=Path(clip.local_path),
-                shot_id=spec.shot_id,
-                label=spec.label,
-                transition=spec.transition,
-                subtitles=subtitle_lines(spec, clip.duration),
-                chapter_title=spec.shot_id if spec.shot_id not in opened else None,
-            )
-        )
-        opened.add(spec.shot_id)
-    width, height = plan.film_width_height
     out_dir.mkdir(parents=True, exist_ok=True)
     film_path = out_dir / FILM_NAME
-    result = media.stitch_film(
-        segments,
-        film_path,
-        media.FilmSpec(
-            width=width,
-            height=height,
-            transition_seconds=transition_seconds,
-            burn_subtitles=burn_subtitles,
-            title=plan.title,
-            metadata={
-                "comment": f"AI-generated video made with {', '.join(plan.models)} by soraflow",
-                "ai_generated": "true",
-            },
-        ),
-    )
+    result = media.stitch_film(_segments(plan, by_key), film_path, _film_spec(plan, transition_seconds, burn_subtitles))
+    width, height = plan.film_width_height
     sheet = out_dir / CONTACT_SHEET_NAME
     firsts = [(Path(by_key[c.clip_key].local_path), c.shot_id) for c in plan.chosen_clips if c.part == 1]
     media.contact_sheet(firsts, sheet, film_size=(width, height))
@@ -124,6 +97,47 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
         inputs_sha256=inputs,
         sha256=sha256_file(film_path),
         contact_sheet_sha256=sha256_file(sheet),
+    )
+
+
+def review_cut(plan: Plan, stored: list[StoredClip], work_dir: Path, *, transition_seconds: float, burn_subtitles: bool) -> Path:
+    """The cut a review shows: the chosen takes stitched as the film would be, into the work
+    directory (``OUT/.work/review-cut.mp4``; the film itself is made once the cut is approved)."""
+    by_key = {s.clip_key: s for s in stored}
+    work_dir.mkdir(parents=True, exist_ok=True)
+    dest = work_dir / REVIEW_CUT_NAME
+    media.stitch_film(_segments(plan, by_key), dest, _film_spec(plan, transition_seconds, burn_subtitles))
+    return dest
+
+
+def _segments(plan: Plan, by_key: dict[str, StoredClip]) -> list:
+    """The film's segments: each shot's chosen take, an extended clip played by its extension."""
+    segments, opened = [], set()
+    for spec in plan.film_clips:
+        clip = by_key[spec.clip_key]
+        segments.append(
+            media.FilmSegment(
+                path=Path(clip.local_path),
+                shot_id=spec.shot_id,
+                label=spec.label,
+                transition=spec.transition,
+                subtitles=subtitle_lines(spec, clip.duration),
+                chapter_title=spec.shot_id if spec.shot_id not in opened else None,
+            )
+        )
+        opened.add(spec.shot_id)
+    return segments
+
+
+def _film_spec(plan: Plan, transition_seconds: float, burn_subtitles: bool):
+    width, height = plan.film_width_height
+    return media.FilmSpec(
+        width=width,
+        height=height,
+        transition_seconds=transition_seconds,
+        burn_subtitles=burn_subtitles,
+        title=plan.title,
+        metadata={"comment": f"AI-generated video made with {', '.join(plan.models)} by soraflow", "ai_generated": "true"},
     )
 
 

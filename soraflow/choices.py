@@ -80,11 +80,11 @@ class Recorded:
 
 def record_decision(decision: ReviewDecision, plan: Plan, reviews: Reviews, *, decision_ref: str, actor: str) -> Recorded:
     """Record a checked decision in the ledger: each shot's kept take, and each retake (a new
-    take number; without ``keep``, the retake becomes the shot's choice). Recording the same
-    decision again (``decision_ref``) asks for no second retake."""
+    take number). A retake asked for without ``keep`` becomes the shot's choice only once it is
+    made (the flow records that), so a refused retake leaves the choice as it was. Recording the
+    same decision again (``decision_ref``) asks for no second retake."""
     asked = []
     for d in decision.shots:
-        take = None
         if d.retake is not None:
             highest = max([*plan.takes_of(d.shot), *(c.take for c in plan.refused if c.shot_id == d.shot)])
             take = reviews.request_retake(
@@ -92,9 +92,8 @@ def record_decision(decision: ReviewDecision, plan: Plan, reviews: Reviews, *, d
                 decision=f"{decision_ref}:{d.shot}", actor=actor,
             )
             asked.append((d.shot, take))
-        chosen = d.keep if d.keep is not None else (take if d.shot not in plan.fixed else None)
-        if chosen is not None:
-            reviews.choose(plan.title, d.shot, chosen, decision=decision_ref, actor=actor)
+        if d.keep is not None:
+            reviews.choose(plan.title, d.shot, d.keep, decision=decision_ref, actor=actor)
     return Recorded(tuple(asked))
 
 

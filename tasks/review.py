@@ -25,12 +25,14 @@ def review_path(out_dir: str) -> Path:
 
 @task(name="publish-review", cache_policy=runtime.NO_CACHE)
 def publish_review(
-    plan: Plan, out_dir: str, storage_url: str, round: int, flow_run_id: str | None, how_to_open: str, notes: list[str]
+    plan: Plan, out_dir: str, storage_url: str, round: int, flow_run_id: str | None, how_to_open: str, notes: list[str],
+    film_uri: str | None = None,
 ) -> tuple[ReviewState, str]:
     """Write OUT/.work/review.json (what the review page reads) and the review artifact: every
-    shot, its takes, what is chosen and what was spent. Returns the state and its markdown."""
+    shot, its takes, what is chosen and what was spent, and the cut of the chosen takes
+    (``film_uri``). Returns the state and its markdown."""
     state = choices.review_state(
-        plan, runtime.ledger(), out_dir=out_dir, storage_url=storage_url, flow_run_id=flow_run_id, round=round
+        plan, runtime.ledger(), out_dir=out_dir, storage_url=storage_url, flow_run_id=flow_run_id, round=round, film_uri=film_uri
     )
     path = review_path(out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,15 @@ def stitch_film(plan: Plan, stored: list[StoredClip], out_dir: str) -> Assembled
     return assembly.assemble(plan, stored, Path(out_dir), transition_seconds=s.transition_seconds, burn_subtitles=s.burn_subtitles)
 
 
+@task(name="stitch-review-cut", cache_policy=runtime.NO_CACHE)
+def stitch_review_cut(plan: Plan, stored: list[StoredClip], out_dir: str) -> str:
+    """The chosen takes stitched as the film would be (OUT/.work/review-cut.mp4), for the review
+    page to play; its file:// URI."""
+    s = runtime.settings()
+    cut = assembly.review_cut(plan, stored, Path(out_dir) / ".work", transition_seconds=s.transition_seconds, burn_subtitles=s.burn_subtitles)
+    return cut.resolve().as_uri()
+
+
 @task(name="write-manifest", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
 def write_manifest(manifest: dict, out_dir: str, storage_url: str) -> tuple[str, dict[str, dict]]:
     """OUT/manifest.json (with this run's facts), and the stable manifest stored beside the film."""

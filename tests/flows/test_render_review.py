@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import ffmpeg
 import pytest
 import yaml
 
@@ -116,6 +117,7 @@ def test_two_takes_a_review_a_keep_and_a_retake_make_the_film_and_a_rerun_pays_n
     assert [(s.shot, [t.take for t in s.takes], s.chosen) for s in first.shots] == [("a", [1, 2], 1), ("b", [1, 2], 1), ("c", [1, 2], 1)]
     assert all(t.state == "stored" and t.storage_uri and t.job_id for s in first.shots for t in s.takes)
     assert first.spent_usd == Decimal("2.40") and first.out_dir == str(out.resolve())
+    assert abs(float(ffmpeg.probe(first.film_uri.removeprefix("file://"))["format"]["duration"]) - 12) <= 0.2
     page = review_artifact(first)
     assert f"soraflow review {out.resolve()}" in page and "Spent so far: $2.40" in page
 
@@ -129,6 +131,10 @@ def test_two_takes_a_review_a_keep_and_a_retake_make_the_film_and_a_rerun_pays_n
     assert (shots["a"].chosen, shots["b"].chosen, shots["c"].chosen) == (1, 2, 3)
     assert [(t.take, t.state) for t in shots["c"].takes] == [(1, "stored"), (2, "stored"), (3, "stored")]
     assert second.spent_usd == Decimal("2.80")
+    # the cut the review page plays: the chosen takes, c's retake among them
+    cut = Path(second.film_uri.removeprefix("file://"))
+    retake = next((out / ".work" / "clips").glob("c-p1-t3-*.mp4"))
+    assert cut.parent == out / ".work" and same_look(look(cut, 9.5), look(retake, 1.5))
 
     resume(second, {"approve": True})
     state = run.finished()

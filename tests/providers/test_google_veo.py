@@ -78,6 +78,24 @@ def test_create_poll_download_inline_with_the_first_frame_and_no_sound(sim, tmp_
     assert veo.variants == ("video",)
 
 
+def test_a_take_s_seed_is_sent_and_makes_its_own_video_the_same_seed_the_same_one(sim, tmp_path):
+    """Takes of a Veo shot differ by seed (GenerateVideosConfig.seed): the simulator draws each
+    seed's band, and the same seed with the same request makes the same video, as Veo promises."""
+    from ..simulator.media import band_colour, close_colours, corner_colour
+
+    veo = provider(sim)
+    looks = []
+    for seed in (None, 2, 3, 2):
+        job = veo.create(model=MODEL, size="1280x720", seconds=4, prompt="Shot quay\nA red boat", seed=seed)
+        until_completed(veo, job.id)
+        path = veo.download(job.id, tmp_path / f"take-{len(looks)}.mp4").path
+        looks.append((band_colour(path, 1), corner_colour(path, 1)))
+    assert [job.request.seed for job in sim.state.jobs.all()] == [None, 2, 3, 2]  # what the simulator received
+    same = lambda a, b: close_colours(a[0], b[0]) and close_colours(a[1], b[1])  # noqa: E731
+    assert not same(looks[0], looks[1]) and not same(looks[1], looks[2]) and not same(looks[0], looks[2])
+    assert same(looks[1], looks[3])
+
+
 def test_audio_when_asked_and_a_video_streamed_from_cloud_storage(sim, tmp_path):
     veo = provider(sim, output_gcs_uri="gs://renders/veo", storage_endpoint=sim.url)
     job = veo.create(model=MODEL, size="720x1280", seconds=6, prompt="Shot gcs", audio=True)
