@@ -50,13 +50,19 @@ def record_decision(decision: ReviewDecision, plan: Plan, decision_ref: str) -> 
 
 @task(name="check-retakes", cache_policy=runtime.NO_CACHE)
 def check_retakes(retakes: list[ClipSpec], billed_usd: Decimal, budget_usd: float | None) -> dict[str, str]:
-    """Each retake that cannot be paid for now, by clip key, with why: this run's budget (what it
-    billed so far plus the retakes) and the spend caps, as before any create. Nothing is sent."""
+    """Each retake that cannot be made now, by clip key, with why: its prompt (the prompt change
+    added) over its model's limit, this run's budget (what it billed so far plus the retakes) and
+    the spend caps, as before any create. Nothing is sent."""
     refused: dict[str, str] = {}
+    catalog = runtime.model_catalog()
+    for c in retakes:
+        if len(c.prompt) > (cap := catalog.profile(c.profile).prompt_max_chars):
+            refused[c.clip_key] = f"refused: its prompt comes to {len(c.prompt)} characters with the prompt change; {c.profile} takes at most {cap}"
+    retakes = [c for c in retakes if c.clip_key not in refused]
     try:
         budget.check_regeneration_budget(retakes, billed_usd, budget_usd, what=f"making {len(retakes)} retake clip(s)")
     except BudgetExceededError as err:
-        return {c.clip_key: f"refused: {err}" for c in retakes}
+        return refused | {c.clip_key: f"refused: {err}" for c in retakes}
     for clip, why in preflight.over_caps(retakes, runtime.spend_caps(), Spend(runtime.ledger()), whose="the retakes'"):
         refused.setdefault(clip.clip_key, f"refused: {why}; nothing was created")
     return refused
