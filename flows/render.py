@@ -241,9 +241,9 @@ def _review(
             settled += sorted({(f["shot_id"], f["take"], "refused" if f["refused"] else "failed", f"{'refused' if f['refused'] else 'failed'}: {f['error']}") for f in failed})
         if settled:
             settle_retakes(plan.title, settled)
-        gone = {(s, t) for s, t, *_ in settled}
+        made_takes = {(c.shot_id, c.take) for c in plan.clips} - {(s, t) for s, t, *_ in settled}
         keep = {d.shot for d in decision.shots if d.keep is not None}
-        if chosen := [(s, t) for s, t in recorded.retakes if (s, t) not in gone and s not in keep and s not in plan.fixed]:
+        if chosen := [(s, t) for s, t in recorded.retakes if (s, t) in made_takes and s not in keep and s not in plan.fixed]:
             choose_takes(plan.title, chosen, ref)  # a retake asked for without keep becomes the shot's take once made
         if settled or chosen:
             plan = plan_again(path, inline, request.key_secrets)
