@@ -155,9 +155,14 @@ class Settings(BaseSettings):
     # A run started ad hoc (the CLI, a script) pauses in its own process and waits this long for a
     # decision, then fails (Prefect's pause_flow_run; its own default is an hour). A run of a
     # deployment suspends instead: its worker is freed and it waits without a limit.
-    review_pause_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
-    # How often a paused run asks the Prefect server whether it was resumed.
-    review_poll_seconds: int = Field(default=5, ge=1, le=300)
+    review_pause_seconds: int = Field(
+        default=24 * 3600, ge=60, le=30 * 24 * 3600,
+        description="How long a render started ad hoc waits for a review's decision (it pauses in its own process), then fails; "
+        "a deployment's run suspends instead and waits without a limit.",
+    )
+    review_poll_seconds: int = Field(
+        default=5, ge=1, le=300, description="How often a render paused for review asks the Prefect server whether it was resumed."
+    )
 
     # --- assembly -----------------------------------------------------------------------
     transition_seconds: float = Field(default=0.5, ge=0, description="Length of a crossfade or fade between shots.")
