@@ -325,7 +325,7 @@ def plan_storyboard(
         takes = [(n, None) for n in _take_numbers(sb.takes_of(shot), {r.take for r in retakes})]
         takes += [(r.take, r) for r in sorted(retakes, key=lambda r: r.take)]
         for take, retake in takes:
-            seed = (retake.seed if retake and retake.seed is not None else (take if take != 1 else None)) if profile.inputs.seed else None
+            seed = (retake.seed if retake and retake.seed is not None else (take if take != 1 else None)) if profile.takes_seed else None
             made = _take_clips(sb, shot, index, take, seed, retake, profile, routing, clips, allow_beyond_spec)
             (refused if retake is not None and retake.refused else clips).extend(made)
         planned = {n for n, r in takes if not (r and r.refused)}

@@ -122,3 +122,11 @@ def test_a_decision_is_recorded_once_however_often_it_is_replayed(tmp_path):
     assert later.retakes == (("v", 4),)
     reviews.settle_retake("Keys", "v", 4, "refused", "refused: over the cap")
     assert plan(reviews.record("Keys"), takes=2).total_usd == p.total_usd + Decimal("3.20")  # v's take 3 only
+
+
+def test_a_fal_model_whose_arguments_take_a_seed_gets_one_per_take_and_one_without_gets_none():
+    shots = [{"id": "s", "seconds": 4, "visual": "A boat.", "model": "seedance-2.0"},
+             {"id": "k", "seconds": 4, "visual": "A quay.", "model": "kling-3.0-standard"}]
+    sb = parse_storyboard({"title": "Fal", "takes": 2, "shots": shots}, catalog=CATALOG)
+    p = plan_storyboard(sb, catalog=CATALOG, routing=ROUTING)
+    assert [(c.shot_id, c.take, c.seed) for c in p.clips] == [("s", 1, None), ("s", 2, 2), ("k", 1, None), ("k", 2, None)]

@@ -123,6 +123,12 @@ class ModelProfile(_Data):
     # result names the video (arguments.py). Required for the fal dialect, refused elsewhere.
     arguments: Arguments | None = None
 
+    @property
+    def takes_seed(self) -> bool:
+        """Whether a request to this model carries a seed (``inputs.seed``, or a fal arguments
+        table that names one): takes after the first are told apart by it."""
+        return self.inputs.seed or (self.arguments is not None and self.arguments.seed is not None)
+
     # --- sizes and lengths ----------------------------------------------------------------
     def size_names(self, allow_beyond_spec: bool = False) -> tuple[str, ...]:
         return tuple(s.size for s in self.sizes if allow_beyond_spec or not s.beyond_spec)

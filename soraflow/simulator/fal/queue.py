@@ -267,8 +267,10 @@ def queue_routes(state: "SimulatorState") -> list[Route]:
         seed = values.get("seed")
         seed = seed if seed is not None else int.from_bytes(hashlib.sha256(raw).digest()[:4], "big")
         detail = f"fal|{endpoint_id}|seed={seed}" + (f"|negative={body.get(model.arguments.negative_prompt.name)}" if model.arguments.negative_prompt else "")
+        # a seed asked for is drawn as its band (the same seed, the same video); without one, the
+        # same request asked again is another video (the shared job state counts them)
         render = render_spec(prompt=values["prompt"], model=endpoint_id, size=size, seconds=seconds, audio=bool(audio),
-                             first_frame=values.get("first_frame"), detail=detail)
+                             first_frame=values.get("first_frame"), detail=detail, seed=values.get("seed"))
         request_id = str(uuid.uuid4())
         fal = FalRequest(endpoint_id, body, model.arguments, seed, origin(request), request.query_params.get("fal_webhook"))
         job = state.create_job(kind="create", model=endpoint_id, size=size, seconds=seconds, prompt=values["prompt"], render=render,
