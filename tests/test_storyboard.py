@@ -72,8 +72,10 @@ def test_beyond_spec_values_need_the_setting():
 
 def test_unknown_model_lists_models():
     [p] = problems(board(model="sora-3"))
-    assert p.startswith("model: 'sora-3' is not a known model profile; known profiles: sora-2,")
-    assert "veo-3.1-generate-001" in p
+    assert p.startswith("model: 'sora-3' is not a known model profile; known profiles: ")
+    known = p.split("known profiles: ", 1)[1].split(", ")
+    assert known == sorted(known)
+    assert {"sora-2", "veo-3.1-generate-001", "kling-3.0-standard"} <= set(known)
 
 
 def test_missing_reference_image(tmp_path):
