@@ -13,10 +13,11 @@ versioned by Alembic migrations shipped in this package (``_migrate``).
 The same database keeps the caps on clips in flight and creates per minute (``_slots``), so a
 slot's dead holder is detected the way a claim's is, and the spend of every create, reserved
 under the spend caps before it is sent (``_spend``), and the prices the model watch last saw
-(``_prices``), and what reviews decided: each shot's chosen take, the retakes asked for, the cut
-approved (``_reviews``).
+(``_prices``), what reviews decided: each shot's chosen take, the retakes asked for, the cut
+approved (``_reviews``), and the webhook deliveries every waiting clip reads (``_deliveries``).
 """
 
+from ._deliveries import DELIVERY_CHANNEL, Deliveries, Delivery, DeliveryOutcome, DeliveryWatch
 from ._ledger import CLIP_REF_LENGTH, Claim, ClaimKind, JobHeldError, Ledger, LedgerAction, LedgerEntry
 from ._owners import owner_alive, owner_id
 from ._prices import WatchedPrice, WatchedPrices
@@ -25,7 +26,7 @@ from ._slots import Holding, Limit, LimitState, Slots, Wait
 from ._spend import Spend, SpendCaps, cap_rows, parse_caps, summarize
 
 __all__ = [
-    "CLIP_REF_LENGTH", "Claim", "ClaimKind", "Holding", "JobHeldError", "Ledger", "LedgerAction", "LedgerEntry", "Limit",
+    "CLIP_REF_LENGTH", "Claim", "ClaimKind", "DELIVERY_CHANNEL", "Deliveries", "Delivery", "DeliveryOutcome", "DeliveryWatch", "Holding", "JobHeldError", "Ledger", "LedgerAction", "LedgerEntry", "Limit",
     "LimitState", "RETAKE_STATES", "Reviews", "Slots", "Spend", "SpendCaps", "Wait", "WatchedPrice", "WatchedPrices", "cap_rows", "owner_alive", "owner_id",
     "parse_caps", "summarize",
 ]

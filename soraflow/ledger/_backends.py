@@ -90,6 +90,9 @@ class SqliteBackend:
     def lock_spend(self, conn) -> None:
         """Nothing to add: BEGIN IMMEDIATE already serialises every reservation."""
 
+    def notify(self, conn, channel: str, payload: str) -> None:
+        """Nothing to send: waiters on one machine read the table's new rows (ledger._deliveries)."""
+
 
 class PostgresBackend:
     name = "postgresql"
@@ -128,6 +131,10 @@ class PostgresBackend:
         # The caps are sums over many rows (no row to lock), so a transaction-scoped advisory
         # lock makes check-then-reserve atomic across workers; it is held for one short insert.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._SPEND_LOCK})
+
+    def notify(self, conn, channel: str, payload: str) -> None:
+        # Delivered to every LISTENing session when the transaction commits, never before.
+        conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
 
 
 Backend = SqliteBackend | PostgresBackend

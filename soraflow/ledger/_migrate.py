@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from ..errors import LedgerError
 
 VERSION_TABLE = "soraflow_ledger_version"
-HEAD = "0006_takes"  # the newest revision in migrations/versions (a test checks they agree)
+HEAD = "0007_webhooks"  # the newest revision in migrations/versions (a test checks they agree)
 ROUND_ONE = "0001"
 
 

@@ -215,3 +215,24 @@ review_approvals = Table(
     Column("actor", Text, nullable=False),
     Column("approved_at", Double, nullable=False),
 )
+
+# revision 0007_webhooks: every verified webhook delivery matched to a clip's job, kept where
+# every worker sees it (a waiting clip reads it here, woken on Postgres by NOTIFY). One row per
+# (endpoint, delivery id): a redelivery is a no-op. ``event``: completed | failed; ``detail``:
+# the provider's error code and message for a failure, bounded. A delivery is only a hint: the
+# clip's own row changes after one status call confirms it.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("endpoint", Text, nullable=False),
+    Column("delivery_id", Text, nullable=False),
+    Column("job_id", Text, nullable=False),
+    Column("clip_key", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("detail", JSON),
+    Column("signed_at", Double, nullable=False),
+    Column("received_at", Double, nullable=False),
+    Index("ux_webhook_deliveries_endpoint_delivery", "endpoint", "delivery_id", unique=True),
+    Index("ix_webhook_deliveries_clip_key", "clip_key"),
+)

@@ -10,15 +10,18 @@ or served by the embedded simulator, and what identity it has in clip keys.
 """
 
 from .catalog import ModelCatalog, builtin_catalog, load_catalog, parse_catalog, profile_table_row
-from .endpoints import DIALECTS, SIZE_VOCABULARY, Dialect, Endpoint, named_sizes
+from .endpoints import DIALECTS, FAL_JWKS_URL, SIZE_VOCABULARY, WEBHOOK_SIGNING, Dialect, Endpoint, Webhooks, is_loopback, named_sizes
 from .profiles import Inputs, ModelProfile, SizeOffer, aspect_and_resolution, split_seconds
 from .routing import SIMULATE_VARIABLE, SIMULATOR_IDENTITY, Route, Routing, route_endpoints, simulator_identity
 
 __all__ = [
     "DIALECTS",
+    "FAL_JWKS_URL",
     "SIMULATE_VARIABLE",
     "SIMULATOR_IDENTITY",
     "SIZE_VOCABULARY",
+    "WEBHOOK_SIGNING",
+    "Webhooks",
     "Dialect",
     "Endpoint",
     "Inputs",
@@ -27,6 +30,7 @@ __all__ = [
     "Route",
     "Routing",
     "aspect_and_resolution",
+    "is_loopback",
     "named_sizes",
     "SizeOffer",
     "builtin_catalog",

@@ -7,6 +7,7 @@ in task parameters, plans and logs.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal, Mapping
 from urllib.parse import urlsplit
@@ -52,6 +53,63 @@ ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EnvName = Field(default=None, pattern=_ENV_NAME.pattern)
 
+# How each dialect signs its webhook deliveries. OpenAI-shaped services (and gateways) sign as
+# Standard Webhooks with a per-project ``whsec_`` secret; fal signs with its own Ed25519 key,
+# published as a JWKS. Vertex AI has no webhooks (it publishes to Pub/Sub): Veo stays on polling.
+WEBHOOK_SIGNING: dict[str, str] = {"openai-videos": "standard-webhooks", "fal": "fal-ed25519"}
+SHARED_SECRET_SIGNING = frozenset({"standard-webhooks"})
+FAL_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _https_unless_loopback(field: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{field} {redact_url(url)!r} must be an https:// URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"{field} {redact_url(url)!r} must be https:// (plain http only on loopback: 127.0.0.1, ::1, localhost)")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"{field} {redact_url(url)!r} must carry no credentials, query or fragment (an entry is plain data)")
+
+
+class Webhooks(BaseModel):
+    """Where an endpoint delivers its webhooks and how they are verified (names of secrets, never values).
+
+    ``url``: the receiver's public URL for this endpoint (``soraflow webhooks serve`` prints the
+    path it serves per endpoint); a dialect that takes a webhook per request (fal) sends it with
+    each create, one whose webhooks are per project (OpenAI) is configured to send there.
+    ``secret_env`` / ``secret_block``: where the ``whsec_`` secret of a dialect that signs with a
+    shared secret is found. ``jwks_url``: where fal publishes the keys it signs with.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=1)
+    secret_env: str | None = EnvName
+    secret_block: str | None = Field(default=None, min_length=1, description="Prefect Secret block with the whsec_ secret")
+    jwks_url: str | None = None
+
+    @model_validator(mode="after")
+    def _urls(self) -> "Webhooks":
+        _https_unless_loopback("url", self.url)
+        if self.jwks_url is not None:
+            _https_unless_loopback("jwks_url", self.jwks_url)
+        return self
+
+    def secret(self, env: Mapping[str, str]) -> str | None:
+        """The secret from its environment variable (a Secret block is read by the caller)."""
+        return (env.get(self.secret_env) or None) if self.secret_env else None
+
 
 class Endpoint(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,6 +140,7 @@ class Endpoint(BaseModel):
     # How long after a lost create fal's request history must have shown it, had it arrived:
     # the longest a request waits and renders, plus the history's lag (docs/fal.md).
     history_settle_seconds: float = Field(default=3600.0, gt=0)
+    webhooks: Webhooks | None = None
     description: str | None = None
 
     @model_validator(mode="after")
@@ -104,6 +163,8 @@ class Endpoint(BaseModel):
                 raise ValueError("an openai-videos endpoint needs base_url (e.g. http://localhost:4000/v1)")
             if auth in ("bearer", "api-key") and not (self.key_env or self.key_secret):
                 raise ValueError(f"auth {auth!r} needs key_env (the variable holding the key) or key_secret (a Prefect Secret block)")
+        if self.webhooks is not None:
+            self._check_webhooks(self.webhooks)
         for label, url in (("base_url", self.base_url), ("platform_url", self.platform_url)):
             if url is None:
                 continue
@@ -121,6 +182,36 @@ class Endpoint(BaseModel):
         if self.dialect != "fal" and (self.platform_url or self.ca_file):
             raise ValueError("platform_url and ca_file are settings of the fal dialect")
         return self
+
+    def _check_webhooks(self, hooks: Webhooks) -> None:
+        signing = WEBHOOK_SIGNING.get(self.dialect)
+        if signing is None:
+            raise ValueError(
+                f"webhooks: dialect {self.dialect} delivers no webhooks (Vertex AI publishes to Pub/Sub); its clips are polled"
+            )
+        if signing in SHARED_SECRET_SIGNING:
+            if not (hooks.secret_env or hooks.secret_block):
+                raise ValueError(
+                    f"webhooks: dialect {self.dialect} signs deliveries with a shared whsec_ secret: name where it is "
+                    "(secret_env: a variable, or secret_block: a Prefect Secret block)"
+                )
+            if hooks.jwks_url is not None:
+                raise ValueError(f"webhooks.jwks_url is for fal's Ed25519 keys; dialect {self.dialect} signs with the shared secret")
+        elif hooks.secret_env or hooks.secret_block:
+            raise ValueError(
+                f"webhooks: dialect {self.dialect} signs deliveries with its own key (Ed25519, published as a JWKS), "
+                "not a shared secret: leave out secret_env and secret_block (jwks_url names where the keys are)"
+            )
+
+    @property
+    def webhook_signing(self) -> str | None:
+        """How this endpoint's deliveries are signed, when it declares webhooks."""
+        return WEBHOOK_SIGNING.get(self.dialect) if self.webhooks is not None else None
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the keys of an Ed25519-signing dialect are published (fal's own by default)."""
+        return (self.webhooks.jwks_url if self.webhooks else None) or FAL_JWKS_URL
 
     # --- what the environment says -----------------------------------------------------------
     @property

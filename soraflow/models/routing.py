@@ -53,6 +53,13 @@ class Route(BaseModel):
         return self.endpoint.dialect
 
     @property
+    def waits_on_webhooks(self) -> bool:
+        """Whether its clips learn they are done from webhook deliveries (confirmed by one status
+        call, with a slow poll as the safety net) rather than by polling. The embedded simulator
+        has no receiver to deliver to, so a simulated route is polled."""
+        return self.endpoint.webhooks is not None and not self.simulated
+
+    @property
     def shown(self) -> str:
         """The endpoint named for people: 'gateway (http://localhost:4000/v1)', never a credential."""
         return f"{self.name} ({'the embedded simulator' if self.simulated else self.identity})"

@@ -154,3 +154,37 @@ def test_a_storyboard_size_a_veo_profile_does_not_make_is_refused_with_what_it_m
         parse_storyboard({"title": "t", "model": "veo-720", "size": "1920x1080", "shots": [{"id": "a", "seconds": 8, "visual": "v"}]},
                          catalog=catalog)
     assert [str(p) for p in info.value.problems] == ["size: '1920x1080' is not offered by veo-720; allowed: 1280x720, 720x1280"]
+
+
+def test_an_endpoint_declares_its_webhooks_and_each_mistake_is_named():
+    catalog = load_catalog(text="""
+endpoints:
+  openai: {webhooks: {url: https://hooks.example.com/openai, secret_env: OPENAI_WEBHOOK_SECRET}}
+  local: {base_url: http://127.0.0.1:4000/v1, auth: none, webhooks: {url: 'http://127.0.0.1:21001/webhooks/local', secret_block: local-whsec}}
+""")
+    hooks = catalog.endpoints["openai"].webhooks
+    assert (hooks.url, hooks.secret_env, hooks.secret({"OPENAI_WEBHOOK_SECRET": "whsec_x"})) == (
+        "https://hooks.example.com/openai", "OPENAI_WEBHOOK_SECRET", "whsec_x")
+    assert catalog.endpoints["openai"].webhook_signing == "standard-webhooks" and catalog.endpoints["vertex"].webhook_signing is None
+    assert catalog.endpoints["local"].webhooks.secret_block == "local-whsec"  # loopback may be plain http
+
+    found = problems_of("""
+endpoints:
+  plain: {base_url: http://gw/v1, auth: none, webhooks: {url: http://hooks.example.com/plain, secret_env: S}}
+  nosecret: {base_url: http://gw/v1, auth: none, webhooks: {url: https://hooks.example.com/n}}
+  creds: {base_url: http://gw/v1, auth: none, webhooks: {url: 'https://u:hunter2@hooks.example.com/c?t=1', secret_env: S}}
+  vertex: {webhooks: {url: https://hooks.example.com/v, secret_env: S}}
+  jwks: {base_url: http://gw/v1, auth: none, webhooks: {url: https://h.example.com/j, secret_env: S, jwks_url: https://k.example.com/j}}
+  typo: {base_url: http://gw/v1, auth: none, webhooks: {url: https://h.example.com/t, secret: whsec_abc}}
+""")
+    expected = [
+        "endpoints.plain.webhooks: url 'http://hooks.example.com/plain' must be https:// (plain http only on loopback",
+        "endpoints.nosecret: webhooks: dialect openai-videos signs deliveries with a shared whsec_ secret: name where it is",
+        "endpoints.creds.webhooks: url 'https://hooks.example.com/c' must carry no credentials, query or fragment",
+        "endpoints.vertex: webhooks: dialect google-genai delivers no webhooks (Vertex AI publishes to Pub/Sub)",
+        "endpoints.jwks: webhooks.jwks_url is for fal's Ed25519 keys",
+        "endpoints.typo.webhooks.secret: unknown key; allowed keys: jwks_url, secret_block, secret_env, url",
+    ]
+    for start in expected:
+        assert any(p.startswith(start) for p in found), (start, found)
+    assert len(found) == len(expected) and not any("hunter2" in p for p in found)
