@@ -30,7 +30,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("plan", {"plan"}),
     ("endpoints", {"simulator", "providers", "references"}),
     ("record", {"ledger", "limits"}),
-    ("journey", {"budget", "generation", "archive", "assembly", "preflight", "recovery", "watch", "output_lock", "inbox", "review", "choices"}),
+    ("journey", {"budget", "generation", "archive", "assembly", "preflight", "recovery", "watch", "output_lock", "inbox", "review", "choices", "webhooks"}),
     ("front door", {"cli"}),
 ]
 FLOOR_OF = {room: i for i, (_, rooms) in enumerate(FLOORS) for room in rooms}

@@ -5,7 +5,8 @@
 - ``jobs``: ``jobs`` and its settling commands;
 - ``spend``: ``spend``, ``limits``;
 - ``simulator``: ``simulator``;
-- ``service``: ``bootstrap``.
+- ``service``: ``bootstrap``;
+- ``webhooks``: ``webhooks serve`` (the receiver of webhook deliveries).
 
 Prefect is imported lazily inside the commands that run flows, so ``estimate`` and
 ``render --dry-run`` answer in well under a second and the core stays Prefect-free.
@@ -13,7 +14,7 @@ Prefect is imported lazily inside the commands that run flows, so ``estimate`` a
 
 from __future__ import annotations
 
-from . import jobs, models, render, service, simulator, spend  # noqa: F401 - each registers its commands
+from . import jobs, models, render, service, simulator, spend, webhooks  # noqa: F401 - each registers its commands
 from ._app import app
 
 

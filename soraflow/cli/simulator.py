@@ -25,15 +25,25 @@ def simulator(
     fal_port: int = typer.Option(0, help="fal's TLS port: queue, storage, platform API (0: any free port)"),
     fal_proxy_port: int = typer.Option(0, help="The proxy for fal-client's fixed storage hosts (0: any free port)"),
     fal_history_lag: float = typer.Option(0.0, help="fal's request history lists a finished request this many seconds late"),
+    webhook_url: Optional[str] = typer.Option(
+        None, help="Deliver each openai-videos job's end to this URL (the project's webhook; secret from "
+        "SORAFLOW_SIMULATOR_WEBHOOK_SECRET, else a new one, printed)"),
+    webhook_faults: str = typer.Option("", help='Delivery faults, e.g. "drop=0.3,duplicate=0.1,delay=0.1,reorder=0.1,bad_signature=0.1"'),
 ) -> None:
     """Serve the simulator: the Videos API (openai SDK), Veo (google-genai) and fal (fal-client, over TLS), as `render` embeds it without credentials."""
+    import os
+
+    from ..redaction import register_secret
     from ..simulator import SimulatorConfig, serve
+    from ..simulator.webhooks import SECRET_ENV
 
     try:
         cfg = SimulatorConfig(
             host=host, port=port, latency=latency, faults=faults, seed=seed, shutdown=shutdown,
             stall_seconds=stall_seconds, ttl_seconds=ttl_seconds, cache_dir=str(cache_dir) if cache_dir else None,
             fal_port=fal_port, fal_proxy_port=fal_proxy_port, fal_history_lag_seconds=fal_history_lag,
+            webhook_url=webhook_url, webhook_secret=register_secret(os.environ.get(SECRET_ENV) or None, "simulator webhook secret"),
+            webhook_faults=webhook_faults,
         )
     except ValueError as err:
         report(err)

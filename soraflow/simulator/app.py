@@ -27,6 +27,7 @@ from .openai.routes import openai_routes
 from .state import SimulatorState
 from .veo.envelope import GoogleApiError
 from .veo.gcs import gcs_routes
+from .webhooks import webhook_routes
 from .veo.routes import veo_routes
 
 
@@ -40,7 +41,8 @@ def build_app(state: SimulatorState) -> ApiGate:
 
     async def admin_jobs(request: Request) -> Response:
         t = now()
-        jobs = [{**j.resource(t), "kind": j.kind, "source": j.source, "deleted": j.deleted, "dialect": j.dialect} for j in state.jobs.all()]
+        jobs = [{**j.resource(t), "kind": j.kind, "source": j.source, "deleted": j.deleted, "dialect": j.dialect,
+                 "status_calls": j.status_calls, "finished_at": j.finished_at(t)} for j in state.jobs.all()]
         return json_response({"data": jobs})
 
     async def admin_reset(request: Request) -> Response:
@@ -93,6 +95,7 @@ def build_app(state: SimulatorState) -> ApiGate:
         *openai_routes(state),
         *veo_routes(state),
         *gcs_routes(state),
+        *webhook_routes(state),
         Route("/_sim/stats", admin_stats, methods=["GET"]),
         Route("/_sim/jobs", admin_jobs, methods=["GET"]),
         Route("/_sim/reset", admin_reset, methods=["POST"]),
@@ -103,6 +106,7 @@ def build_app(state: SimulatorState) -> ApiGate:
     async def lifespan(_app):
         state.bind_loop()
         yield
+        await state.webhooks.aclose()
 
     handlers = {ApiError: on_api_error, GoogleApiError: on_google_error, Refusal: on_refusal, HTTPException: on_http_error}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)

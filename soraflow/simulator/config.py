@@ -104,6 +104,11 @@ class SimulatorConfig(BaseModel):
     fal_prices: dict[str, float] = Field(
         default_factory=dict, description="fal's pricing API: USD per unit by endpoint id (default: its profile's sound-on price)."
     )
+    # Webhook deliveries (webhooks.py): the openai-videos project's webhook, and their faults.
+    webhook_url: str | None = Field(default=None, description="Where the openai-videos project's webhooks go (POST).")
+    webhook_secret: str | None = Field(default=None, repr=False, description="Its whsec_ secret (default: a new one).")
+    webhook_faults: str = Field(default="", description='e.g. "drop=0.3,duplicate=0.1,delay=0.1,reorder=0.1,bad_signature=0.1"')
+    webhook_attempts: int = Field(default=10, ge=1, le=50, description="Attempts per delivery (fal: 10).")
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0: any free port.")
     fal_port: int = Field(default=0, ge=0, le=65535, description="The fal dialect's TLS port (0: any free port).")
@@ -113,6 +118,14 @@ class SimulatorConfig(BaseModel):
     @classmethod
     def _faults_parse(cls, value: str) -> str:
         FaultPlan.parse(value)
+        return value
+
+    @field_validator("webhook_faults")
+    @classmethod
+    def _webhook_faults_parse(cls, value: str) -> str:
+        from .webhooks import parse_webhook_faults
+
+        parse_webhook_faults(value)
         return value
 
     @model_validator(mode="after")

@@ -55,6 +55,7 @@ class Job:
     render_done_mono: float | None = None
     look: str = ""  # the colour key of its render (a remix takes its source's)
     deleted: bool = False
+    status_calls: int = 0  # retrieves of this job (its dialect's status route): what polling cost
 
     # --- lifecycle ---------------------------------------------------------------------
     def state(self, now: float) -> tuple[str, int, float | None, dict | None]:
@@ -90,6 +91,11 @@ class Job:
         due = self.latency * (MODERATION_AT if self.moderated else 1.0)
         remaining_ms = max(0.0, due - (now - self.created_mono)) * 1000
         return int(min(POLL_AFTER_MAX_MS, max(POLL_AFTER_MIN_MS, remaining_ms + POLL_AFTER_MARGIN_MS)))
+
+    def finished_at(self, now: float) -> float | None:
+        """When it reached its end (wall clock, to the millisecond), if it has."""
+        status, _, finished, _ = self.state(now)
+        return self.to_wall(finished) if status in ("completed", "failed") and finished is not None else None
 
     def to_wall(self, mono: float) -> float:
         return self.created_wall + (mono - self.created_mono)

@@ -239,6 +239,20 @@ class Simulator:
         self.state.reset()
 
 
+def _webhooks_line(sim: Simulator, config: SimulatorConfig) -> str:
+    from .webhooks import JWKS_PATH, SECRET_ENV
+
+    hooks = sim.state.webhooks
+    faults = f", faults {hooks.fault_spec}" if hooks.fault_spec else ""
+    if hooks.project_url is None:
+        where = "openai-videos jobs deliver no webhooks (--webhook-url sets the project's)"
+    elif config.webhook_secret:
+        where = f"openai-videos jobs deliver to {hooks.project_url}, signed with the secret in {SECRET_ENV}{faults}"
+    else:  # a secret made here: shown once, as a dashboard shows a new one
+        where = f"openai-videos jobs deliver to {hooks.project_url}, signed with {hooks.project_secret}{faults}"
+    return f"  webhooks: {where}; fal's signing keys (JWKS): {sim.url}{JWKS_PATH}"
+
+
 def serve(config: SimulatorConfig | None = None) -> None:
     """Serve until SIGINT or SIGTERM; print where (``soraflow simulator``)."""
     config = config or SimulatorConfig()
@@ -261,6 +275,7 @@ def serve(config: SimulatorConfig | None = None) -> None:
         print(f"    {name}={value}", flush=True)
     print("  soraflow reaches it through a fal endpoint in its models file (SORAFLOW_MODELS), with FAL_KEY set:", flush=True)
     print(f'    endpoints: {{fal: {{base_url: "{sim.fal_url}", ca_file: "{sim.fal_ca_file}"}}}}', flush=True)
+    print(_webhooks_line(sim, config), flush=True)
     try:
         while not stop.wait(0.5):
             pass

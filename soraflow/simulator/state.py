@@ -16,6 +16,7 @@ from .jobs import OPENAI_VIDEOS, Dialect, Job, JobKind, JobStore
 from .render import Renderer, RenderSpec
 from .stats import Stats
 from .veo.gcs import GcsObjects
+from .webhooks import WebhookDeliveries
 
 
 class SimulatorState:
@@ -30,6 +31,7 @@ class SimulatorState:
         self.uploads_dir = self.renderer.cache_dir / "uploads"
         self.fal = FalState(files=FileStore(self.renderer.cache_dir / "fal-files"))  # the fal dialect's storage
         self.stats = Stats()
+        self.webhooks = WebhookDeliveries(self)  # each job's end, delivered where its dialect sends it
         self.validate_requests = config.validate_requests
         if self.validate_requests:
             reference_openapi()  # load now (~0.5 s), not inside the first request
@@ -75,6 +77,9 @@ class SimulatorState:
         else:  # a blocked job never renders, as the service bills and renders nothing for it
             self.jobs.attach_render(job, self.renderer.submit(render))
         self.stats.created(kind)
+        # its end is delivered where the dialect sends it: a per-request webhook it kept (fal's
+        # ``fal_webhook``), else the project's
+        self.webhooks.job_created(job, deliver_to=getattr(request, "webhook_url", None))
         return job
 
     # --- run time -----------------------------------------------------------------------
@@ -82,6 +87,7 @@ class SimulatorState:
         """Called on the server's event loop at startup."""
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self.webhooks.bind(self._loop)
 
     async def sleep_unless_stopping(self, seconds: float) -> None:
         if self._stopping is None:
@@ -109,6 +115,7 @@ class SimulatorState:
         self.gcs.clear()
         self.stats.clear()
         self.faults.reseed()
+        self.webhooks.clear()
 
     def snapshot(self) -> dict:
         return {
@@ -119,6 +126,7 @@ class SimulatorState:
             "latency": self.config.latency,
             "validate_requests": self.validate_requests,
             "renders": self.renderer.stats(),
+            "webhooks": self.webhooks.describe(),
         }
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """fal's queue, as fal-client 1.0.3 calls it:
 
-- ``POST /{endpoint_id}`` with the JSON arguments (``?fal_webhook=URL`` kept, not called) →
+- ``POST /{endpoint_id}`` with the JSON arguments (``?fal_webhook=URL``: where the request's end
+  is delivered, signed as fal signs, by ../webhooks.py) →
   ``{request_id, response_url, status_url, cancel_url, gateway_request_id, queue_position}``;
   fal-client fails with KeyError without any of the four first, and its handle uses the URLs
   given here;
@@ -296,6 +297,7 @@ def queue_routes(state: "SimulatorState") -> list[Route]:
 
     async def status(request: Request) -> Response:
         job = job_or_404(request)
+        job.status_calls += 1
         t = now()
         name, finished, error = fal_status(job, t)
         fal: FalRequest = job.request

@@ -98,6 +98,7 @@ def openai_routes(state: "SimulatorState") -> list[Route]:
         job = job_or_404(request.path_params["video_id"])
         t = now()
         resource = job.resource(t)
+        job.status_calls += 1
         headers = {}
         if state.config.poll_after_hint and resource["status"] in ("queued", "in_progress"):
             headers["openai-poll-after-ms"] = str(job.poll_after_ms(t))

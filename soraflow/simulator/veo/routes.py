@@ -147,6 +147,7 @@ def veo_routes(state: "SimulatorState") -> list[Route]:
         t = now()
         if job is None or job.expired(t):
             raise GoogleApiError(404, f"Operation {name} is not found.")
+        job.status_calls += 1
         return google_json(operation_resource(job, t))
 
     async def get_model(request: Request) -> Response:
