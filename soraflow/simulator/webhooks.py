@@ -25,7 +25,7 @@ the simulator's latency: ``latency/4 · 2^n``, at most ``16 · latency`` apart.
 Faults (``webhook_faults``, e.g. ``"drop=0.3,duplicate=0.1"``; one draw per delivery from a
 seeded stream of its own, so request faults stay as they were): ``drop`` (never sent),
 ``duplicate`` (sent twice, the same id), ``delay`` (held one latency before it is sent),
-``reorder`` (held until the next delivery has gone), ``bad_signature`` (the first attempt signed
+``reorder`` (held until the next delivery has gone, at most four latencies), ``bad_signature`` (the first attempt signed
 with another secret or key; the retries with the right one).
 
 ``GET /_sim/webhooks`` lists every delivery with its attempts (when, what answered, whether the
@@ -67,6 +67,7 @@ SECRET_ENV = "SORAFLOW_SIMULATOR_WEBHOOK_SECRET"
 FAL_USER_ID = "sim-user"
 DEFAULT_ATTEMPTS = 10  # fal: "retry 10 times in the span of 2 hours"
 SEND_TIMEOUT_SECONDS = 10.0
+REORDER_HOLD_LATENCIES = 4
 
 
 def new_secret() -> str:
@@ -152,8 +153,8 @@ class StandardWebhooksSigner:
             "type": f"video.{event}", "data": {"id": job.id},
         }).encode()  # fmt: skip
 
-    def sign(self, delivery_id: str, body: bytes, *, good: bool) -> dict[str, str]:
-        now = datetime.now(timezone.utc)
+    def sign(self, delivery_id: str, body: bytes, *, good: bool, at: float | None = None) -> dict[str, str]:
+        now = datetime.fromtimestamp(time.time() if at is None else at, timezone.utc)
         signer = self._webhook if good else self._forger
         return {
             "content-type": "application/json", "webhook-id": delivery_id,
@@ -179,8 +180,8 @@ class FalSigner:
         return json.dumps({"request_id": job.id, "gateway_request_id": job.id, "status": "ERROR",
                            "error": f"Invalid status code: 422", "payload": {"detail": [{"msg": message}]}}).encode()
 
-    def sign(self, delivery_id: str, body: bytes, *, good: bool) -> dict[str, str]:
-        timestamp = str(int(time.time()))
+    def sign(self, delivery_id: str, body: bytes, *, good: bool, at: float | None = None) -> dict[str, str]:
+        timestamp = str(int(time.time() if at is None else at))
         message = "\n".join((delivery_id, FAL_USER_ID, timestamp, hashlib.sha256(body).hexdigest())).encode()
         signature = (self._key if good else self._forger).sign(message)
         return {
@@ -311,8 +312,8 @@ class WebhookDeliveries:
             await asyncio.sleep(latency)
         if record.fault == "reorder":
             held_for = self._sent
-            try:
-                await asyncio.wait_for(held_for.wait(), timeout=latency)
+            try:  # until another delivery goes out (at most a few latencies, so a last one is not lost)
+                await asyncio.wait_for(held_for.wait(), timeout=REORDER_HOLD_LATENCIES * latency)
             except TimeoutError:
                 pass
         await self._send_until_delivered(record, signer, body, latency)

@@ -31,7 +31,8 @@ def _checked_secret(value: str, where: str) -> str:
             "prefix); without it the libraries disagree on what it means"
         )
     try:
-        raw = base64.b64decode(value[len(SECRET_PREFIX):] + "==", validate=True)
+        key = value[len(SECRET_PREFIX):].rstrip("=")
+        raw = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
     except (binascii.Error, ValueError):
         raw = b""
     if not raw:
