@@ -1,4 +1,5 @@
-"""Generating one clip: create once, record, poll to a terminal state, download.
+"""Generating one clip: create once, record, wait for a terminal state (a verified webhook
+delivery confirmed by one status call, or polling), download.
 
 Plain functions on a provider and a ledger; the Prefect tasks wrap them with retries, caching
 and concurrency limits. Each function first asks the ledger what is already known, so a rerun
@@ -30,7 +31,7 @@ from .errors import (
     TransientProviderError,
     UntrustedAnswerError,
 )
-from .ledger import CLIP_REF_LENGTH, ClaimKind, JobHeldError, Ledger, Spend, SpendCaps, owner_id
+from .ledger import CLIP_REF_LENGTH, ClaimKind, DeliveryWatch, JobHeldError, Ledger, Spend, SpendCaps, owner_id
 from .plan import ClipSpec, sha256_file
 from .providers.base import CreateRequest, LostCreateSearch, VideoJob, VideoProvider
 from .references import prepare_reference
@@ -425,8 +426,13 @@ def poll_clip(
     settings: Settings,
     on_progress: ProgressCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deliveries: DeliveryWatch | None = None,
 ) -> GeneratedClip:
-    """Poll ``job_id`` until completed; raise typed errors for failure, loss or deadline.
+    """Wait until ``job_id`` is completed; raise typed errors for failure, loss or deadline.
+
+    A clip whose route waits on webhooks (its endpoint declares them) waits for a delivery in the
+    ledger (``deliveries``) and confirms it with one status call, with a slow poll as the safety
+    net; any other clip polls, paced by the provider's hint, its progress or its profile.
 
     The deadline runs from the job's submission; a job polled again after an earlier run gave
     up on it (it is paid for) gets a new deadline from now, so a rerun resumes polling.
@@ -439,46 +445,112 @@ def poll_clip(
         log.info("clip %s: job %s outlived an earlier run's deadline; polling it again (it is paid for)", spec.label, job_id)
         started = time.time()
     deadline = started + settings.clip_deadline_seconds
+    status = _StatusCalls(spec, job_id, provider=provider, ledger=ledger, settings=settings, on_progress=on_progress)
+    if deliveries is not None and spec.route.waits_on_webhooks:
+        return _await_delivery(spec, job_id, status=status, deliveries=deliveries, settings=settings, started=started, deadline=deadline)
     clock = PollClock(spec.expected_render_seconds, settings.poll_min_interval_seconds, settings.poll_max_interval_seconds)
-    transient_streak = 0
-    warned: set[str] = set()
     while True:
+        job, hint = status.ask(deadline)
+        if job is None:  # a transient failure: ask again after a pause
+            sleep(status.backoff())
+            continue
+        if job.status == "completed":
+            return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
+        now = time.time()
+        status.fail_past(deadline, job, now)
+        sleep(min(clock.next_interval(hint=hint, progress=job.progress, elapsed=now - started), max(0.05, deadline - now)))
+
+
+class _StatusCalls:
+    """One status call of a clip's job: asked, checked (rule 7), recorded, shown; a failed job
+    raises. Shared by polling and by waiting on webhooks, so both trust an answer alike."""
+
+    def __init__(self, spec: ClipSpec, job_id: str, *, provider: VideoProvider, ledger: Ledger, settings: Settings,
+                 on_progress: ProgressCallback | None):  # fmt: skip
+        self.spec, self.job_id, self.provider, self.ledger, self.settings = spec, job_id, provider, ledger, settings
+        self.on_progress = on_progress
+        self.transient_streak = 0
+        self.warned: set[str] = set()
+
+    def ask(self, deadline: float) -> tuple[VideoJob | None, float | None]:
+        """The job and the provider's hint; (None, None) after a transient failure (the SDK
+        already retried; the caller asks again later, until the deadline says otherwise)."""
+        spec, job_id = self.spec, self.job_id
         try:
-            job, hint = provider.retrieve(job_id)
-            transient_streak = 0
+            job, hint = self.provider.retrieve(job_id)
+            self.transient_streak = 0
         except JobLostError as err:
-            ledger.mark_lost(spec.clip_key, err.provider_message)
+            self.ledger.mark_lost(spec.clip_key, err.provider_message)
             raise err.for_shot(spec.shot_id)
         except TransientProviderError as err:
-            # The SDK already retried this read; keep polling until the deadline says otherwise.
-            transient_streak += 1
+            self.transient_streak += 1
             log.warning("clip %s: poll of %s failed (%s); still polling", spec.label, job_id, err)
             if time.time() > deadline:
                 raise ClipTimeoutError(
-                    f"clip {spec.label} (job {job_id}) did not finish within {settings.clip_deadline_seconds:.0f} s",
+                    f"clip {spec.label} (job {job_id}) did not finish within {self.settings.clip_deadline_seconds:.0f} s",
                     code="deadline",
                 ).for_shot(spec.shot_id) from err
-            sleep(min(settings.poll_max_interval_seconds, settings.poll_min_interval_seconds * 2**min(transient_streak, 6)))
-            continue
-        job = _checked_poll(spec, job_id, job, provider=provider, ledger=ledger, warned=warned)
-        ledger.update_job(spec.clip_key, job)
-        if on_progress is not None:
-            on_progress(spec, job)
-        if job.status == "completed":
-            return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
+            return None, None
+        job = _checked_poll(spec, job_id, job, provider=self.provider, ledger=self.ledger, warned=self.warned)
+        self.ledger.update_job(spec.clip_key, job)
+        if self.on_progress is not None:
+            self.on_progress(spec, job)
         if job.status == "failed":
             message = job.error_message or "the provider reported the job failed"
             cls = ModerationBlockedError if job.error_code in REFUSED_CONTENT_CODES else PermanentProviderError
             raise cls(message, code=job.error_code or "failed").for_shot(spec.shot_id)
-        now = time.time()
+        return job, hint
+
+    def backoff(self) -> float:
+        s = self.settings
+        return min(s.poll_max_interval_seconds, s.poll_min_interval_seconds * 2 ** min(self.transient_streak, 6))
+
+    def fail_past(self, deadline: float, job: VideoJob, now: float) -> None:
         if now > deadline:
             raise ClipTimeoutError(
-                f"clip {spec.label} (job {job_id}) still {job.status} at {job.progress}% after "
-                f"{settings.clip_deadline_seconds:.0f} s (SORAFLOW_CLIP_DEADLINE_SECONDS); it is paid for: "
+                f"clip {self.spec.label} (job {self.job_id}) still {job.status} at {job.progress}% after "
+                f"{self.settings.clip_deadline_seconds:.0f} s (SORAFLOW_CLIP_DEADLINE_SECONDS); it is paid for: "
                 "a rerun polls it again",
                 code="deadline",
-            ).for_shot(spec.shot_id)
-        sleep(min(clock.next_interval(hint=hint, progress=job.progress, elapsed=now - started), max(0.05, deadline - now)))
+            ).for_shot(self.spec.shot_id)
+
+
+def _await_delivery(
+    spec: ClipSpec, job_id: str, *, status: _StatusCalls, deliveries: DeliveryWatch, settings: Settings, started: float, deadline: float
+) -> GeneratedClip:
+    """Wait for a verified delivery about the job in the ledger (docs/architecture.md, rule 9).
+
+    A delivery is a hint: it is confirmed by one status call, whose answer is checked like any
+    poll's, and only that answer marks the clip done (a delivery that says done while the job is
+    not is said, and the clip is looked at again soon). A delivery already acted on is not acted
+    on again. The safety net: with no delivery, the provider is asked at the clip's expected
+    render time plus ``webhook_safety_poll_seconds``, and as often after that (lost deliveries,
+    a dead receiver). Deliveries come through the ledger, so any worker on any host sees them.
+    """
+    safety = settings.webhook_safety_poll_seconds
+    next_look = started + spec.expected_render_seconds + safety
+    acted_on = 0  # the newest delivery row already confirmed
+    clock = PollClock(spec.expected_render_seconds, settings.poll_min_interval_seconds, settings.poll_max_interval_seconds)
+    while True:
+        delivery = deliveries.wait(spec.clip_key, job_id, after=acted_on, timeout=max(0.0, min(next_look, deadline) - time.time()))
+        if delivery is not None:
+            acted_on = delivery.id
+        job, hint = status.ask(deadline)
+        now = time.time()
+        if job is None:  # a transient failure: the next look after a pause, whatever woke this one
+            next_look = now + min(status.backoff(), safety)
+            continue
+        if job.status == "completed":
+            how = f"delivery {delivery.delivery_id} confirmed by its status" if delivery else "the safety poll (no delivery came)"
+            log.info("clip %s: job %s completed: %s", spec.label, job_id, how)
+            return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
+        status.fail_past(deadline, job, now)
+        if delivery is not None:
+            log.warning("clip %s: delivery %s says job %s %s, but endpoint %s reports it %s at %s%%; looking again soon",
+                        spec.label, delivery.delivery_id, job_id, delivery.event, status.provider.where, job.status, job.progress)
+            next_look = now + min(clock.next_interval(hint=hint, progress=job.progress, elapsed=now - started), safety)
+        else:
+            next_look = now + safety
 
 
 # ----------------------------------------------------------------------------------------------

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     )
     poll_min_interval_seconds: float = Field(default=0.5, gt=0, description="The shortest wait between two polls of a job.")
     poll_max_interval_seconds: float = Field(default=30.0, gt=0, description="The longest wait between two polls of a job.")
+    webhook_safety_poll_seconds: float = Field(
+        default=60.0, gt=0,
+        description="A clip whose endpoint declares webhooks waits for a delivery and confirms it with one status call; it also "
+        "asks the provider this long after its expected render time, and this often after that (the safety net for lost "
+        "deliveries and a dead receiver).",
+    )
     # Clips in flight and creates per minute, over every render sharing the ledger (the limit
     # ``all``; each model also has the limits its profile sets: soraflow.limits).
     max_concurrent_submissions: int = Field(

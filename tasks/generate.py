@@ -1,4 +1,5 @@
-"""Submit and poll: the paid part, holding one slot of each of the clip's limits (in the ledger)."""
+"""Submit and wait (a webhook delivery confirmed by one status call, or polling): the paid part,
+holding one slot of each of the clip's limits (in the ledger)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,12 @@ def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
             shown[0] = job.progress
             update_progress_artifact(artifact_id, progress=float(job.progress))
 
-    return generation.poll_clip(spec, job_id, provider=runtime.provider_for(spec), ledger=runtime.ledger(), settings=s, on_progress=report)
+    # A clip whose endpoint declares webhooks waits for its delivery in the ledger (one status call
+    # confirms it); any other is polled.
+    deliveries = runtime.delivery_watch() if spec.route.waits_on_webhooks else None
+    return generation.poll_clip(
+        spec, job_id, provider=runtime.provider_for(spec), ledger=runtime.ledger(), settings=s, on_progress=report, deliveries=deliveries
+    )
 
 
 @task(

@@ -17,7 +17,7 @@ from prefect.tasks import exponential_backoff
 from prefect.variables import Variable
 
 from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
-from soraflow.ledger import Ledger, Slots, Spend, SpendCaps, WatchedPrices, parse_caps
+from soraflow.ledger import Deliveries, DeliveryWatch, Ledger, Slots, Spend, SpendCaps, WatchedPrices, parse_caps
 from soraflow.models import ModelCatalog, Route, builtin_catalog, load_catalog
 from soraflow.providers import Connection, VideoProvider, build_provider, connect
 from soraflow.settings import Settings
@@ -66,6 +66,16 @@ def spend_caps() -> SpendCaps:
     if isinstance(value, str):
         value = json.loads(value) if value.strip() else None
     return settings().spend_caps.tightest(parse_caps(value, f"Prefect Variable {SPEND_CAPS_VARIABLE_NAME}"))
+
+
+def delivery_watch() -> DeliveryWatch:
+    """The ledger's webhook deliveries, as clips of this process wait for them (one listener per process)."""
+    return _delivery_watch(ledger())
+
+
+@lru_cache(maxsize=8)
+def _delivery_watch(ledger: Ledger) -> DeliveryWatch:
+    return DeliveryWatch(Deliveries(ledger))
 
 
 def watched_prices() -> WatchedPrices:
@@ -268,6 +278,7 @@ __all__ = [
     "RETRY_OPTIONS",
     "clip_cache_key",
     "credentials_problem",
+    "delivery_watch",
     "ledger",
     "model_catalog",
     "provider",

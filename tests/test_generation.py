@@ -328,3 +328,79 @@ def test_a_claim_taken_over_while_waiting_to_create_is_never_created(sim_env, li
     assert (got.job_id, got.created_here) == ("video_other_host", False)
     assert len(sim_env.jobs()) == created_before  # nothing sent to the provider
     assert ledger.jobs_for(spec.clip_key) == ["video_other_host"]
+
+
+# --- waiting on webhooks: a delivery in the ledger, confirmed by one status call ----------------
+
+WEBHOOK_MODELS = """
+endpoints:
+  openai: {webhooks: {url: 'http://127.0.0.1:9/webhooks/openai', secret_env: TEST_WEBHOOK_SECRET}}
+models:
+  sora-2: {render_seconds_per_second: 0.25}
+"""
+
+
+@pytest.fixture
+def webhook_world(monkeypatch, tmp_path):
+    """A simulator delivering its project's webhooks to a receiver on the clips' ledger."""
+    from soraflow.ledger import Deliveries, DeliveryWatch
+    from soraflow.models import load_catalog
+    from soraflow.simulator.webhooks import new_secret
+    from soraflow.webhooks import Receiver, receiver_endpoints
+
+    secret = new_secret()
+    (tmp_path / "models.yaml").write_text(WEBHOOK_MODELS)
+    with Simulator(SimulatorConfig(latency=1.0, cache_dir=str(tmp_path / "renders"))) as sim:
+        for name, value in {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": sim.api_key, "TEST_WEBHOOK_SECRET": secret,
+                            "SORAFLOW_MODELS": str(tmp_path / "models.yaml"), "SORAFLOW_STATE_DIR": str(tmp_path / "state")}.items():
+            monkeypatch.setenv(name, value)
+        settings = Settings(_env_file=None, webhook_safety_poll_seconds=1.5)
+        ledger = Ledger.from_settings(settings)
+        endpoints = receiver_endpoints(load_catalog(settings.models), settings.environment)
+        with Receiver(endpoints, Deliveries(ledger)) as receiver:
+            sim.state.webhooks.configure_project(receiver.delivery_url("openai"), secret)
+            yield sim, settings, ledger, DeliveryWatch(Deliveries(ledger))
+
+
+def _waited(sim, settings, ledger, watch, shots: int) -> list[tuple[str, float]]:
+    """Create ``shots`` clips and wait for each on its own thread; (job id, seen done - finished) each."""
+    import threading
+
+    plan = load_plan(None, {"title": "t", "shots": [{"id": f"s{i}", "seconds": 4, "visual": f"v {i}"} for i in range(shots)]},
+                     settings=settings)
+    assert all(c.route.waits_on_webhooks for c in plan.clips)
+    provider = provider_for(plan.clips[0], settings)
+    seen: dict[str, float] = {}
+
+    def one(spec):
+        created = submit_clip(spec, provider=provider, ledger=ledger, settings=settings, work_dir=Path(settings.state_dir))
+        generation.poll_clip(spec, created.job_id, provider=provider, ledger=ledger, settings=settings, deliveries=watch)
+        seen[created.job_id] = time.time()
+
+    threads = [threading.Thread(target=one, args=(spec,)) for spec in plan.clips]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    jobs = {j["id"]: j for j in __import__("httpx").get(f"{sim.url}/_sim/jobs").json()["data"]}
+    assert set(seen) == set(jobs) and all(ledger.get(c.clip_key).state == "completed" for c in plan.clips)
+    return [(job_id, jobs[job_id]["status_calls"], at - jobs[job_id]["finished_at"]) for job_id, at in seen.items()]
+
+
+def test_a_clip_with_webhooks_is_seen_done_by_its_delivery_with_one_status_call(webhook_world):
+    sim, settings, ledger, watch = webhook_world
+    settings = settings.model_copy(update={"webhook_safety_poll_seconds": 60.0})  # no safety poll comes in this test's time
+    for job_id, calls, late in _waited(sim, settings, ledger, watch, shots=3):
+        assert calls == 1, f"{job_id}: {calls} status calls"
+        assert late < 10, f"{job_id} seen {late:.2f} s after it finished"
+
+
+def test_lost_deliveries_are_caught_by_the_safety_poll(webhook_world):
+    sim, settings, ledger, watch = webhook_world
+    sim.state.webhooks.configure_faults("drop=1", None)
+    results = _waited(sim, settings, ledger, watch, shots=2)
+    assert all(calls >= 1 for _, calls, _ in results)
+    assert [d["fault"] for d in sim.state.webhooks.records()] == ["drop", "drop"]
+    from soraflow.ledger import Deliveries
+
+    assert Deliveries(ledger).all() == []  # nothing was delivered: only the provider's answer ended them
