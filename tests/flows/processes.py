@@ -27,11 +27,12 @@ def free_port() -> int:
 
 
 class SimProcess:
-    def __init__(self, tmp: Path, *args: str):
+    def __init__(self, tmp: Path, *args: str, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(tmp / f"sim-{self.port}.log", "w")
-        self.proc = subprocess.Popen([*SOR, "simulator", "--port", str(self.port), *args], stdout=self.log, stderr=subprocess.STDOUT)
+        self.log_path = tmp / f"sim-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([*SOR, "simulator", "--port", str(self.port), *args], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -60,10 +61,62 @@ class SimProcess:
     def faults(self, spec: str, seed: int | None = None) -> None:
         httpx.post(f"{self.url}/_sim/faults", json={"faults": spec, "seed": seed}).raise_for_status()
 
+    def admin_jobs(self) -> dict[str, dict]:
+        """Every job by id, with its status calls and when it finished (``GET /_sim/jobs``)."""
+        return {j["id"]: j for j in httpx.get(f"{self.url}/_sim/jobs").json()["data"]}
+
+    def deliveries(self) -> dict[str, dict]:
+        """Every webhook delivery by job id, with its attempts (``GET /_sim/webhooks``)."""
+        return {d["job_id"]: d for d in httpx.get(f"{self.url}/_sim/webhooks").json()["deliveries"]}
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
+
+
+class ReceiverProcess:
+    """``soraflow webhooks serve`` on a port of its own, started again on the same port by ``restart``."""
+
+    def __init__(self, tmp: Path, env: dict, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tmp, self.env, self.runs = tmp, env, 0
+        self.start()
+
+    def start(self) -> None:
+        self.runs += 1
+        self.log_path = self.tmp / f"receiver-{self.port}-{self.runs}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([*SOR, "webhooks", "serve", "--port", str(self.port)], env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the receiver did not start:\n{self.output()}")
+
+    def delivery_url(self, endpoint: str) -> str:
+        return f"{self.url}/webhooks/{endpoint}"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return "".join(p.read_text() for p in sorted(self.tmp.glob(f"receiver-{self.port}-*.log")))
 
 
 def storyboard(tmp_path: Path, shots: int, seconds: int = 4, title: str = "Resilience", **extra) -> Path:
