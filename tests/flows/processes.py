@@ -115,7 +115,8 @@ class ReceiverProcess:
         self.log.close()
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return "".join(p.read_text() for p in sorted(self.tmp.glob(f"receiver-{self.port}-*.log")))
 
 

@@ -1,8 +1,10 @@
 """No credential reaches any output: canaries for the OpenAI key, the AWS access key id, secret
-and session token, a URL's userinfo and the fal key, across five real `soraflow render` processes
-at once:
+and session token, a URL's userinfo, the fal key and a webhook secret, across five real
+`soraflow render` processes at once and a webhook receiver:
 
-- a normal render (the OpenAI key canary is the bearer key the simulator accepts);
+- a normal render (the OpenAI key canary is the bearer key the simulator accepts), whose
+  endpoint declares webhooks: the simulator signs its deliveries with the webhook secret canary
+  and `soraflow webhooks serve` (a process of its own, emitting Prefect events) verifies them;
 - an S3 render (moto over HTTP, with the AWS canaries as temporary credentials);
 - a fault storm (429s, 500s, resets and moderation: some shots fail, others retry);
 - a failing render (the base URL carries userinfo; the model is reported retired there);
@@ -28,7 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.flows.processes import SOR, SimProcess
+from tests.flows.processes import SOR, ReceiverProcess, SimProcess, free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -39,7 +41,9 @@ CANARIES = {
     "AWS session token": "canary-aws-session-token-Zm9vYmFyYmF6",
     "URL userinfo": "canarypass-8c3e1f",
     "fal key": "fal-canary-key-7d3a9e2b41:secret-6f0c",
+    "Webhook secret": "whsec_Y2FuYXJ5LXdlYmhvb2stc2VjcmV0LTlmNGUyYTdjNjE=",
 }
+WEBHOOK_SECRET_VAR = "SORAFLOW_TEST_WEBHOOK_SECRET"
 FAILING_ENDPOINT_ID = "secrets-test-userinfo-endpoint"
 
 
@@ -187,8 +191,15 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-config"),
         "AWS_EC2_METADATA_DISABLED": "true",
     }
+    # The normal render's endpoint declares webhooks; the receiver reads the secret, the simulator signs with it.
+    receiver_port = free_port()
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"endpoints": {"openai": {"webhooks": {
+        "url": f"http://127.0.0.1:{receiver_port}/webhooks/openai", "secret_env": WEBHOOK_SECRET_VAR}}}}))
+    receiver = ReceiverProcess(tmp_path, {**base, "SORAFLOW_MODELS": str(tmp_path / "models.yaml"),
+                                          WEBHOOK_SECRET_VAR: CANARIES["Webhook secret"]}, port=receiver_port)
+    simulator.state.webhooks.configure_project(receiver.delivery_url("openai"), CANARIES["Webhook secret"])
     runs = {
-        "normal": ([], {}),
+        "normal": ([], {"SORAFLOW_MODELS": str(tmp_path / "models.yaml"), "SORAFLOW_WEBHOOK_SAFETY_POLL_SECONDS": "120"}),
         "s3": (["--storage", f"s3://{bucket}/films"], {}),
         "storm": ([], {"OPENAI_BASE_URL": f"{storm.url}/v1", "SORAFLOW_REQUEST_TIMEOUT_SECONDS": "5", "SORAFLOW_TRANSIENT_RETRIES": "8"}),
         "failing": ([], {
@@ -218,6 +229,8 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
             outputs[name] = (proc.returncode, stdout, stderr)
     finally:
         storm.stop()
+        simulator.state.webhooks.configure_project(None)
+        receiver.stop()
         Variable.set(watch.WATCH_VARIABLE_NAME, seen, overwrite=True)
 
     # The renders did what they were meant to: the canaries were used, not avoided.
@@ -226,7 +239,15 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
     assert outputs["failing"][0] != 0 and "is no longer served at" in outputs["failing"][2]
     assert len(s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])) >= 5
 
-    found = []
+    # the normal render's clips were ended by verified deliveries (the webhook secret was used); the
+    # project's webhook also delivers the S3 render's jobs (same simulator), which polls regardless
+    from soraflow.ledger import Deliveries, Ledger
+
+    delivered = {d.job_id for d in Deliveries(Ledger(tmp_path / "state" / "ledger.sqlite")).all()}
+    normal_jobs = {c["job_id"] for c in json.loads((tmp_path / "out" / "normal" / "manifest.json").read_text())["clips"]}
+    assert len(normal_jobs) == 2 and normal_jobs <= delivered
+
+    found = hits(receiver.output(), "the webhook receiver's output")
     for name, (_, stdout, stderr) in outputs.items():
         found += hits(stdout, f"{name} stdout") + hits(stderr, f"{name} stderr")
     file_hits, files, results = scan_files(tmp_path / "out")
@@ -247,6 +268,7 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
     # Everything was really searched: five flow runs, their logs, events, artifacts, results.
     assert len(records["flow runs"]) == 5, len(records["flow runs"])
     assert all(records[kind] for kind in ("flow run states", "task runs", "task run states", "logs", "artifacts", "events"))
+    assert sum('"soraflow.video.completed"' in text for text in records["events"]) == len(delivered)  # the receiver's, searched too
     assert files and state_files and state_results + storage_results + results >= 6
     assert found == [], "\n".join(found)
 
