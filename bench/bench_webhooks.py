@@ -4,14 +4,17 @@ Passes, in this process, on the same simulator (its render cache warmed first) a
 - polling only: the endpoint declares no webhooks (soraflow's poller, paced by the simulator's
   openai-poll-after-ms hint, as every clip is today);
 - webhooks on a SQLite ledger: the simulator delivers its project's webhooks to a receiver
-  (``soraflow.webhooks.Receiver``, a thread here) recording into the render's ledger;
+  (``soraflow webhooks serve``, a process of its own as in service) recording into the render's ledger;
 - webhooks on a Postgres ledger (when Debian's postgresql is installed): the same, the waiting
   clips woken by LISTEN/NOTIFY.
 
 Printed per pass, from the simulator's own record (``/_sim/jobs``, ``/_sim/webhooks``):
 - status calls per job (target with webhooks: <= 2);
 - the lag from the simulator's ``completed`` (the job's end; the delivery is sent then) to the
-  clip seen done (``poll_clip`` returning in the flow's task): median and max (target <= 1 s);
+  clip seen done (the answer to its status call saying ``completed``): median and max (target
+  <= 1 s), and where it goes: completed -> delivery recorded in the ledger (the receiver) -> the
+  clip's status call answered ``completed`` -> that answer checked and recorded (the ledger's
+  update, the clip's progress artifact on the Prefect server) -> ``poll_clip`` returned;
 - wall / ideal, ideal = the job latency + the film's stitch (the rest is orchestration, downloads).
 
 Run: .venv/bin/python bench/bench_webhooks.py [--clips 12] [--latency 20]
@@ -44,6 +47,9 @@ os.environ.update(
     }
 )
 
+import subprocess  # noqa: E402
+import socket  # noqa: E402
+
 import httpx  # noqa: E402
 
 from _prefect_servers import harness_or_env  # noqa: E402
@@ -51,11 +57,8 @@ from _render import timed_render  # noqa: E402
 
 from soraflow import generation  # noqa: E402
 from soraflow.ledger import Deliveries, Ledger  # noqa: E402
-from soraflow.models import load_catalog  # noqa: E402
-from soraflow.settings import Settings  # noqa: E402
 from soraflow.simulator import Simulator, SimulatorConfig  # noqa: E402
 from soraflow.simulator.webhooks import new_secret  # noqa: E402
-from soraflow.webhooks import Receiver, receiver_endpoints  # noqa: E402
 
 
 def models_file(name: str, webhooks: bool) -> Path:
@@ -76,37 +79,71 @@ def storyboard(n: int) -> Path:
 
 
 @contextmanager
-def seen_done() -> dict[str, float]:
-    """When the flow's task saw each job done (``poll_clip`` returned), by job id."""
-    seen: dict[str, float] = {}
-    real = generation.poll_clip
+def seen_done() -> dict[str, dict[str, float]]:
+    """By job id: when the endpoint's answer to the clip's status call said ``completed`` (``seen``:
+    soraflow knows, the answer still to be checked and recorded), when that answer had been checked
+    and recorded (``confirmed``: the ledger's update and the clip's progress artifact on the
+    Prefect server done) and when the flow's task moved on (``returned``: ``poll_clip`` returned)."""
+    from soraflow.providers.openai_videos import OpenAIVideosProvider
 
-    def timed(spec, job_id, **kw):
-        done = real(spec, job_id, **kw)
-        seen[job_id] = time.time()
+    seen: dict[str, dict[str, float]] = {}
+    real_poll, real_ask, real_retrieve = generation.poll_clip, generation._StatusCalls.ask, OpenAIVideosProvider.retrieve
+
+    def timed_retrieve(self, job_id):
+        job, hint = real_retrieve(self, job_id)
+        if job.status == "completed":
+            seen.setdefault(job_id, {}).setdefault("seen", time.time())
+        return job, hint
+
+    def timed_ask(self, deadline):
+        job, hint = real_ask(self, deadline)
+        if job is not None and job.status == "completed":
+            seen.setdefault(self.job_id, {})["confirmed"] = time.time()
+        return job, hint
+
+    def timed_poll(spec, job_id, **kw):
+        done = real_poll(spec, job_id, **kw)
+        seen.setdefault(job_id, {})["returned"] = time.time()
         return done
 
-    generation.poll_clip = timed
+    generation.poll_clip, generation._StatusCalls.ask, OpenAIVideosProvider.retrieve = timed_poll, timed_ask, timed_retrieve
     try:
         yield seen
     finally:
-        generation.poll_clip = real
+        generation.poll_clip, generation._StatusCalls.ask, OpenAIVideosProvider.retrieve = real_poll, real_ask, real_retrieve
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @contextmanager
 def receiver_on(ledger_url: str, sim: Simulator):
-    """A receiver on the render's ledger, the simulator's project webhook pointing at it."""
-    secret = new_secret()
-    os.environ[SECRET_VAR] = secret
-    settings = Settings()
-    ledger = Ledger(ledger_url)
-    endpoints = receiver_endpoints(load_catalog(settings.models), settings.environment)
-    with Receiver(endpoints, Deliveries(ledger)) as receiver:
-        sim.state.webhooks.configure_project(receiver.delivery_url("openai"), secret)
-        try:
-            yield ledger
-        finally:
-            sim.state.webhooks.configure_project(None)
+    """``soraflow webhooks serve`` on the render's ledger, the simulator's project webhook pointing at it."""
+    secret, port = new_secret(), _free_port()
+    env = {**os.environ, SECRET_VAR: secret, "SORAFLOW_LEDGER_URL": ledger_url}
+    env.pop("PREFECT_API_URL", None)  # events are not measured here
+    log = open(TMP / f"receiver-{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "soraflow.cli", "webhooks", "serve", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.time() < deadline, (TMP / f"receiver-{port}.log").read_text()
+                time.sleep(0.2)
+        sim.state.webhooks.configure_project(f"http://127.0.0.1:{port}/webhooks/openai", secret)
+        yield Ledger(ledger_url)
+    finally:
+        sim.state.webhooks.configure_project(None)
+        proc.terminate()
+        proc.wait(30)
+        log.close()
 
 
 def one_pass(name: str, sim: Simulator, sb: Path, *, webhooks: bool, ledger_url: str | None, latency: float) -> dict:
@@ -116,15 +153,22 @@ def one_pass(name: str, sim: Simulator, sb: Path, *, webhooks: bool, ledger_url:
     if ledger_url:
         os.environ["SORAFLOW_LEDGER_URL"] = ledger_url
     sim.reset()
-    with (receiver_on(ledger_url or f"sqlite:///{state / 'ledger.sqlite'}", sim) if webhooks else nullcontext()), seen_done() as seen:
+    recorded: dict[str, float] = {}
+    with (receiver_on(ledger_url or f"sqlite:///{state / 'ledger.sqlite'}", sim) if webhooks else nullcontext()) as ledger, \
+            seen_done() as seen:
         wall, stitch = timed_render(sb, state, TMP / f"out-{name}")
+        if ledger is not None:
+            recorded = {d.job_id: d.received_at for d in Deliveries(ledger).all()}
     jobs = {j["id"]: j for j in httpx.get(f"{sim.url}/_sim/jobs").json()["data"]}
-    deliveries = {d["job_id"]: d for d in httpx.get(f"{sim.url}/_sim/webhooks").json()["deliveries"]}
     assert set(seen) == set(jobs), (len(seen), len(jobs))
-    lags = [seen[j] - jobs[j]["finished_at"] for j in jobs]
-    calls = [jobs[j]["status_calls"] for j in jobs]
-    sent = [deliveries[j]["first_sent_at"] - jobs[j]["finished_at"] for j in jobs if j in deliveries]
-    return {"name": name, "wall": wall, "stitch": stitch, "ideal": latency + stitch, "calls": calls, "lags": lags, "sent": sent}
+    finished = {j: jobs[j]["finished_at"] for j in jobs}
+    return {
+        "name": name, "wall": wall, "stitch": stitch, "ideal": latency + stitch, "calls": [jobs[j]["status_calls"] for j in jobs],
+        "lags": [seen[j]["seen"] - finished[j] for j in jobs],
+        "recorded": [recorded[j] - finished[j] for j in jobs if j in recorded],
+        "confirmed": [seen[j]["confirmed"] - finished[j] for j in jobs],
+        "returned": [seen[j]["returned"] - finished[j] for j in jobs],
+    }
 
 
 def show(r: dict, target: bool) -> None:
@@ -136,9 +180,10 @@ def show(r: dict, target: bool) -> None:
             f"completed -> seen done: median {statistics.median(lags):.2f} s, max {max(lags):.2f} s"
             f"{' (target <= 1 s: ' + ('met' if statistics.median(lags) <= 1 else 'NOT met') + ')' if target else ''}; "
             f"wall {r['wall']:.1f} s / ideal {r['ideal']:.1f} s (latency + stitch {r['stitch']:.1f} s) = {ratio:.2f}")
-    if r["sent"]:
-        line += f"; delivery sent {statistics.median(r['sent']):.3f} s after completed (median)"
     print(line, flush=True)
+    steps = [("delivery recorded by the receiver", r["recorded"]), ("status call answered completed", r["lags"]),
+             ("answer checked and recorded", r["confirmed"]), ("poll_clip returned", r["returned"])]
+    print("    after completed (median): " + ", ".join(f"{what} {statistics.median(v):.2f} s" for what, v in steps if v), flush=True)
 
 
 def main() -> None:

@@ -518,7 +518,8 @@ class _StatusCalls:
 def _await_delivery(
     spec: ClipSpec, job_id: str, *, status: _StatusCalls, deliveries: DeliveryWatch, settings: Settings, started: float, deadline: float
 ) -> GeneratedClip:
-    """Wait for a verified delivery about the job in the ledger (docs/architecture.md, rule 9).
+    """Wait for a verified delivery about the job in the ledger (docs/architecture.md: "A
+    delivery is a hint, verified twice").
 
     A delivery is a hint: it is confirmed by one status call, whose answer is checked like any
     poll's, and only that answer marks the clip done (a delivery that says done while the job is

@@ -33,7 +33,7 @@ log = logging.getLogger("soraflow.ledger.deliveries")
 DELIVERY_CHANNEL = "soraflow_webhook_deliveries"
 DeliveryEvent = Literal["completed", "failed"]
 # How often a waiter on SQLite looks for new rows (a read of the table's primary key).
-SQLITE_LOOK_SECONDS = 0.2
+SQLITE_LOOK_SECONDS = 0.1
 # How long the Postgres listener waits for a notification before it looks whether anyone still waits.
 LISTEN_SLICE_SECONDS = 0.5
 
@@ -253,9 +253,9 @@ class DeliveryWatch:
                 self._ready.set()
                 self._wake_all()  # anything committed before this LISTEN is read again by its waiter
                 while not self._should_stop():
-                    keys = {n.payload for n in conn.notifies(timeout=LISTEN_SLICE_SECONDS)}
-                    if keys:
-                        self._wake(keys)
+                    # each notification wakes its waiters as it arrives (the generator ends after the slice)
+                    for notification in conn.notifies(timeout=LISTEN_SLICE_SECONDS):
+                        self._wake((notification.payload,))
                 return
             except Exception as err:  # noqa: BLE001 - a dropped connection: listen again
                 log.warning("listening for webhook deliveries failed (%s); listening again", type(err).__name__)

@@ -59,7 +59,10 @@ def receiver_endpoints(
             secret, where = hooks.secret(env), f"${hooks.secret_env}" if hooks.secret_env else None
             if secret is None and hooks.secret_block:
                 if read_block is None:
-                    raise CatalogError(f"endpoint {name!r}: its webhook secret is in the Prefect Secret block {hooks.secret_block!r}, which cannot be read here")
+                    raise CatalogError(
+                        f"endpoint {name!r}: its webhook secret is in the Prefect Secret block {hooks.secret_block!r}, "
+                        "which cannot be read here"
+                    )
                 where = f"the Prefect Secret block {hooks.secret_block!r}"
                 try:
                     secret = read_block(hooks.secret_block)

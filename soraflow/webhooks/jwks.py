@@ -122,7 +122,8 @@ class JwksKeys:
                     raise JwksUnavailable(f"the answer is over {MAX_JWKS_BYTES} bytes")
                 keys = parse_jwks(response.json())
             except (httpx.HTTPError, ValueError, JwksUnavailable) as err:
-                log.warning("fal's signing keys at %s could not be read: %s", redact_url(self.url), err if isinstance(err, JwksUnavailable) else type(err).__name__)
+                why = err if isinstance(err, JwksUnavailable) else type(err).__name__
+                log.warning("fal's signing keys at %s could not be read: %s", redact_url(self.url), why)
                 return None
             age = self.max_age
             if (found := _MAX_AGE.search(response.headers.get("cache-control", ""))) is not None:

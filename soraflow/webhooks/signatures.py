@@ -149,7 +149,8 @@ class FalVerifier:
             raise Refused(400, "the verified fal delivery names another request than its signed header")
         if delivery["status"] == "OK":
             return VerifiedDelivery(job_id, job_id, "completed", float(signed_at), "OK")
-        detail = {k: v for k, v in (("error", _bounded(delivery.get("error"))), ("payload_error", _bounded(delivery.get("payload_error")))) if v}
+        said = (("error", _bounded(delivery.get("error"))), ("payload_error", _bounded(delivery.get("payload_error"))))
+        detail = {k: v for k, v in said if v}
         return VerifiedDelivery(job_id, job_id, "failed", float(signed_at), "ERROR", detail or None)
 
 
