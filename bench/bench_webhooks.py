@@ -1,10 +1,12 @@
 """Webhooks against polling, in one run: 12 clips whose jobs take 20 s, rendered by the real flow.
 
-Passes, in this process, on the same simulator (its render cache warmed first) and Prefect server:
+Every party is a process of its own, as in service: the render flow in this process (with the
+Prefect test server), the provider (``soraflow simulator``, its render cache warmed first), the
+receiver (``soraflow webhooks serve``). Passes, on the same simulator and Prefect server:
 - polling only: the endpoint declares no webhooks (soraflow's poller, paced by the simulator's
   openai-poll-after-ms hint, as every clip is today);
-- webhooks on a SQLite ledger: the simulator delivers its project's webhooks to a receiver
-  (``soraflow webhooks serve``, a process of its own as in service) recording into the render's ledger;
+- webhooks on a SQLite ledger: the simulator delivers its project's webhooks to the receiver,
+  which records them into the render's ledger;
 - webhooks on a Postgres ledger (when Debian's postgresql is installed): the same, the waiting
   clips woken by LISTEN/NOTIFY.
 
@@ -57,8 +59,9 @@ from _render import timed_render  # noqa: E402
 
 from soraflow import generation  # noqa: E402
 from soraflow.ledger import Deliveries, Ledger  # noqa: E402
-from soraflow.simulator import Simulator, SimulatorConfig  # noqa: E402
 from soraflow.simulator.webhooks import new_secret  # noqa: E402
+
+KEY = "sk-bench"
 
 
 def models_file(name: str, webhooks: bool) -> Path:
@@ -119,47 +122,64 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve(args: list[str], env: dict, name: str, ready: str) -> subprocess.Popen:
+    log = open(TMP / f"{name}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "soraflow.cli", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(ready, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            assert proc.poll() is None and time.time() < deadline, (TMP / f"{name}.log").read_text()
+            time.sleep(0.2)
+
+
 @contextmanager
-def receiver_on(ledger_url: str, sim: Simulator):
+def simulator(latency: float):
+    """``soraflow simulator`` with this latency, on the shared render cache; its URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _serve(["simulator", "--port", str(port), "--latency", str(latency), "--cache-dir", str(TMP / "renders")],
+                  dict(os.environ), f"simulator-{port}", f"{url}/v1/models")
+    try:
+        os.environ.update({"OPENAI_BASE_URL": f"{url}/v1", "OPENAI_API_KEY": KEY})
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@contextmanager
+def receiver_on(ledger_url: str, sim: str):
     """``soraflow webhooks serve`` on the render's ledger, the simulator's project webhook pointing at it."""
     secret, port = new_secret(), _free_port()
     env = {**os.environ, SECRET_VAR: secret, "SORAFLOW_LEDGER_URL": ledger_url}
     env.pop("PREFECT_API_URL", None)  # events are not measured here
-    log = open(TMP / f"receiver-{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "soraflow.cli", "webhooks", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = _serve(["webhooks", "serve", "--port", str(port)], env, f"receiver-{port}", f"http://127.0.0.1:{port}/health")
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.time() < deadline, (TMP / f"receiver-{port}.log").read_text()
-                time.sleep(0.2)
-        sim.state.webhooks.configure_project(f"http://127.0.0.1:{port}/webhooks/openai", secret)
+        httpx.post(f"{sim}/_sim/webhooks", json={"url": f"http://127.0.0.1:{port}/webhooks/openai", "secret": secret}).raise_for_status()
         yield Ledger(ledger_url)
     finally:
-        sim.state.webhooks.configure_project(None)
+        httpx.post(f"{sim}/_sim/webhooks", json={"url": None}).raise_for_status()
         proc.terminate()
         proc.wait(30)
-        log.close()
 
 
-def one_pass(name: str, sim: Simulator, sb: Path, *, webhooks: bool, ledger_url: str | None, latency: float) -> dict:
+def one_pass(name: str, sim: str, sb: Path, *, webhooks: bool, ledger_url: str | None, latency: float) -> dict:
     state = TMP / f"state-{name}"
     os.environ["SORAFLOW_MODELS"] = str(models_file(name, webhooks))
     os.environ.pop("SORAFLOW_LEDGER_URL", None)
     if ledger_url:
         os.environ["SORAFLOW_LEDGER_URL"] = ledger_url
-    sim.reset()
+    httpx.post(f"{sim}/_sim/reset").raise_for_status()
     recorded: dict[str, float] = {}
     with (receiver_on(ledger_url or f"sqlite:///{state / 'ledger.sqlite'}", sim) if webhooks else nullcontext()) as ledger, \
             seen_done() as seen:
         wall, stitch = timed_render(sb, state, TMP / f"out-{name}")
         if ledger is not None:
             recorded = {d.job_id: d.received_at for d in Deliveries(ledger).all()}
-    jobs = {j["id"]: j for j in httpx.get(f"{sim.url}/_sim/jobs").json()["data"]}
+    jobs = {j["id"]: j for j in httpx.get(f"{sim}/_sim/jobs").json()["data"]}
     assert set(seen) == set(jobs), (len(seen), len(jobs))
     finished = {j: jobs[j]["finished_at"] for j in jobs}
     return {
@@ -193,21 +213,21 @@ def main() -> None:
     args = parser.parse_args()
     sb = storyboard(args.clips)
     results = []
-    with harness_or_env("sqlite"), Simulator(SimulatorConfig(latency=1.0, cache_dir=str(TMP / "renders"))) as sim:
-        os.environ.update({"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": sim.api_key})
-        one_pass("warm-up", sim, sb, webhooks=False, ledger_url=None, latency=1.0)  # renders cached, imports done
-        sim.config.latency = args.latency
-        results.append(one_pass("polling", sim, sb, webhooks=False, ledger_url=None, latency=args.latency))
-        results.append(one_pass("webhooks, sqlite ledger", sim, sb, webhooks=True, ledger_url=None, latency=args.latency))
-        try:
-            from tests.fixtures.postgres import PostgresServer
+    with harness_or_env("sqlite"):
+        with simulator(1.0) as sim:
+            one_pass("warm-up", sim, sb, webhooks=False, ledger_url=None, latency=1.0)  # renders cached, imports done
+        with simulator(args.latency) as sim:
+            results.append(one_pass("polling", sim, sb, webhooks=False, ledger_url=None, latency=args.latency))
+            results.append(one_pass("webhooks, sqlite ledger", sim, sb, webhooks=True, ledger_url=None, latency=args.latency))
+            try:
+                from tests.fixtures.postgres import PostgresServer
 
-            with PostgresServer() as pg:
-                results.append(one_pass("webhooks, postgres ledger", sim, sb, webhooks=True, ledger_url=pg.fresh_schema(),
-                                        latency=args.latency))
-        except RuntimeError as err:
-            print(f"[webhooks, postgres ledger] not measured: {err}")
-    print(f"\n{args.clips} clips, jobs of {args.latency:.0f} s, one simulator and one Prefect server:")
+                with PostgresServer() as pg:
+                    results.append(one_pass("webhooks, postgres ledger", sim, sb, webhooks=True, ledger_url=pg.fresh_schema(),
+                                            latency=args.latency))
+            except RuntimeError as err:
+                print(f"[webhooks, postgres ledger] not measured: {err}")
+    print(f"\n{args.clips} clips, jobs of {args.latency:.0f} s, one simulator process and one Prefect server:")
     for r in results:
         show(r, target=r["name"].startswith("webhooks"))
     polling = results[0]
