@@ -80,25 +80,31 @@ class Deliveries:
         return self._backend.name
 
     def record(
-        self, *, endpoint: str, delivery_id: str, job_id: str, event: DeliveryEvent, signed_at: float, detail: Any = None
-    ) -> DeliveryOutcome:
+        self, *, endpoint: str, delivery_id: str, job_id: str, event: DeliveryEvent, signed_at: float, detail: Any = None,
+        match: Literal["exact", "suffix"] = "exact",
+    ) -> DeliveryOutcome:  # fmt: skip
         """Record a verified delivery about ``job_id`` at ``endpoint``, in one transaction.
 
-        A delivery id already recorded changes nothing (``seen``); a job that no clip of that
-        endpoint holds changes nothing (``unknown_job``). ``detail`` is JSON-able and holds no secret.
+        ``match="suffix"``: ``job_id`` is how the ledger's job id ends (fal's request id; the
+        ledger's id also names the fal endpoint), and exactly one job must end so. A delivery id
+        already recorded changes nothing (``seen``); a job that no clip of that endpoint holds
+        changes nothing (``unknown_job``). ``detail`` is JSON-able and holds no secret.
         """
         with self._engine.begin() as conn:
             key = (webhook_deliveries.c.endpoint == endpoint) & (webhook_deliveries.c.delivery_id == delivery_id)
             if conn.execute(select(webhook_deliveries.c.id).where(key)).first() is not None:
                 return DeliveryOutcome("seen")
-            holder = conn.execute(
-                select(jobs.c.clip_key, clips.c.endpoint).select_from(jobs.outerjoin(clips, clips.c.clip_key == jobs.c.clip_key))
-                .where(jobs.c.job_id == job_id)
-            ).first()  # fmt: skip
+            which = jobs.c.job_id == job_id if match == "exact" else jobs.c.job_id.endswith(job_id, autoescape=True)
+            holders = conn.execute(
+                select(jobs.c.job_id, jobs.c.clip_key, clips.c.endpoint)
+                .select_from(jobs.outerjoin(clips, clips.c.clip_key == jobs.c.clip_key)).where(which).limit(2)
+            ).all()  # fmt: skip
             # A job recorded before round 2 has no endpoint on its clip; any other endpoint's
             # delivery about it is not this clip's (a job id is only unique at its endpoint).
-            if holder is None or (holder.endpoint is not None and holder.endpoint != endpoint):
+            if len(holders) != 1 or (holders[0].endpoint is not None and holders[0].endpoint != endpoint):
                 return DeliveryOutcome("unknown_job")
+            holder = holders[0]
+            job_id = holder.job_id
             now = self._backend.now(conn)
             row = conn.execute(
                 self._backend.insert(webhook_deliveries)

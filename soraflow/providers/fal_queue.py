@@ -229,6 +229,9 @@ class FalQueueProvider:
         self._profiles: dict[str, ModelProfile] = {p.model: p for p in connection.profiles if p.arguments is not None}
         verify = _ssl_context(connection.ca_file)
         self._base_url = connection.base_url
+        # fal takes a webhook per request: the endpoint's receiver URL, sent with each create when
+        # its clips wait on webhooks (docs/webhooks.md)
+        self._webhook_url = connection.endpoint.webhooks.url if connection.route.waits_on_webhooks else None
         sdk_transport = FalTransport(fal_sdk.BackupDomainTransport(transport=httpx.HTTPTransport(verify=verify)), connection.base_url)
         # The SDK's client is built lazily; a missing key says so at the first request, not here.
         self._sdk = _SdkClient(key=self._key or "", default_timeout=settings.request_timeout_seconds, transport=sdk_transport)
@@ -283,7 +286,7 @@ class FalQueueProvider:
                                          f"takes images of at most {table.first_frame.max_bytes} bytes", code="image_too_large")
         image_url = self.upload(reference) if reference is not None else None
         arguments = table.arguments(prompt=prompt, seconds=seconds, size=size, audio=audio, seed=seed, image_url=image_url)
-        return self._submit(model, arguments, size=size, seconds=seconds, prompt=prompt)
+        return self._submit(model, arguments, size=size, seconds=seconds, prompt=prompt, webhook_url=self._webhook_url)
 
     def _submit(self, model: str, arguments: dict, *, size: str, seconds: int, prompt: str, webhook_url: str | None = None) -> VideoJob:
         """The one paid request: sent once (FalTransport), its answer checked before it is kept."""

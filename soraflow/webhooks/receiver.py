@@ -114,7 +114,7 @@ def build_receiver(
         try:
             result = await asyncio.to_thread(
                 deliveries.record, endpoint=name, delivery_id=verified.delivery_id, job_id=verified.job_id,
-                event=verified.event, signed_at=verified.signed_at, detail=verified.detail,
+                event=verified.event, signed_at=verified.signed_at, detail=verified.detail, match=verified.job_match,
             )  # fmt: skip
         except (SQLAlchemyError, LedgerError) as err:
             log.error("endpoint %s: delivery %s could not be recorded (%s); the sender will deliver it again", name,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
@@ -31,6 +32,10 @@ from .jwks import JwksKeys, JwksUnavailable
 
 # fal's documented tolerance, the same as Standard Webhooks' fixed one.
 TOLERANCE_SECONDS = 300
+# How the fal provider's job ids end (providers/fal_queue.py: ``{endpoint_id}/requests/{request id}``;
+# not imported: that module imports fal_client, which the receiver has no use for).
+FAL_JOB_SUFFIX = "/requests/{request_id}"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_ID_CHARS = 256
 MAX_DETAIL_CHARS = 500
 OPENAI_EVENTS = {"video.completed": "completed", "video.failed": "failed"}
@@ -48,7 +53,9 @@ class Refused(Exception):
 @dataclass(frozen=True)
 class VerifiedDelivery:
     """What a verified delivery says. ``event`` None: a verified event that is not about a video
-    (a project's webhook may carry other events): acknowledged, nothing recorded."""
+    (a project's webhook may carry other events): acknowledged, nothing recorded. ``job_match``:
+    ``exact`` when ``job_id`` is the job id the ledger holds, ``suffix`` when it is how that id
+    ends (fal names a request by its id alone; the ledger's job id also names its endpoint)."""
 
     delivery_id: str
     job_id: str | None
@@ -56,6 +63,7 @@ class VerifiedDelivery:
     signed_at: float
     kind: str  # the event as the provider names it, for the log
     detail: dict[str, Any] | None = field(default=None)
+    job_match: str = "exact"
 
 
 class Verifier(Protocol):
@@ -144,14 +152,16 @@ class FalVerifier:
         delivery = _json(body)
         if not isinstance(delivery, dict) or delivery.get("status") not in ("OK", "ERROR"):
             raise Refused(400, "the verified fal delivery has no status OK or ERROR")
-        job_id = _identifier(request_id, "request id")
-        if delivery.get("request_id") not in (None, job_id):
+        if not _UUID.match(request_id):
+            raise Refused(400, "the verified fal delivery's request id is not a uuid")
+        if delivery.get("request_id") not in (None, request_id):
             raise Refused(400, "the verified fal delivery names another request than its signed header")
+        job = FAL_JOB_SUFFIX.format(request_id=request_id)
         if delivery["status"] == "OK":
-            return VerifiedDelivery(job_id, job_id, "completed", float(signed_at), "OK")
+            return VerifiedDelivery(request_id, job, "completed", float(signed_at), "OK", job_match="suffix")
         said = (("error", _bounded(delivery.get("error"))), ("payload_error", _bounded(delivery.get("payload_error"))))
         detail = {k: v for k, v in said if v}
-        return VerifiedDelivery(job_id, job_id, "failed", float(signed_at), "ERROR", detail or None)
+        return VerifiedDelivery(request_id, job, "failed", float(signed_at), "ERROR", detail or None, job_match="suffix")
 
 
 __all__ = ["TOLERANCE_SECONDS", "FalVerifier", "Refused", "StandardWebhooksVerifier", "VerifiedDelivery", "Verifier"]

@@ -176,3 +176,55 @@ def test_three_workers_on_one_postgres_ledger_the_receiver_a_fourth_process(tmp_
         # it with one status call; none polled (the safety poll is 2 minutes away)
         assert 1 <= job["status_calls"] <= 3, f"{job_id}: {job['status_calls']} status calls"
         assert records[job_id]["delivered"] and [a["status"] for a in records[job_id]["attempts"]] == [200]
+
+
+def test_fal_deliveries_to_the_url_each_submit_names_verified_with_fals_keys(tmp_path):
+    """fal takes the webhook per request: the render's submits name the receiver, the simulator
+    signs each request's end with its Ed25519 key, and the receiver verifies it against the JWKS
+    it fetches, matching fal's request id to the ledger's job."""
+    import re
+
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.flows.test_render_fal import _fal_requests
+
+    sim = SimProcess(tmp_path, "--latency", str(LATENCY), "--fal-port", str(free_port()))
+    receiver = None
+    try:
+        deadline = time.time() + 30
+        while not (found := re.search(r'base_url: "(https://[^"]+)", ca_file: "([^"]+)"', sim.log_path.read_text())):
+            assert time.time() < deadline, "the simulator did not print its fal endpoint"
+            time.sleep(0.1)
+        port = free_port()
+        models = tmp_path / "fal-models.yaml"
+        models.write_text(yaml.safe_dump({
+            "endpoints": {"fal": {"base_url": found[1], "ca_file": found[2], "history_settle_seconds": 8, "webhooks": {
+                "url": f"http://127.0.0.1:{port}/webhooks/fal", "jwks_url": f"{sim.url}/.well-known/jwks.json"}}},
+            "models": {"veo-3.1-fal": {"render_seconds_per_second": 0.25}},
+        }))  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+        env.update({"PREFECT_API_URL": PREFECT_API_URL.value(), "SORAFLOW_STATE_DIR": str(tmp_path / "state"), "FAL_KEY": KEY,
+                    "SORAFLOW_MODELS": str(models), "SORAFLOW_WEBHOOK_SAFETY_POLL_SECONDS": "120", "PREFECT_LOGGING_LEVEL": "WARNING"})
+        receiver = ReceiverProcess(tmp_path, env, port=port)
+        sb = storyboard(tmp_path, 3, title="Fal hooked")
+        sb.write_text(sb.read_text().replace("title: Fal hooked", "title: Fal hooked\nmodel: veo-3.1-fal"))
+        proc = render(sb, tmp_path / "out", env)
+        output = finish(proc)
+        assert proc.returncode == 0, output
+
+        requests = {r["id"]: r for r in _fal_requests(sim)}
+        assert len(requests) == 3, f"{len(requests)} fal requests for 3 clips"
+        records = sim.deliveries()
+        assert set(records) == set(requests) and all(d["dialect"] == "fal" and d["delivered"] for d in records.values())
+        assert all([a["status"] for a in d["attempts"]] == [200] for d in records.values())
+        recorded = Deliveries(Ledger(tmp_path / "state" / "ledger.sqlite")).all()
+        # the ledger's job ids name the endpoint and the request; fal's delivery names the request alone
+        assert sorted(d.job_id.rsplit("/requests/", 1)[1] for d in recorded) == sorted(requests)
+        assert all(d.job_id.startswith("fal-ai/veo3.1") and d.endpoint == "fal" for d in recorded)
+        # one status() to confirm (fal-client's result() looks at the status once more before it fetches)
+        assert all(r["status_calls"] <= 2 for r in requests.values()), {i: r["status_calls"] for i, r in requests.items()}
+        assert "read 1 signing key(s)" in receiver.output() and KEY not in receiver.output()
+    finally:
+        if receiver is not None:
+            receiver.stop()
+        sim.stop()

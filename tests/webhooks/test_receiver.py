@@ -23,6 +23,8 @@ from soraflow.webhooks import MAX_BODY_BYTES, FalVerifier, Receiver, ReceiverEnd
 from soraflow.webhooks.jwks import JwksKeys
 
 SECRET = new_secret()
+FAL_REQUEST = "7c0e4bd5-2f1e-4d7a-9a44-1b1f5e1e2a10"
+FAL_JOB = f"fal-ai/veo3.1/requests/{FAL_REQUEST}"  # the fal provider's job id: its endpoint and request id
 CLIP = dict(shot_id="a", part=1, model="sora-2", size="1280x720", seconds=8, prompt_sha256="p")
 MODELS = """
 endpoints:
@@ -43,7 +45,7 @@ def snapshot(led: Ledger) -> dict:
 @pytest.fixture
 def world(tmp_path, simulator):
     led = Ledger(tmp_path / "ledger.sqlite")
-    for key, job_id, endpoint in (("k-openai", "video_1", "openai"), ("k-fal", "req-1", "fal")):
+    for key, job_id, endpoint in (("k-openai", "video_1", "openai"), ("k-fal", FAL_JOB, "fal")):
         led.claim_create(clip_key=key, **CLIP, owner=owner_id(), endpoint=endpoint)
         led.record_job(key, VideoJob(id=job_id, status="queued"))
     endpoints = receiver_endpoints(load_catalog(text=MODELS), {"TEST_WEBHOOK_SECRET": SECRET})
@@ -69,19 +71,19 @@ def test_hostile_deliveries_change_nothing_and_the_good_ones_are_recorded_once(w
         body = openai_signer.body(_job(job_id), event, time.time(), None)
         return body, openai_signer.sign(delivery_id, body, good=True)
 
-    def fal_delivery(job_id="req-1"):
+    def fal_delivery(job_id=FAL_REQUEST):
         body = fal_signer.body(_job(job_id), "completed", time.time(), None)
         return body, fal_signer.sign(job_id, body, good=True)
 
     good_openai, good_fal = openai_delivery(), fal_delivery()
     # well signed, ten minutes ago (a captured delivery replayed late)
     stale_openai = openai_signer.sign("msg_stale", good_openai[0], good=True, at=time.time() - 600)
-    fal_stale_headers = fal_signer.sign("req-1", good_fal[0], good=True, at=time.time() - 600)
+    fal_stale_headers = fal_signer.sign(FAL_REQUEST, good_fal[0], good=True, at=time.time() - 600)
     tampered_openai = good_openai[0].replace(b'"video.completed"', b'"video.failed"')
     tampered_fal = good_fal[0].replace(b'"OK"', b'"ERROR"')
     oversized = b'{"pad": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}'
     forged_openai = openai_signer.body(_job("video_1"), "completed", time.time(), None)
-    forged_fal = fal_signer.body(_job("req-1"), "completed", time.time(), None)
+    forged_fal = fal_signer.body(_job(FAL_REQUEST), "completed", time.time(), None)
     unknown_body = openai_signer.body(_job("video_404"), "completed", time.time(), None)
 
     def chunked_oversized():
@@ -90,7 +92,7 @@ def test_hostile_deliveries_change_nothing_and_the_good_ones_are_recorded_once(w
 
     hostile = [
         ("wrong secret", "openai", forged_openai, StandardWebhooksSigner(new_secret()).sign("msg_forged", forged_openai, good=True), 401),
-        ("wrong key", "fal", forged_fal, fal_signer.sign("req-1", forged_fal, good=False), 401),
+        ("wrong key", "fal", forged_fal, fal_signer.sign(FAL_REQUEST, forged_fal, good=False), 401),
         ("stale timestamp", "openai", good_openai[0], stale_openai, 401),
         ("stale timestamp (fal)", "fal", good_fal[0], fal_stale_headers, 401),
         ("tampered body", "openai", tampered_openai, good_openai[1], 401),
@@ -100,7 +102,8 @@ def test_hostile_deliveries_change_nothing_and_the_good_ones_are_recorded_once(w
         ("wrong content type", "openai", good_openai[0], {**good_openai[1], "content-type": "text/plain"}, 415),
         ("unknown endpoint", "vertex", good_openai[0], good_openai[1], 404),
         ("unknown job", "openai", unknown_body, openai_signer.sign("msg_unknown", unknown_body, good=True), 202),
-        ("another endpoint's job", "openai", *openai_delivery("req-1"), 202),
+        ("another endpoint's job", "openai", *openai_delivery(FAL_JOB), 202),
+        ("unknown fal request", "fal", *fal_delivery("0b0e4bd5-2f1e-4d7a-9a44-1b1f5e1e2a10"), 202),
     ]
     before = snapshot(led)
     for name, endpoint, body, headers, status in hostile:
@@ -120,7 +123,7 @@ def test_hostile_deliveries_change_nothing_and_the_good_ones_are_recorded_once(w
         assert (replayed.status_code, replayed.json()["outcome"]) == (200, "seen")
         assert snapshot(led) == after_first
         assert [d.clip_key for d in told][-1] == clip
-    assert [(d.endpoint, d.job_id, d.event) for d in told] == [("openai", "video_1", "completed"), ("fal", "req-1", "completed")]
+    assert [(d.endpoint, d.job_id, d.event) for d in told] == [("openai", "video_1", "completed"), ("fal", FAL_JOB, "completed")]
     changed = {t for t, rows in snapshot(led).items() if rows != before[t]}
     assert changed == {"webhook_deliveries"} and len(snapshot(led)["webhook_deliveries"]) == 2
     assert led.get("k-openai").state == "submitted"  # a delivery is a hint: the clip is unchanged
