@@ -10,30 +10,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.states import Completed, Failed
 
 from soraflow.flows.render import RenderRequest, render_storyboard
 from soraflow import inbox
 from soraflow.errors import BudgetExceededError, StorageError, StoryboardError
 from soraflow.preflight import PreflightError
-from soraflow.tasks import runtime
+from soraflow.tasks import outbound, runtime
+from soraflow.tasks.runtime import clean_errors
 
 # No rerun can fix these until the storyboard itself changes.
 REJECTIONS = (StoryboardError, BudgetExceededError)
 
 
 @task(name="mirror-s3-prefix", cache_policy=runtime.NO_CACHE, retries=3, retry_delay_seconds=10)
+@clean_errors
 def mirror_source(source: str, dest: str) -> str:
     return str(inbox.mirror_s3_prefix(source, Path(dest)))
 
 
 @task(name="scan-folder", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def scan_folder(folder: str, out_root: str) -> list[inbox.InboxItem]:
     return inbox.scan(Path(folder), Path(out_root))
 
 
 @flow(name="render-folder", log_prints=True)
+@clean_errors
 def render_folder(
     source: str = "inbox",
     out_root: str = "out",
@@ -86,7 +89,7 @@ def render_folder(
         failed.append(item.name)
         rows.append({"storyboard": item.name, "outcome": "failed", "film": "", "detail": str(error or state.message)[:500]})
 
-    create_table_artifact(key="soraflow-render-folder", table=rows, description=f"Storyboards in {source}")
+    outbound.table_artifact(key="soraflow-render-folder", table=rows, description=f"Storyboards in {source}")
     summary = {r["storyboard"]: r["outcome"] for r in rows}
     if failed:
         return Failed(message=f"{len(failed)} of {len(items)} storyboard(s) failed: {', '.join(failed)}", data=summary)

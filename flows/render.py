@@ -21,7 +21,7 @@ from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
 from soraflow.tasks.limits import apply_limits
 from soraflow.tasks.prepare import check_availability, check_regeneration_budget, plan_again, run_preflight
-from soraflow.tasks.runtime import ledger, result_storage
+from soraflow.tasks.runtime import clean_errors, ledger, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results, publish_spend
 from soraflow.tasks.review import approve_cut, check_retakes, choose_takes, publish_review, record_decision, settle_retakes
 from soraflow.tasks.stitch import stitch_film, stitch_review_cut, write_manifest
@@ -55,6 +55,7 @@ class ShotsFailed(SoraflowError):
 
 
 @flow(name="render-storyboard", task_runner=ThreadPoolTaskRunner(max_workers=64), log_prints=True)
+@clean_errors
 def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
     """Render one storyboard into a film: film.mp4, contact_sheet.png and manifest.json.
 

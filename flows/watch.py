@@ -15,9 +15,13 @@ from prefect import flow, get_run_logger
 
 from soraflow import watch
 from soraflow.models import route_endpoints
+from soraflow.redaction import redact_url
+from soraflow.watch import pricing
+from soraflow.watch.pricing import PricingSourceError
 from soraflow.providers import PROVIDERS
 from soraflow.settings import Settings
 from soraflow.tasks import runtime
+from soraflow.tasks.runtime import clean_errors
 from soraflow.tasks.watch import (
     emit_change_events,
     list_offered_models,
@@ -32,19 +36,27 @@ from soraflow.watch import WatchReport, pricing
 
 
 @flow(name="watch-models", log_prints=True)
+@clean_errors
 def watch_models(pricing_source: str = "") -> list[WatchReport]:
     """Compare each endpoint's models and prices with the last check; one report per endpoint.
 
     Args:
         pricing_source: Today's prices, over the profiles' own: LiteLLM's price list
             (model_prices_and_context_window.json, mapped by each profile's price_source_key) or a
-            table {model: {size: USD per second}}, as an https URL or a file on the worker. Empty:
-            SORAFLOW_PRICING_SOURCE, else the profiles' prices.
+            table {model: {size: USD per second}}, as an https URL or a file on the worker, with no
+            credential in it. Empty: SORAFLOW_PRICING_SOURCE, else the URL in the Prefect Secret
+            block SORAFLOW_PRICING_SOURCE_SECRET names, else the profiles' prices.
     """
     log = get_run_logger()
     settings = Settings()
-    source = pricing_source or settings.pricing_source
-    price_list = load_prices(source) if source else None
+    if pricing.carries_credentials(pricing_source):
+        # The Prefect server keeps a flow run's parameters: refuse, and say where the URL goes.
+        raise PricingSourceError(
+            f"pricing source {redact_url(pricing_source)}: its URL carries a credential, which must not be a flow run "
+            "parameter; set SORAFLOW_PRICING_SOURCE on the worker, or put the URL in a Prefect Secret block and name it "
+            "in SORAFLOW_PRICING_SOURCE_SECRET"
+        )
+    price_list = load_prices(pricing_source)
     catalog = runtime.model_catalog()
     routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
 

@@ -13,6 +13,8 @@ The families decide what happens next (docs/architecture.md, rule 6):
   would exceed a spend cap; nothing was spent for it.
 - ``MediaError`` / ``StorageError``: a clip or film could not be validated or stored.
 - ``LedgerError``: the job ledger cannot be opened or used (its URL, driver or schema).
+- ``UnexpectedError``: anything else, as it may be stored (``safe_error``): the original's type
+  name and a redacted, bounded message, never the original object.
 """
 
 from __future__ import annotations
@@ -26,17 +28,57 @@ from .redaction import redact_text
 from .terminal import printable
 
 SHOWN_VALUE_CHARS = 80
+# The most of an unclassified error's message that is kept: an SDK's message may quote a whole
+# response body (an HTML page, a JSON document).
+UNEXPECTED_MESSAGE_CHARS = 500
 
 
 class SoraflowError(Exception):
     """Base of every error soraflow raises on purpose.
 
-    Its message never carries a URL's userinfo or a signed link's credentials: they are
-    removed when the error is made, before it can reach a state, a log, a result or a terminal.
+    Its message never carries a registered secret, a URL's userinfo or a signed link's
+    credentials: they are removed when the error is made, before it can reach a state, a log, a
+    result or a terminal. Pickled (Prefect's result storage), it keeps its message and its own
+    attributes only: never its cause, context or traceback, and ``__init__`` is not run again.
     """
 
     def __init__(self, *args):
         super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
+
+    def __reduce__(self):
+        return _rebuilt, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuilt(cls: type, args: tuple, state: dict) -> "SoraflowError":
+    """A pickled SoraflowError as it was: its class, message and attributes (subclasses take
+    other arguments than their message, so their ``__init__`` is not called again)."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
+
+class UnexpectedError(SoraflowError):
+    """An error soraflow does not classify, made safe to keep: the original's type name and its
+    message, redacted and bounded. The original is never kept: an SDK exception may hold the
+    response (with the request and its headers) or the whole body it failed to parse
+    (``json.JSONDecodeError.doc``), and Prefect pickles a task's exception into result storage."""
+
+    def __init__(self, message: str, *, type_name: str = "Exception"):
+        self.type_name = type_name
+        super().__init__(message)
+
+
+def safe_error(err: BaseException) -> "SoraflowError":
+    """``err`` as it may be raised out of a task or a flow: a SoraflowError as it is (its message
+    is redacted already), anything else as an ``UnexpectedError`` of the same type name."""
+    if isinstance(err, SoraflowError):
+        return err
+    name = type(err).__name__
+    message = " ".join(redact_text(str(err)).split())
+    if len(message) > UNEXPECTED_MESSAGE_CHARS:
+        message = message[: UNEXPECTED_MESSAGE_CHARS - 1] + "…"
+    return UnexpectedError(f"{name}: {message}" if message else name, type_name=name)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .redaction import register_url_credentials
 from .spend_caps import SpendCaps
 
 
@@ -151,6 +152,11 @@ class Settings(BaseSettings):
         description="Today's prices over the profiles': LiteLLM's model_prices_and_context_window.json "
         "(mapped by each profile's price_source_key) or a {model: {size: USD/s}} table; an https URL or a file.",
     )
+    pricing_source_secret: str | None = Field(
+        default=None,
+        description="A Prefect Secret block holding the pricing source's URL, for a URL with a token in it "
+        "(read by the watch where it runs; never a flow run parameter).",
+    )
 
     # --- the embedded simulator (used by `render` when no API key is set) -------------------
     simulator_latency: float = Field(
@@ -211,9 +217,10 @@ class Settings(BaseSettings):
 
     @property
     def resolved_ledger_url(self) -> str:
-        """Where the ledger lives: the URL (secret: never log it) or the SQLite file's path."""
+        """Where the ledger lives: the URL (secret: never log it) or the SQLite file's path. The
+        URL's password is registered as a secret here, where it is read."""
         if self.ledger_url and self.ledger_url.get_secret_value():
-            return self.ledger_url.get_secret_value()
+            return register_url_credentials(self.ledger_url.get_secret_value(), "ledger URL")
         return str(self.ledger_path or (self.state_dir / "ledger.sqlite"))
 
 

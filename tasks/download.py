@@ -11,6 +11,7 @@ from soraflow.generation import DownloadedClip, GeneratedClip
 from soraflow.plan import ClipSpec
 
 from . import runtime
+from .runtime import clean_errors
 
 
 @task(
@@ -19,6 +20,7 @@ from . import runtime
     cache_policy=runtime.NO_CACHE,
     **runtime.RETRY_OPTIONS,
 )
+@clean_errors
 def download_clip(spec: ClipSpec, generated: GeneratedClip, work_dir: str, storage_url: str, title: str) -> DownloadedClip:
     s = runtime.settings()
     return generation.download_clip(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from soraflow import generation
@@ -15,7 +14,8 @@ from soraflow.ledger import Limit
 from soraflow.limits import clip_limits
 from soraflow.plan import ClipSpec
 
-from . import runtime
+from . import outbound, runtime
+from .runtime import clean_errors
 
 
 def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...], storyboard: str, source: DownloadedClip | None) -> GeneratedClip:
@@ -36,14 +36,14 @@ def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...], storyboard
 
 def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
     s = runtime.settings()
-    artifact_id = create_progress_artifact(progress=0.0, description=f"clip {spec.label} (job {job_id})")
+    artifact_id = outbound.progress_artifact(progress=0.0, description=f"clip {spec.label} (job {job_id})")
 
     shown = [0]
 
     def report(_spec, job):
         if job.progress != shown[0]:  # each update is a write on the Prefect server
             shown[0] = job.progress
-            update_progress_artifact(artifact_id, progress=float(job.progress))
+            outbound.update_progress(artifact_id, progress=float(job.progress))
 
     # A clip whose endpoint declares webhooks waits for its delivery in the ledger (one status call
     # confirms it); any other is polled.
@@ -60,6 +60,7 @@ def _poll(spec: ClipSpec, job_id: str) -> GeneratedClip:
     persist_result=True,
     **runtime.RETRY_OPTIONS,
 )
+@clean_errors
 def generate_clip(spec: ClipSpec, work_dir: str, storyboard: str = "", source: DownloadedClip | None = None) -> GeneratedClip:
     """Create once and poll to completion while holding one slot of each of the clip's limits.
 

@@ -8,15 +8,16 @@ published as a table artifact, so the UI shows them.
 from __future__ import annotations
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
 
 from soraflow.limits import plan_limits
 from soraflow.plan import Plan
 
-from . import runtime
+from . import outbound, runtime
+from .runtime import clean_errors
 
 
 @task(name="apply-limits", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def apply_limits(plan: Plan) -> dict[str, int]:
     log = get_run_logger()
     limits = plan_limits(plan, runtime.model_catalog(), runtime.settings())
@@ -24,7 +25,7 @@ def apply_limits(plan: Plan) -> dict[str, int]:
     for change in slots.configure(limits):
         log.warning(change)
     states = slots.state([limit.name for limit in limits])
-    create_table_artifact(
+    outbound.table_artifact(
         key="soraflow-limits",
         table=[
             {

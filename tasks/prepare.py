@@ -16,10 +16,12 @@ from soraflow.plan import ClipSpec
 from soraflow.preflight import Checks, Cleared, preflight
 
 from . import runtime
+from .runtime import clean_errors
 from .watch import last_seen
 
 
 @task(name="preflight", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+@clean_errors
 def run_preflight(
     storyboard_path: str | None, storyboard_inline: dict | None, key_secrets: dict[str, str] | None,
     out_dir: str, storage: str | None, budget_usd: float | None, live: bool = True,
@@ -61,11 +63,13 @@ def plan_again(storyboard_path: str | None, storyboard_inline: dict | None, key_
 
 
 @task(name="check-regeneration-budget", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def check_regeneration_budget(lost: list[ClipSpec], billed_usd: Decimal, budget_usd: float | None) -> None:
     budget.check_regeneration_budget(lost, billed_usd, budget_usd)
 
 
 @task(name="check-availability", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+@clean_errors
 def check_availability(clips: list[ClipSpec]) -> dict[str, dict[str, str]]:
     """Refuse retired models before anything is spent, endpoint by endpoint (the watch's last
     report, then the live answer, or the profiles' dates where an endpoint lists no models)."""

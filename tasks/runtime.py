@@ -7,8 +7,10 @@ provider, ledger and storage here.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+import types
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,10 +18,19 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from prefect.variables import Variable
 
-from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
+from soraflow.errors import (
+    PermanentProviderError,
+    RetryAfterTooLongError,
+    SoraflowError,
+    TransientProviderError,
+    UnexpectedError,
+    safe_error,
+)
 from soraflow.ledger import Deliveries, DeliveryWatch, Ledger, Slots, Spend, SpendCaps, WatchedPrices, parse_caps
 from soraflow.models import ModelCatalog, Route, builtin_catalog, load_catalog
 from soraflow.providers import Connection, VideoProvider, build_provider, connect
+from soraflow.providers import credentials as endpoint_credentials
+from soraflow.redaction import register_secret
 from soraflow.settings import Settings
 from soraflow.simulator import simulated_models
 from soraflow.simulator.embedded import running_simulator
@@ -125,8 +136,9 @@ def provider(route: Route, model: str | None = None) -> VideoProvider:
     """The provider for ``route``: one per endpoint, key and client options, shared by the task threads.
 
     A simulated route gets the process's embedded simulator, started here on first use and
-    taught the catalog's models when ``model`` is one it does not serve yet. A real route's key
-    comes from its variable, else from its Prefect Secret block (read here, never passed on).
+    taught the catalog's models when ``model`` is one it does not serve yet. A real route gets
+    the credential its entry names (``connect``: its variable's key, else its Prefect Secret
+    block's, read here and never passed on; Entra ID; Application Default Credentials).
     """
     s = settings()
     if route.simulated:
@@ -141,10 +153,7 @@ def provider(route: Route, model: str | None = None) -> VideoProvider:
             profiles=model_catalog().profiles.values(),
         )
     else:
-        env = s.environment
-        secret = route.endpoint.key_secret
-        key = _secret_value(secret, int(time.monotonic() // SECRET_CACHE_SECONDS)) if secret and not route.endpoint.key(env) else None
-        connection = connect(route, env, key=key, profiles=model_catalog().profiles.values())
+        connection = connect(route, s.environment, read_secret=secret_block_value, profiles=model_catalog().profiles.values())
     return _provider(connection, s.request_timeout_seconds, s.transient_retries)
 
 
@@ -164,36 +173,29 @@ def _provider(connection: Connection, timeout: float, retries: int) -> VideoProv
 
 
 def credentials_problem(route: Route) -> str | None:
-    """Why the provider of ``route`` could not get its credentials here, or None: its Prefect
-    Secret block is read (where its variable is not set), and a Vertex endpoint without a key
-    finds Application Default Credentials. Never shows a value."""
-    endpoint, env = route.endpoint, settings().environment
-    if route.simulated or endpoint.key(env):
-        return None
-    if endpoint.key_secret:
-        try:
-            _secret_value(endpoint.key_secret, int(time.monotonic() // SECRET_CACHE_SECONDS))
-        except Exception as err:  # noqa: BLE001 - a missing block, or no Prefect server
-            return f"its key is in the Prefect Secret block {endpoint.key_secret!r}, which cannot be read ({type(err).__name__}): create it, or set {endpoint.key_env or 'the key variable'}"
-        return None
-    if endpoint.effective_auth == "google":
-        import google.auth
-        from google.auth.exceptions import DefaultCredentialsError
+    """Why the provider of ``route`` could not get its credentials here, or None (its Prefect
+    Secret block is read; Application Default Credentials are looked for). Never shows a value."""
+    return endpoint_credentials.credentials_problem(route, settings().environment, secret_block_value)
 
-        try:
-            google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        except DefaultCredentialsError:
-            return (f"no Google credentials: set {endpoint.key_env or 'an API key'} (express mode), or give Application Default "
-                    "Credentials (gcloud auth application-default login, or GOOGLE_APPLICATION_CREDENTIALS)")
-    return None
+
+def secret_block_value(name: str) -> str:
+    """A Prefect Secret block's value, registered as a secret here, where it is read (the one
+    place soraflow reads Secret blocks: an endpoint's key, a webhook secret, a signing key...).
+    Re-read every SECRET_CACHE_SECONDS, so a rotated secret is picked up."""
+    return _secret_value(name, int(time.monotonic() // SECRET_CACHE_SECONDS))
 
 
 @lru_cache(maxsize=16)
 def _secret_value(name: str, period: int) -> str:
-    """A Prefect Secret block's value, re-read every SECRET_CACHE_SECONDS (a rotated key is picked up)."""
     from prefect.blocks.system import Secret
 
-    return Secret.load(name, _sync=True).get()
+    value = Secret.load(name, _sync=True).get()
+    text = value if isinstance(value, str) else json.dumps(value)
+    register_secret(text, f"Prefect Secret block {name}")
+    if isinstance(value, dict):  # a JSON secret: each of its strings too
+        for item in value.values():
+            register_secret(item if isinstance(item, str) else None, f"Prefect Secret block {name}")
+    return value
 
 
 def aws_session():
@@ -208,7 +210,11 @@ def aws_session():
         from prefect_aws import AwsCredentials
     except ImportError as err:  # pragma: no cover - optional dependency
         raise RuntimeError("SORAFLOW_AWS_CREDENTIALS_BLOCK needs prefect-aws: pip install 'soraflow[aws]'") from err
-    return AwsCredentials.load(name, _sync=True).get_boto3_session()
+    block = AwsCredentials.load(name, _sync=True)
+    for what in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"):
+        value = getattr(block, what, None)
+        register_secret(value.get_secret_value() if hasattr(value, "get_secret_value") else value, f"AWS credentials block {name} {what}")
+    return block.get_boto3_session()
 
 
 def result_storage():
@@ -236,6 +242,35 @@ def result_storage():
     return f"s3-bucket/{name}"
 
 
+def clean_errors(fn):
+    """Run ``fn`` (a task's or a flow's function) so that what it raises may be stored: soraflow's
+    typed errors as they are (redacted when made), anything else as an ``UnexpectedError``
+    keeping the original's type name and a redacted, bounded message. Prefect pickles a failed
+    run's exception into result storage and puts its text in the state: an SDK exception there
+    would carry its response, its request's headers or the whole body it could not parse."""
+    run = _safe_call(fn, safe_error, SoraflowError)
+    # The wrapper lives in ``fn``'s module namespace: Prefect and pydantic resolve a flow's
+    # parameter annotations (strings, under ``from __future__ import annotations``) in the
+    # function's globals, which a wrapper defined here would not have.
+    wrapper = types.FunctionType(run.__code__, fn.__globals__, fn.__name__, None, run.__closure__)
+    functools.update_wrapper(wrapper, fn)
+    wrapper.__soraflow_clean_errors__ = True
+    return wrapper
+
+
+def _safe_call(fn, safe, typed):
+    # Everything it uses is a closure variable (or a builtin), so it runs in any module's globals.
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typed:
+            raise
+        except Exception as err:  # noqa: BLE001 - every other failure, made safe to store
+            raise safe(err) from None
+
+    return run
+
+
 def retry_transient(task, task_run, state) -> bool:
     """Prefect retry condition: retry transient failures only, never permanent ones."""
     try:
@@ -244,6 +279,8 @@ def retry_transient(task, task_run, state) -> bool:
         return False  # retrying is waiting as long as the endpoint asks, which is the problem
     except TransientProviderError:
         return True
+    except UnexpectedError:
+        return True  # a failure soraflow does not classify gets the retry policy
     except (PermanentProviderError, SoraflowError):
         return False
     except Exception:  # noqa: BLE001 - unknown failures get the retry policy
@@ -276,6 +313,7 @@ __all__ = [
     "SPEND_CAPS_VARIABLE_NAME",
     "NO_CACHE",
     "RETRY_OPTIONS",
+    "clean_errors",
     "clip_cache_key",
     "credentials_problem",
     "delivery_watch",
@@ -284,6 +322,7 @@ __all__ = [
     "provider",
     "provider_for",
     "retry_transient",
+    "secret_block_value",
     "settings",
     "slots",
     "spend",

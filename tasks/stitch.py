@@ -12,9 +12,11 @@ from soraflow.plan import Plan
 from soraflow.archive import StoredClip
 
 from . import runtime
+from .runtime import clean_errors
 
 
 @task(name="stitch-film", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def stitch_film(plan: Plan, stored: list[StoredClip], out_dir: str) -> AssembledFilm:
     s = runtime.settings()
     return assembly.assemble(plan, stored, Path(out_dir), transition_seconds=s.transition_seconds, burn_subtitles=s.burn_subtitles)
@@ -30,6 +32,7 @@ def stitch_review_cut(plan: Plan, stored: list[StoredClip], out_dir: str) -> str
 
 
 @task(name="write-manifest", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+@clean_errors
 def write_manifest(manifest: dict, out_dir: str, storage_url: str) -> tuple[str, dict[str, dict]]:
     """OUT/manifest.json (with this run's facts), and the stable manifest stored beside the film."""
     path = Path(out_dir) / assembly.MANIFEST_NAME

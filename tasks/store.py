@@ -12,6 +12,7 @@ from soraflow.plan import ClipSpec
 from soraflow.archive import StoredClip
 
 from . import runtime
+from .runtime import clean_errors
 
 
 @task(
@@ -24,10 +25,12 @@ from . import runtime
     cache_policy=runtime.NO_CACHE,
     **runtime.RETRY_OPTIONS,
 )
+@clean_errors
 def store_clip(spec: ClipSpec, downloaded: DownloadedClip, storage_url: str, title: str) -> StoredClip:
     return archive.store_clip(spec, downloaded, storage_url=storage_url, title=title, settings=runtime.settings(), ledger=runtime.ledger(), session=runtime.aws_session())
 
 
 @task(name="store-outputs", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+@clean_errors
 def store_outputs(out_dir: str, storage_url: str, title: str, names: list[str]) -> dict[str, dict]:
     return archive.store_outputs(Path(out_dir), names, storage_url=storage_url, title=title, settings=runtime.settings(), session=runtime.aws_session())

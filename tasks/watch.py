@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.events import emit_event
 from prefect.variables import Variable
 
 from soraflow import watch
@@ -14,7 +12,8 @@ from soraflow.watch.pricing import PricingSource
 from soraflow.providers import ModelInfo, ModelListUnavailable
 from soraflow.watch import SeenModels, WatchReport
 
-from . import runtime
+from . import outbound, runtime
+from .runtime import clean_errors
 
 EVENT_BY_CHANGE = {
     "unavailable": "soraflow.model.unavailable",
@@ -37,6 +36,7 @@ def last_seen(endpoint: str) -> SeenModels:
 
 
 @task(name="list-models", task_run_name="list models at {route.name}", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+@clean_errors
 def list_offered_models(route: Route, models: list[str]) -> list[ModelInfo] | None:
     """What the endpoint says of ``models``, or None (said in one line) where it cannot say."""
     try:
@@ -57,22 +57,32 @@ def read_endpoint_prices(route: Route, models: list[str]) -> pricing.EndpointPri
 
 
 @task(name="load-pricing-source", cache_policy=runtime.NO_CACHE, retries=2, retry_delay_seconds=5)
-def load_prices(source: str) -> PricingSource:
-    """LiteLLM's price list or a table of prices, from a URL or a file on the worker."""
-    return pricing.load_pricing_source(source)
+@clean_errors
+def load_prices(source: str = "") -> PricingSource | None:
+    """LiteLLM's price list or a table of prices, from a URL or a file on the worker: ``source``
+    (a flow parameter, credential-free), else SORAFLOW_PRICING_SOURCE, else the Prefect Secret
+    block SORAFLOW_PRICING_SOURCE_SECRET names; None when none is set. A URL with a token is read
+    here, from the settings or the block, and never passed as a parameter."""
+    s = runtime.settings()
+    if not source:
+        source = s.pricing_source or (str(runtime.secret_block_value(s.pricing_source_secret)) if s.pricing_source_secret else "")
+    return pricing.load_pricing_source(source) if source else None
 
 
 @task(name="read-last-seen", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def read_last_seen(endpoint: str) -> SeenModels:
     return last_seen(endpoint)
 
 
 @task(name="remember-models", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def remember_models(report: WatchReport) -> None:
     Variable.set(watch.WATCH_VARIABLE_NAME, watch.remember(read_watch_state(), report), overwrite=True)
 
 
 @task(name="record-watched-prices", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def record_watched_prices(report: WatchReport) -> None:
     """The prices this watch saw at the endpoint, in the ledger: ``soraflow estimate --prices
     watched`` reads them there (no Prefect server needed), with their source and since when."""
@@ -84,12 +94,13 @@ def record_watched_prices(report: WatchReport) -> None:
 
 
 @task(name="emit-model-events", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def emit_change_events(report: WatchReport) -> list[str]:
     """One Prefect event per change; automations react to these (deployments/automations)."""
     emitted = []
     for change in report.changes:
         name = EVENT_BY_CHANGE[change.kind]
-        emit_event(
+        outbound.event(
             event=name,
             resource={
                 "prefect.resource.id": f"soraflow.model.{change.model}",
@@ -106,11 +117,12 @@ def emit_change_events(report: WatchReport) -> list[str]:
 
 
 @task(name="publish-model-watch", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def publish_watch_report(reports: list[WatchReport]) -> None:
     """One artifact per watch, every endpoint in it (one per endpoint would keep only the last
     under the artifact's key)."""
     changes = sum(len(r.changes) for r in reports)
-    create_markdown_artifact(
+    outbound.markdown_artifact(
         key=REPORT_ARTIFACT_KEY,
         markdown=watch.watch_markdown(reports),
         description=f"Models and prices at {', '.join(r.endpoint for r in reports) or 'no endpoint'}: {changes} change(s)",

@@ -74,3 +74,92 @@ def test_short_or_empty_values_are_not_secrets_to_remove():
     assert register_secret("", "empty") == "" and register_secret(None, "none") is None
     register_secret("abc", "short")
     assert redact_text("abc abcdef") == "abc abcdef"
+
+
+# --- credentials inside URLs, data, and everything that leaves the process ------------------------
+
+
+def test_a_urls_userinfo_password_and_credential_query_values_are_registered_where_it_is_read():
+    from soraflow.redaction import register_url_credentials
+
+    url = "https://gw-user:gw%2Bpass-71c3@prices.example/list.json?token=tok-9f2e41aa&region=eu"
+    assert register_url_credentials(url, "pricing source") == url
+    said = "fetching failed: password gw+pass-71c3 rejected; token tok-9f2e41aa expired; region eu"
+    assert redact_text(said) == "fetching failed: password REDACTED rejected; token REDACTED expired; region eu"
+    assert register_url_credentials("not a url") == "not a url" and register_url_credentials(None) is None
+
+
+def test_redact_data_reaches_every_string_of_json_like_data():
+    from soraflow.redaction import redact_data, register_secret
+
+    register_secret("sk-data-canary-55e1", "test")
+    data = {"reason": "key sk-data-canary-55e1 refused", "n": 3, "rows": [("a", "sk-data-canary-55e1"), None], "sk-data-canary-55e1": 1}
+    assert redact_data(data) == {"reason": "key REDACTED refused", "n": 3, "rows": [("a", "REDACTED"), None], "REDACTED": 1}
+
+
+def test_a_log_record_is_redacted_in_its_message_arguments_and_traceback():
+    import logging
+
+    from soraflow.redaction import redact_record, register_secret
+
+    key = "sk-log-canary-0a7d3e"
+    register_secret(key, "test")
+    # arguments redacted one by one: the record keeps its shape (uvicorn's access log unpacks them)
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, '%s - "%s %s" %d', ("127.0.0.1", "GET", f"/v1?k={key}", 401), None)
+    redact_record(record)
+    assert record.args == ("127.0.0.1", "GET", "/v1?k=REDACTED", 401) and key not in record.getMessage()
+    # a secret inside an argument that is no string: the message is formatted and replaced
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed: %s", (ValueError(f"bad key {key}"),), None)
+    redact_record(record)
+    assert record.getMessage() == "failed: bad key REDACTED" and record.args == ()
+    try:
+        raise RuntimeError(f"answer was {key}") from KeyError(key)
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    redact_record(record)
+    # the traceback is kept as redacted text only: a handler rendering the exception object
+    # itself (a rich traceback) would print it whole
+    assert record.exc_info is None and "RuntimeError: answer was REDACTED" in record.exc_text and key not in record.exc_text
+    formatted = logging.Formatter().format(record)
+    assert "boom" in formatted and "KeyError" in formatted and key not in formatted
+
+
+def test_install_redaction_covers_every_handler_and_both_streams(capsys):
+    import io
+    import logging
+    import sys
+
+    from soraflow.redaction import RedactingStream, install_redaction, register_secret, unredacted
+
+    key = "sk-installed-canary-2b4f"
+    register_secret(key, "test")
+    install_redaction()
+    install_redaction()  # harmless twice
+    assert isinstance(sys.stdout, RedactingStream) and not isinstance(sys.stdout.unredacted, RedactingStream)
+    buffer = io.StringIO()
+    logger = logging.getLogger("soraflow.tests.installed")
+    handler = logging.StreamHandler(buffer)
+    logger.addHandler(handler)
+    try:
+        logger.warning("an SDK said %s", f"invalid key {key}")
+        logger.warning(f"http://user:{key}@gateway.local/v1 refused")
+    finally:
+        logger.removeHandler(handler)
+    print(f"printed {key}")
+    sys.stderr.write(f"written {key}\n")
+    unredacted(sys.stdout).write(f"on purpose {key}\n")  # soraflow link's presigned URLs
+    out, err = capsys.readouterr()
+    assert buffer.getvalue() == "an SDK said invalid key REDACTED\nhttp://gateway.local/v1 refused\n"
+    assert "printed REDACTED" in out and f"on purpose {key}" in out and err == "written REDACTED\n"
+
+
+def test_a_terminal_line_never_shows_part_of_a_registered_key():
+    from soraflow.redaction import register_secret
+    from soraflow.terminal import printable
+
+    key = "sk-terminal-canary-" + "9" * 60
+    register_secret(key, "test")
+    shown = printable(f"error {key} at the end", 40)
+    assert "canary" not in shown and "REDACTED" in printable(f"error {key}")

@@ -26,6 +26,7 @@ from ..errors import (
     SoraflowError,
 )
 from ..models import SIMULATE_VARIABLE
+from ..redaction import install_redaction, redact_text
 from ..settings import Settings
 from ._output import debugging, report, say, set_debug
 
@@ -59,7 +60,7 @@ class _Commands(TyperGroup):
         except Exception as err:  # noqa: BLE001 - a bug or an environment problem: one line unless --debug
             if debugging():
                 raise
-            say(("error: ", "bold red"), f"{type(err).__name__}: {err}", (" (run with --debug for the traceback)", "dim"))
+            say(("error: ", "bold red"), redact_text(f"{type(err).__name__}: {err}"), (" (run with --debug for the traceback)", "dim"))
             raise typer.Exit(1) from None
 
 
@@ -70,6 +71,9 @@ app = typer.Typer(
 
 @app.callback()
 def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and Prefect's own log lines")) -> None:
+    # Before anything reads a key: every log record and every line this process prints is
+    # redacted from here on (docs/secrets.md).
+    install_redaction()
     set_debug(debug)
 
 

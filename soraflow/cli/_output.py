@@ -7,6 +7,7 @@ import traceback
 from rich.console import Console
 from rich.text import Text
 
+from ..redaction import redact_text
 from ..terminal import printable
 
 console = Console(stderr=True)
@@ -34,5 +35,5 @@ def say(*parts: str | tuple[str, str], to: Console = console) -> None:
 
 def report(err: BaseException, head: str = "error: ") -> None:
     if _debug:
-        console.print("".join(traceback.format_exception(err)), markup=False, highlight=False)
-    say((head, "bold red"), str(err))
+        console.print(redact_text("".join(traceback.format_exception(err))), markup=False, highlight=False)
+    say((head, "bold red"), redact_text(str(err)))

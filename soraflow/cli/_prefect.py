@@ -53,6 +53,22 @@ def prefect_api(settings: Settings) -> Iterator[None]:
         yield
 
 
+def secret_reader(settings: Settings):
+    """How this command reads a Prefect Secret block (an endpoint's ``key_secret``), as a flow
+    run's tasks do (``soraflow.tasks.runtime.secret_block_value``: registered as a secret where
+    it is read), from the Prefect server this command would report to. Prefect is imported
+    only when a block is read."""
+
+    def read(name: str) -> str:
+        prefect_defaults()
+        from soraflow.tasks.runtime import secret_block_value
+
+        with prefect_api(settings):
+            return secret_block_value(name)
+
+    return read
+
+
 def quiet_prefect_console() -> None:
     """Prefect's console lines, as a CLI user needs them: warnings only, one line each.
 

@@ -17,6 +17,7 @@ from ..settings import Settings
 from ..terminal import printable
 from ._app import _Commands, app
 from ._output import out, say
+from ._prefect import secret_reader
 
 
 jobs_app = typer.Typer(
@@ -92,10 +93,8 @@ def _provider_of(entry, settings: Settings):
             f"clip {recovery.ref_of(entry)} was made by the embedded simulator, whose jobs ended with its render: "
             f"`soraflow jobs re-create {recovery.ref_of(entry)}`"
         )
-    if route.endpoint.key_secret and not route.endpoint.key(settings.environment):
-        raise recovery.SettleError(f"endpoint {route.name} takes its key from Prefect Secret block {route.endpoint.key_secret}: "
-                                   f"set {route.endpoint.what_to_set()} to run this command")
-    return build_provider(connect(route, settings.environment, profiles=catalog.profiles.values()), settings)
+    connection = connect(route, settings.environment, read_secret=secret_reader(settings), profiles=catalog.profiles.values())
+    return build_provider(connection, settings)
 
 
 @jobs_app.command("re-create")

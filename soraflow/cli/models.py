@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import typer
@@ -16,7 +17,7 @@ from ..settings import Settings
 from ..terminal import printable
 from ._app import SIMULATE_HELP, app, settings_from_env, sigterm_unwinds
 from ._output import out, say
-from ._prefect import prefect_defaults, quiet_prefect_console
+from ._prefect import prefect_defaults, quiet_prefect_console, secret_reader
 
 
 _STATUS_STYLE = {"available": "green", "retiring": "yellow", "gone": "bold red"}
@@ -30,13 +31,17 @@ def watch(
     simulate: bool = typer.Option(False, "--simulate", help=SIMULATE_HELP),
 ) -> None:
     """Check which profiled models each endpoint serves and at what price; report what changed since last time."""
+    if pricing:
+        # Through the settings, not the flow's parameter: the Prefect server keeps a run's
+        # parameters, and the URL may carry a token (the flow run happens in this process).
+        os.environ["SORAFLOW_PRICING_SOURCE"] = pricing
     settings_from_env(simulate)
     prefect_defaults()
     from soraflow.flows.watch import watch_models  # Prefect starts here
 
     quiet_prefect_console()
     with sigterm_unwinds():
-        state = watch_models(pricing_source=pricing or "", return_state=True)
+        state = watch_models(return_state=True)
     if not state.is_completed():
         error = state.result(raise_on_failure=False)
         if isinstance(error, BaseException):
@@ -96,16 +101,15 @@ def _check_offers(catalog: ModelCatalog, routing, settings: Settings) -> dict[st
     from ..watch.availability import offered_now
 
     offered: dict[str, str] = {}
+    read_secret = secret_reader(settings)
     for name, route in sorted(routing.routes.items()):
         profiles = catalog.profiles_at(name)
         if not profiles:
             continue
-        if not route.simulated and route.endpoint.key_secret and not route.endpoint.key(settings.environment):
-            offered.update({p.name: f"not checked: the key is in Prefect Secret block {route.endpoint.key_secret}" for p in profiles})
-            continue
         try:
+            # The same resolution as a render's and the watch's: the same credential, the same refusals.
             connection = connect(
-                route, settings.environment, simulated_models=simulated_models(catalog),
+                route, settings.environment, read_secret=read_secret, simulated_models=simulated_models(catalog),
                 simulator_latency=settings.simulator_latency, simulator_cache_dir=settings.state_dir / "simulator-renders",
                 profiles=profiles,
             )

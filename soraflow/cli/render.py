@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -17,6 +19,7 @@ from ..errors import SoraflowError
 from ..ledger import Ledger, WatchedPrices
 from ..models import route_endpoints
 from ..plan import Plan, estimate_rows, load_plan, model_catalog
+from ..redaction import unredacted
 from ..settings import Settings
 from ..terminal import printable
 from ..watch.pricing import with_watched_prices
@@ -271,8 +274,11 @@ def link(
         from soraflow.tasks.runtime import aws_session  # Prefect loads the block
 
         session = aws_session()
+    # The links carry the AWS access key id (and session token) on purpose: they are printed on
+    # the stream under the redaction, and nowhere else (docs/secrets.md).
+    links = Console(file=unredacted(sys.stdout), soft_wrap=True)
     for label, uri in _linked_objects(target):
-        say((f"{printable(label)}: ", "bold"), presign_uri(uri, settings, session, expires), to=out)
+        links.print(Text.assemble((f"{printable(label)}: ", "bold"), presign_uri(uri, settings, session, expires)), highlight=False)
 
 
 def _linked_objects(target: str) -> list[tuple[str, str]]:

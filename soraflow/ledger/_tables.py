@@ -2,7 +2,9 @@
 
 The migrations under ``migrations/versions`` build this schema step by step; a test compares a
 freshly migrated database with these tables on both backends, so the two cannot drift apart.
-Times are seconds since the epoch (as in round 1); money is exact (``ExactDecimal``).
+Times are seconds since the epoch (as in round 1); money is exact (``ExactDecimal``). Columns
+that hold what endpoints, errors and users said (``RedactedText``, ``RedactedJSON``) lose every
+registered secret on the way in, whichever statement writes them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,30 @@ from decimal import Decimal
 from sqlalchemy import JSON, BigInteger, Column, Double, Index, Integer, MetaData, Numeric, Table, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 
+from ..redaction import redact_data, redact_text
+
 metadata = MetaData()
+
+
+class RedactedText(TypeDecorator):
+    """Text that may quote an endpoint (an error message, a reason, a note): every registered
+    secret, URL userinfo and signed link removed before it is written (soraflow.redaction)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return redact_text(value) if isinstance(value, str) else value
+
+
+class RedactedJSON(TypeDecorator):
+    """JSON whose strings are redacted as ``RedactedText`` is, before it is written."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return redact_data(value)
 
 
 class ExactDecimal(TypeDecorator):
@@ -62,7 +87,7 @@ clips = Table(
     Column("job_status", Text),
     Column("progress", Integer, server_default="0"),
     Column("error_code", Text),
-    Column("error_message", Text),
+    Column("error_message", RedactedText),
     Column("local_path", Text),
     Column("sha256", Text),
     Column("storage_uri", Text),
@@ -93,7 +118,7 @@ ledger_actions = Table(
     Column("at", Double, nullable=False),
     Column("clip_key", Text),
     Column("action", Text, nullable=False),
-    Column("detail", JSON),
+    Column("detail", RedactedJSON),
     Column("actor", Text, nullable=False),
     Index("ix_ledger_actions_clip_key", "clip_key"),
 )
@@ -155,7 +180,7 @@ spend = Table(
     Column("job_id", Text),
     Column("reserved_at", Double, nullable=False),
     Column("settled_at", Double),
-    Column("note", Text),
+    Column("note", RedactedText),
     Index("ix_spend_month", "month"),
     Index("ix_spend_clip_key", "clip_key"),
 )
@@ -170,7 +195,7 @@ watched_prices = Table(
     Column("model", Text, primary_key=True),
     Column("size", Text, primary_key=True),
     Column("usd_per_second", ExactDecimal, nullable=False),
-    Column("source", Text, nullable=False),
+    Column("source", RedactedText, nullable=False),
     Column("since", Double, nullable=False),
     Column("watched_at", Double, nullable=False),
 )

@@ -14,17 +14,22 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..redaction import redact_url
+from ..redaction import redact_url, register_secret, register_url_credentials
 
 Dialect = Literal["openai-videos", "google-genai", "fal"]
 # bearer:   Authorization: Bearer KEY (OpenAI, most gateways)
-# api-key:  the api-key header (Azure OpenAI with a resource key)
+# api-key:  the api-key header (Azure OpenAI with a resource key); with google-genai, an
+#           express-mode API key (x-goog-api-key) and nothing else
 # entra-id: Microsoft Entra ID tokens from azure-identity, refreshed per request (Azure OpenAI)
 # none:     no credential (a gateway on a private network that holds the keys itself)
-# google:   google-genai's own: an express-mode API key if one is set, else Application Default
-#           Credentials for the Vertex project and location
+# adc:      google-genai with Application Default Credentials for the Vertex project, never a key
+# google:   google-genai's default: the express-mode API key its key_env / key_secret gives, else
+#           Application Default Credentials for the Vertex project and location
 # key:      Authorization: Key KEY (fal, as fal-client sends it)
-Auth = Literal["bearer", "api-key", "entra-id", "none", "google", "key"]
+# An endpoint sends only what its entry names: never a key from a variable it does not name
+# (providers/credentials.py resolves each one).
+Auth = Literal["bearer", "api-key", "entra-id", "none", "google", "adc", "key"]
+GOOGLE_AUTHS = ("google", "adc", "api-key")
 DIALECTS: tuple[str, ...] = ("openai-videos", "google-genai", "fal")
 # fal's platform API (request history, prices, model metadata), where base_url does not say.
 FAL_PLATFORM_URL = "https://api.fal.ai/v1"
@@ -152,13 +157,20 @@ class Endpoint(BaseModel):
             if auth == "key" and not (self.key_env or self.key_secret):
                 raise ValueError("a fal endpoint needs key_env (e.g. FAL_KEY) or key_secret (a Prefect Secret block)")
         elif self.dialect == "google-genai":
-            if auth != "google":
-                raise ValueError(f"auth {auth!r} is not used with dialect google-genai (it authenticates the way the SDK does)")
-            if not (self.project or self.project_env or self.key_env or self.key_secret):
+            if auth not in GOOGLE_AUTHS:
+                raise ValueError(f"auth {auth!r} is not used with dialect google-genai; use google (default), adc or api-key")
+            has_project, has_key = bool(self.project or self.project_env), bool(self.key_env or self.key_secret)
+            if auth == "adc" and (has_key or not has_project):
+                raise ValueError("auth 'adc' sends Application Default Credentials for a project: give project (or project_env) "
+                                 "and no key_env or key_secret (auth 'api-key' sends a key)")
+            if auth == "api-key" and not has_key:
+                raise ValueError("auth 'api-key' needs key_env (the variable holding the key) or key_secret (a Prefect Secret block)")
+            if not (has_project or has_key):
                 raise ValueError("a google-genai endpoint needs a project (project or project_env) or an API key (key_env or key_secret)")
         else:
-            if auth in ("google", "key"):
-                raise ValueError(f"auth {auth!r} is for dialect {'google-genai' if auth == 'google' else 'fal'}; use bearer, api-key, entra-id or none")
+            if auth in ("google", "adc", "key"):
+                raise ValueError(f"auth {auth!r} is for dialect {'fal' if auth == 'key' else 'google-genai'}; "
+                                 "use bearer, api-key, entra-id or none")
             if not (self.base_url or self.base_url_env):
                 raise ValueError("an openai-videos endpoint needs base_url (e.g. http://localhost:4000/v1)")
             if auth in ("bearer", "api-key") and not (self.key_env or self.key_secret):
@@ -219,12 +231,16 @@ class Endpoint(BaseModel):
         return self.auth or {"google-genai": "google", "fal": "key"}.get(self.dialect, "bearer")
 
     def url(self, env: Mapping[str, str]) -> str | None:
+        """The base URL; credentials inside one from a variable (userinfo, a key in its query)
+        are registered as secrets here, where it is read."""
         value = (env.get(self.base_url_env) if self.base_url_env else None) or self.base_url
-        return value.rstrip("/") if value else None
+        return register_url_credentials(value.rstrip("/"), f"endpoint {self.name} URL") if value else None
 
     def key(self, env: Mapping[str, str]) -> str | None:
-        """The key from its environment variable (a Secret block is read by the tasks layer)."""
-        return (env.get(self.key_env) or None) if self.key_env else None
+        """The key from its environment variable, registered as a secret here, where it is read
+        (a Secret block is read through providers/credentials.py)."""
+        value = (env.get(self.key_env) or None) if self.key_env else None
+        return register_secret(value, f"endpoint {self.name} key ({self.key_env})")
 
     def platform(self, env: Mapping[str, str]) -> str:
         """fal's platform API (request history, prices, models): platform_url, else base_url's
@@ -243,6 +259,8 @@ class Endpoint(BaseModel):
     def has_credentials(self, env: Mapping[str, str]) -> bool:
         """Whether this endpoint can be called from here (without calling it)."""
         auth = self.effective_auth
+        if auth == "adc":
+            return bool(self.vertex_project(env))
         if auth in ("none", "entra-id") or self.key_secret:
             # Entra ID resolves its credential chain at the first request; a Secret block is
             # read by the task that needs it.
@@ -253,8 +271,9 @@ class Endpoint(BaseModel):
 
     def what_to_set(self) -> str:
         """The variable(s) that give this endpoint its credentials, for an error message."""
-        if self.effective_auth == "google":
-            names = [n for n in (self.key_env, self.project_env) if n]
+        auth = self.effective_auth
+        if auth in ("google", "adc"):
+            names = [n for n in ((self.key_env if auth == "google" else None), self.project_env) if n]
             return " or ".join(names) or "project in its endpoint entry"
         return self.key_env or "key_env or key_secret in its endpoint entry"
 

@@ -1,9 +1,10 @@
 """From a route to what a provider needs to open a client: a URL and a credential.
 
 A simulated route starts (or reuses) the process's embedded simulator and takes its URL for
-the route's dialect and its key. A real route takes the endpoint's URL and key from the
-environment, or a key the tasks layer read from a Prefect Secret block. The key lives only
-here and in the SDK client: a Connection prints without it.
+the route's dialect and its key. A real route takes the endpoint's URL and exactly the credential
+its entry names (``credentials.resolve_credential``: its variable, its Prefect Secret block read
+through ``read_secret``, Entra ID, Application Default Credentials). The key lives only here and
+in the SDK client: a Connection prints without it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Iterable, Mapping
 
 from ..models import ModelProfile, Route
 from ..redaction import redact_url
+from .credentials import SecretReader, resolve_credential
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Connection:
     platform_url: str | None = None
     ca_file: str | None = None
     profiles: tuple[ModelProfile, ...] = ()
+    # What the endpoint sends: "key" (api_key), "entra-id", "adc" or "none"
+    credential: str = "key"
 
     @property
     def endpoint(self):
@@ -45,14 +49,16 @@ def connect(
     route: Route,
     env: Mapping[str, str],
     *,
-    key: str | None = None,
+    read_secret: SecretReader | None = None,
     simulated_models: Iterable | None = None,
     simulator_latency: float = 2.0,
     simulator_cache_dir: Path | str | None = None,
     profiles: Iterable[ModelProfile] = (),
 ) -> Connection:
-    """How to reach ``route`` now: its key variable's key, else ``key`` (read from a Secret block).
-    ``profiles``: the catalog's profiles (those at this endpoint are kept)."""
+    """How to reach ``route`` now, with the credential its entry names (EndpointNotConfiguredError
+    when there is none); ``read_secret`` reads a Prefect Secret block's value. Every command that
+    calls an endpoint comes through here, so all refuse the same setups. ``profiles``: the
+    catalog's profiles (those at this endpoint are kept)."""
     mine = tuple(p for p in profiles if p.endpoint == route.name)
     if route.simulated:
         from ..simulator import embedded_simulator
@@ -63,15 +69,17 @@ def connect(
         return Connection(route=route, base_url=base, api_key=sim.api_key, platform_url=f"{base}/v1" if fal else None,
                           ca_file=str(sim.fal_ca_file) if fal else None, profiles=mine)
     e = route.endpoint
+    credential = resolve_credential(route, env, read_secret)
     return Connection(
         route=route,
         base_url=e.url(env),
-        api_key=e.key(env) or key,
+        api_key=credential.key,
         project=e.vertex_project(env),
         location=e.vertex_location(env),
         platform_url=e.platform(env) if e.dialect == "fal" else None,
         ca_file=e.ca_file,
         profiles=mine,
+        credential=credential.kind,
     )
 
 

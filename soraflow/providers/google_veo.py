@@ -1,11 +1,13 @@
 """Veo on Vertex AI through the google-genai SDK (``client.models.generate_videos``,
 ``client.operations.get``): the second dialect.
 
-Configured the way the SDK configures itself: express mode with an API key
-(``GOOGLE_API_KEY``), or a project and location (``GOOGLE_CLOUD_PROJECT``,
-``GOOGLE_CLOUD_LOCATION``) with application-default credentials; another base URL (a gateway,
-the simulator) with ``GOOGLE_VERTEX_BASE_URL`` or ``base_url``. google-genai 3.6 serves
-``generate_videos`` on Vertex AI only, so ``vertexai`` is always on.
+Configured by its endpoint's entry alone (providers/credentials.py): express mode with the API
+key the entry names, or a project and location with Application Default Credentials whose
+every token is registered as a secret; never a key from a variable the entry does not name
+(google-genai reads ``GOOGLE_API_KEY`` / ``GEMINI_API_KEY`` and ``GOOGLE_CLOUD_PROJECT`` itself
+when it is not given them: it is always given explicit values, which win). Another base URL (a
+gateway, the simulator) with ``base_url`` or ``GOOGLE_VERTEX_BASE_URL``. google-genai 3.6
+serves ``generate_videos`` on Vertex AI only, so ``vertexai`` is always on.
 
 What the dialect allows, and what follows for money (docs/architecture.md, rules 3 and 4):
 - the operation name is the job id, recorded by the ledger the moment ``create`` returns;
@@ -38,6 +40,7 @@ from google.genai import types
 
 from ..errors import (
     AmbiguousCreateError,
+    EndpointNotConfiguredError,
     JobLostError,
     ModelUnavailableError,
     PermanentProviderError,
@@ -179,11 +182,24 @@ class GoogleVeoProvider:
         client: genai.Client | None = None,
         where: str | None = None,
     ):
-        api_key = api_key or os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY") or None
         if not api_key:
-            # Passed explicitly: with a custom base URL the SDK drops them when they come from its env.
-            project = project or os.environ.get("GOOGLE_CLOUD_PROJECT")
-            location = location or os.environ.get("GOOGLE_CLOUD_LOCATION") or "us-central1"
+            # Application Default Credentials, passed explicitly (their tokens registered as
+            # secrets): with credentials given, google-genai drops a key from its environment.
+            # Project and location passed too: with a custom base URL the SDK drops them when
+            # they come from its environment.
+            if credentials is None and client is None:
+                from google.auth.exceptions import DefaultCredentialsError
+
+                from .credentials import adc_credentials
+
+                try:
+                    credentials = adc_credentials()
+                except DefaultCredentialsError as err:
+                    raise EndpointNotConfiguredError(
+                        f"endpoint {where or 'Vertex AI'} uses Application Default Credentials, and there are none here "
+                        f"({err}): run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
+                    ) from None
+            location = location or "us-central1"
         retries = types.HttpRetryOptions(
             attempts=max(1, read_attempts), initial_delay=retry_initial_delay, max_delay=retry_max_delay,
             http_status_codes=_RETRYABLE_STATUS,

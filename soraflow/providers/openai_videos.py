@@ -43,6 +43,7 @@ from ..errors import EndpointNotConfiguredError
 from ..settings import Settings
 from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, ModelListUnavailable, VideoJob
 from .connection import Connection
+from .credentials import entra_token_provider
 
 POLL_AFTER_HEADER = "openai-poll-after-ms"
 _CHUNK = 1 << 20
@@ -454,13 +455,14 @@ def _same_request(job: VideoJob, request: CreateRequest) -> bool:
 
 
 def _auth(connection: Connection) -> tuple[str, dict]:
-    """The SDK's ``api_key`` and the headers every request adds, for the endpoint's auth."""
+    """The SDK's ``api_key`` and the headers every request adds, for the credential the
+    endpoint's entry names (resolved by ``connect``: providers/credentials.py)."""
     endpoint, key = connection.endpoint, connection.api_key
     auth = "bearer" if connection.route.simulated else endpoint.effective_auth
     if auth == "entra-id":
         # A token provider, called by the SDK before every request; azure-identity caches the
         # token and refreshes it before it expires. No token is ever kept in the environment.
-        return entra_token_provider(endpoint.entra_scope), {}
+        return entra_token_provider(endpoint.entra_scope, connection.where), {}
     if auth == "none":
         # The SDK insists on a key at construction; this placeholder is never sent.
         return "unused", {"Authorization": openai.Omit()}
@@ -473,13 +475,3 @@ def _auth(connection: Connection) -> tuple[str, dict]:
         # Authorization from default headers before it checks that a credential is there.
         return key, {"api-key": key, "Authorization": openai.Omit()}
     return key, {}
-
-
-def entra_token_provider(scope: str):
-    """azure-identity's bearer token provider over DefaultAzureCredential (managed identity,
-    workload identity, environment, Azure CLI...)."""
-    try:
-        from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-    except ImportError as err:  # pragma: no cover - optional dependency
-        raise EndpointNotConfiguredError("auth entra-id needs azure-identity: pip install 'soraflow[azure]'") from err
-    return get_bearer_token_provider(DefaultAzureCredential(), scope)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from ..errors import StorageError
-from ..redaction import redact_url
+from ..redaction import redact_url, register_secret
 from ..terminal import printable
 from ..settings import Settings
 from ._base import AI_GENERATED_TAG, SHA256_METADATA_KEY, StoredObject
@@ -98,6 +98,7 @@ class S3Storage:
         self._session = session
         # Credentials come from the session (standard chain or a Prefect block) and stay in it.
         self.client = session.client("s3", config=client_config(settings))
+        _register_credentials(session)
         log.debug("opened %s via %s", self.url, redact_url(self.client.meta.endpoint_url) or "(default endpoint)")
 
     def __repr__(self) -> str:
@@ -317,6 +318,21 @@ class S3Storage:
         if etag and not encrypted and etag.group(1) != digest.etag:
             return f"ETag {etag.group(1)} != {digest.etag}"
         return None
+
+
+def _register_credentials(session) -> None:
+    """The session's AWS credentials, as the client just resolved them (environment, profile,
+    SSO, a role, a Prefect block), registered as secrets here, where they are read: an S3
+    error or an endpoint that echoes one must not carry it anywhere (soraflow.redaction)."""
+    try:
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    except Exception:  # noqa: BLE001 - none or incomplete: the probe and every request say so
+        return
+    if frozen is not None:
+        register_secret(frozen.access_key, "AWS access key id")
+        register_secret(frozen.secret_key, "AWS secret access key")
+        register_secret(frozen.token, "AWS session token")
 
 
 def _confirm_source(source: Path, check: "Future[str] | None", expected: str) -> None:

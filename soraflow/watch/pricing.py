@@ -36,7 +36,7 @@ from ..documents import MAX_DOCUMENT_BYTES, DocumentError, parse_document, read_
 from ..errors import SoraflowError
 from ..models import ModelProfile
 from ..models.catalog import usd as format_usd
-from ..redaction import redact_url
+from ..redaction import redact_text, redact_url, register_url_credentials
 
 if TYPE_CHECKING:
     from ..ledger import WatchedPrice
@@ -262,6 +262,12 @@ def merged(first: FoundPrices | None, second: FoundPrices | None) -> FoundPrices
 # --- reading --------------------------------------------------------------------------------
 
 
+def carries_credentials(source: str) -> bool:
+    """Whether a pricing source URL holds a credential (userinfo, a token or key in its query):
+    such a URL must not be a flow run's parameter, which the Prefect server keeps."""
+    return bool(source) and "://" in source and redact_text(source) != source
+
+
 def _is_loopback(host: str | None) -> bool:
     return host in {"localhost", "127.0.0.1", "::1"}
 
@@ -306,8 +312,10 @@ def load_pricing_source(source: str, *, timeout: float = 15.0, transport: httpx.
     """Read a pricing source from an https URL, a file:// URL or a path: LiteLLM's price list
     (recognised by its entries) or a ``{model: {size: USD per second}}`` table.
 
-    What it says of the source (errors, ``.source``) never holds the URL's userinfo or query.
+    What it says of the source (errors, ``.source``) never holds the URL's userinfo or query,
+    and the credentials the URL carries are registered as secrets here, where it is read.
     """
+    register_url_credentials(source, "pricing source")
     shown = redact_url(source)
     parts = urlsplit(source)
     if parts.scheme in ("http", "https"):
