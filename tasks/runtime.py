@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 import types
 from functools import lru_cache
@@ -248,7 +249,7 @@ def clean_errors(fn):
     keeping the original's type name and a redacted, bounded message. Prefect pickles a failed
     run's exception into result storage and puts its text in the state: an SDK exception there
     would carry its response, its request's headers or the whole body it could not parse."""
-    run = _safe_call(fn, safe_error, SoraflowError)
+    run = _safe_call(fn, safe_error, SoraflowError, logging.getLogger(f"soraflow.tasks.{fn.__name__}"))
     # The wrapper lives in ``fn``'s module namespace: Prefect and pydantic resolve a flow's
     # parameter annotations (strings, under ``from __future__ import annotations``) in the
     # function's globals, which a wrapper defined here would not have.
@@ -258,7 +259,7 @@ def clean_errors(fn):
     return wrapper
 
 
-def _safe_call(fn, safe, typed):
+def _safe_call(fn, safe, typed, log):
     # Everything it uses is a closure variable (or a builtin), so it runs in any module's globals.
     def run(*args, **kwargs):
         try:
@@ -266,6 +267,9 @@ def _safe_call(fn, safe, typed):
         except typed:
             raise
         except Exception as err:  # noqa: BLE001 - every other failure, made safe to store
+            # The original's traceback, for --debug on this machine's console only (redacted as
+            # every record is): never sent to the Prefect server, never stored.
+            log.debug("%s raised an error soraflow does not classify; kept as its type and message", fn.__name__, exc_info=True)
             raise safe(err) from None
 
     return run

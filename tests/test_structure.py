@@ -154,3 +154,50 @@ def test_every_package_of_the_core_is_installed():
         if "__init__.py" in files and "__pycache__" not in dirpath
     }
     assert on_disk <= listed, sorted(on_disk - listed)
+
+
+# --- what leaves the process (docs/secrets.md) ------------------------------------------------------
+
+ORCHESTRATION_DIRS = ("tasks", "flows", "deployments")
+
+
+def orchestration_files() -> list[Path]:
+    return sorted(p for d in ORCHESTRATION_DIRS for p in (ROOT / d).rglob("*.py"))
+
+
+def test_artifacts_and_events_are_published_through_outbound_only():
+    """tasks/outbound.py redacts what it publishes; nothing else calls Prefect's artifact or
+    event functions, so a new artifact cannot be made around it."""
+    offenders = []
+    for path in orchestration_files():
+        if path == ROOT / "tasks" / "outbound.py":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in ("prefect.artifacts", "prefect.events", "prefect.events.utilities"):
+                names = [a.name for a in node.names if a.name.startswith("create_") or a.name in ("emit_event", "update_progress_artifact", "Artifact")]
+                offenders += [f"{path.relative_to(ROOT)} imports {node.module}.{n}" for n in names]
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.relative_to(ROOT)} imports {a.name}" for a in node.names if a.name in ("prefect.artifacts",)]
+    assert not offenders, offenders
+
+
+def test_every_task_and_flow_raises_only_soraflow_errors():
+    """Each task's and flow's function is wrapped by ``clean_errors`` (tasks/runtime.py): what it
+    raises is a soraflow error, safe to pickle into result storage."""
+    import importlib
+
+    from prefect import Flow, Task
+
+    unwrapped, checked = [], []
+    for path in orchestration_files():
+        if "automations" in path.parts:
+            continue
+        module = importlib.import_module("soraflow." + ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"))
+        for name, value in vars(module).items():
+            if isinstance(value, (Task, Flow)) and value.fn.__module__ == module.__name__:
+                checked.append(name)
+                if not getattr(value.fn, "__soraflow_clean_errors__", False):
+                    unwrapped.append(f"{module.__name__}.{name}")
+    assert not unwrapped, unwrapped
+    assert len(checked) >= 24, checked  # every task and flow of soraflow was looked at

@@ -305,3 +305,40 @@ def test_fal_availability_from_its_model_metadata_and_prices_from_its_pricing_ap
     ]
     [price] = [p for name, _, p in events if name == "soraflow.price.changed"]
     assert price["prices"] == [{"size": "1280x720", "old": "0.40", "new": "0.45"}]
+
+
+def test_a_pricing_url_with_a_token_never_becomes_a_flow_run_parameter(simulator, endpoint, monkeypatch, tmp_path):
+    """`soraflow watch --pricing URL?token=...` hands the URL to the flow through the settings: the
+    Prefect server keeps a run's parameters. A parameter that carries a credential is refused,
+    saying where the URL goes (the worker's setting, or a Secret block, which the watch reads)."""
+    from prefect import get_client
+    from prefect.blocks.system import Secret
+    from typer.testing import CliRunner
+
+    from soraflow.cli import app
+
+    point_at(monkeypatch, simulator)
+    monkeypatch.delenv("SORAFLOW_PRICING_SOURCE", raising=False)  # the CLI sets it; restored after the test
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(yaml.safe_dump({"sora-2": {"1280x720": 0.12}}))
+    token = f"pricing-token-{uuid.uuid4().hex[:8]}"
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    result = CliRunner().invoke(app, ["watch", "--pricing", f"{prices.as_uri()}?token={token}"])
+    assert result.exit_code == 0, result.output
+    assert "0.12" in result.output and token not in result.output
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)))
+    assert runs and all(token not in json.dumps(run.parameters) for run in runs)
+    assert token not in json.dumps(remembered(endpoint))
+
+    # a run form or a deployment that passes such a URL is refused, naming where it goes instead
+    state = watch_models(pricing_source=f"https://prices.example/list.json?token={token}", return_state=True)
+    assert state.is_failed() and "SORAFLOW_PRICING_SOURCE_SECRET" in state.message and token not in state.message
+    # ... the Secret block it names is read where the watch runs
+    block = f"pricing-url-{uuid.uuid4().hex[:8]}"
+    Secret(value=f"{prices.as_uri()}?token={token}").save(block)
+    monkeypatch.setenv("SORAFLOW_PRICING_SOURCE_SECRET", block)
+    _, report = watch()
+    assert report.pricing_source == prices.as_uri() and remembered(endpoint)["sora-2"]["prices"]["1280x720"] == "0.12"

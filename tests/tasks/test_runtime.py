@@ -55,3 +55,34 @@ models:
         assert job.model == "vault-clip-v1"
         assert {s.headers["authorization"] for s in gateway.seen} == {"Bearer gw-secret-1"}
         assert "gw-secret-1" not in route.model_dump_json()
+        from soraflow.redaction import redact_text
+
+        assert redact_text("echoed gw-secret-1") == "echoed REDACTED"  # registered where it was read
+
+
+def test_a_task_failing_with_an_sdk_error_stores_only_its_type_and_message(tmp_path):
+    """An exception soraflow does not classify becomes an UnexpectedError before Prefect pickles
+    it into result storage: json.JSONDecodeError would have taken the whole body (``.doc``)."""
+    import json
+
+    from prefect import task
+
+    from soraflow.errors import UnexpectedError
+
+    @task(persist_result=True, result_storage=tmp_path / "results", retries=0)
+    @runtime.clean_errors
+    def parse(body: str) -> dict:
+        return json.loads(body)
+
+    state = parse('{"id": "video_1", "note": "response-body-canary-9e" ', return_state=True)
+    assert state.is_failed()
+    err = state.result(raise_on_failure=False)
+    assert isinstance(err, UnexpectedError) and err.type_name == "JSONDecodeError"
+    assert state.message.startswith("Task run encountered an exception UnexpectedError: JSONDecodeError: Expecting")
+    stored = [p.read_bytes() for p in (tmp_path / "results").iterdir()]
+    assert stored and all(b"response-body-canary-9e" not in data for data in stored)
+    from prefect.results import ResultRecord
+
+    records = [ResultRecord.deserialize(data) for data in stored]  # decoded with Prefect's own serializer
+    assert [type(r.result).__name__ for r in records] == ["UnexpectedError"]
+    assert all("response-body-canary-9e" not in repr(r.result.__dict__) for r in records)
