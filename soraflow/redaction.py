@@ -91,11 +91,14 @@ def register_url_credentials(url: str | None, name: str = "URL credential") -> s
         return url
     try:
         parts = urlsplit(url)
-        password = parts.password
+        username, password = parts.username, parts.password
     except ValueError:  # a malformed port or bracket: nothing can be told apart in it
         return url
     if password:
         register_secret(unquote(password), f"{name} (userinfo)")
+        # HTTP clients send userinfo as ``Authorization: Basic base64(user:password)``: the pair's
+        # base64 forms are registered with it
+        register_secret(f"{unquote(username or '')}:{unquote(password)}", f"{name} (userinfo)")
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
         if _SIGNED_PARAM.search(f"?{key}={value or 'x'}"):
             register_secret(value, f"{name} ({key})")

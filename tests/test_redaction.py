@@ -86,6 +86,10 @@ def test_a_urls_userinfo_password_and_credential_query_values_are_registered_whe
     assert register_url_credentials(url, "pricing source") == url
     said = "fetching failed: password gw+pass-71c3 rejected; token tok-9f2e41aa expired; region eu"
     assert redact_text(said) == "fetching failed: password REDACTED rejected; token REDACTED expired; region eu"
+    import base64
+
+    basic = base64.b64encode(b"gw-user:gw+pass-71c3").decode()  # the header a client makes of the userinfo
+    assert redact_text(f"Authorization: Basic {basic}") == "Authorization: Basic REDACTED"
     assert register_url_credentials("not a url") == "not a url" and register_url_credentials(None) is None
 
 

@@ -52,6 +52,7 @@ KEYS = {
     "Vertex ADC token": "ya29.adc+token/1e6f03",
     "Prefect Secret block": "sk-vault+echo/6a4f19",
     "base URL userinfo": "veo-userinfo-pass-5e1b",
+    "base URL userinfo, as HTTP basic auth sends it": "echo:veo-userinfo-pass-5e1b",
 }
 # Planted after the runs, in each place searched, in a form a byte search cannot see (base64
 # inside a pickle, URL-encoded in the database): the search must find it there.
