@@ -312,3 +312,15 @@ def test_stored_objects_carry_a_link_without_credentials(s3_bucket, s3_env, medi
         f"https://console.aws.amazon.com/s3/object/{s3_bucket}?region=eu-west-3&bucketType=general"
         f"&prefix=films%2F{KEY.replace('/', '%2F')}"
     )
+
+
+def test_the_credentials_a_store_opens_with_are_registered_as_secrets(s3_bucket, monkeypatch):
+    """The S3 client's credentials (here the environment's, with a session token) are read where
+    the store is opened and registered: an S3 error or an endpoint that echoes one removes it."""
+    from soraflow.redaction import redact_text
+
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "s3-session-token-canary-4d2a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3-secret-key-canary-7b19")
+    open_s3(s3_bucket)
+    said = "InvalidAccessKeyId: s3-secret-key-canary-7b19 / s3-session-token-canary-4d2a"
+    assert redact_text(said) == "InvalidAccessKeyId: REDACTED / REDACTED"

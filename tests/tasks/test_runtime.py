@@ -86,3 +86,16 @@ def test_a_task_failing_with_an_sdk_error_stores_only_its_type_and_message(tmp_p
     records = [ResultRecord.deserialize(data) for data in stored]  # decoded with Prefect's own serializer
     assert [type(r.result).__name__ for r in records] == ["UnexpectedError"]
     assert all("response-body-canary-9e" not in repr(r.result.__dict__) for r in records)
+
+
+def test_an_aws_credentials_block_is_registered_where_it_is_loaded(monkeypatch):
+    from prefect_aws import AwsCredentials
+
+    from soraflow.redaction import redact_text
+
+    block = f"aws-{uuid.uuid4().hex[:8]}"
+    AwsCredentials(aws_access_key_id="AKIABLOCKCANARY0042", aws_secret_access_key="block-secret-canary-9c1e",
+                   aws_session_token="block-session-canary-5f3b", region_name="us-east-1").save(block)
+    monkeypatch.setenv("SORAFLOW_AWS_CREDENTIALS_BLOCK", block)
+    assert runtime.aws_session() is not None
+    assert redact_text("AKIABLOCKCANARY0042 block-secret-canary-9c1e block-session-canary-5f3b") == "REDACTED REDACTED REDACTED"
