@@ -65,7 +65,10 @@ class _Commands(TyperGroup):
 
 
 app = typer.Typer(
-    cls=_Commands, add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with generative video models."
+    cls=_Commands, add_completion=False, no_args_is_help=True, help="Turn a storyboard into a film with generative video models.",
+    # --debug's traceback shows no frame's local variables: one of them may hold a key, and a long
+    # value is shortened when shown, which would leave part of a key that redaction cannot know.
+    pretty_exceptions_show_locals=False,
 )
 
 

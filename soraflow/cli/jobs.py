@@ -21,7 +21,7 @@ from ._prefect import secret_reader
 
 
 jobs_app = typer.Typer(
-    cls=_Commands, add_completion=False,
+    cls=_Commands, add_completion=False, pretty_exceptions_show_locals=False,
     help="The job ledger: each clip's state, job, endpoint and price; settle clips a render left in doubt.",
 )
 app.add_typer(jobs_app, name="jobs")
