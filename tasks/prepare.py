@@ -54,6 +54,7 @@ def _available(route: Route, models: dict[str, date | None]) -> str | None:
 
 
 @task(name="plan-again", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def plan_again(storyboard_path: str | None, storyboard_inline: dict | None, key_secrets: dict[str, str] | None) -> Plan:
     """The plan after a review's decision: the same storyboard with the ledger's choices and retakes."""
     catalog = runtime.model_catalog().with_key_secrets(key_secrets or {})

@@ -7,7 +7,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 
 from soraflow import assembly, budget, choices, preflight
 from soraflow.errors import BudgetExceededError
@@ -15,7 +14,8 @@ from soraflow.ledger import Reviews, Spend
 from soraflow.plan import ClipSpec, Plan
 from soraflow.review import REVIEW_STATE_NAME, ReviewDecision, ReviewState
 
-from . import runtime
+from . import outbound, runtime
+from .runtime import clean_errors
 from .report import _key
 
 
@@ -24,6 +24,7 @@ def review_path(out_dir: str) -> Path:
 
 
 @task(name="publish-review", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def publish_review(
     plan: Plan, out_dir: str, storage_url: str, round: int, flow_run_id: str | None, how_to_open: str, notes: list[str],
     film_uri: str | None = None,
@@ -38,17 +39,19 @@ def publish_review(
     path.parent.mkdir(parents=True, exist_ok=True)
     assembly.write_json_atomic(path, state.model_dump(mode="json"))
     markdown = choices.review_markdown(state, how_to_open=how_to_open, notes=notes)
-    create_markdown_artifact(markdown=markdown, key=_key(plan.title, "review"), description=f"Review {round} of {plan.title!r}")
+    outbound.markdown_artifact(markdown=markdown, key=_key(plan.title, "review"), description=f"Review {round} of {plan.title!r}")
     return state, markdown
 
 
 @task(name="record-decision", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def record_decision(decision: ReviewDecision, plan: Plan, decision_ref: str) -> choices.Recorded:
     """The decision's kept takes and retakes, in the ledger (once per decision, whatever the replays)."""
     return choices.record_decision(decision, plan, Reviews(runtime.ledger()), decision_ref=decision_ref, actor=_actor())
 
 
 @task(name="check-retakes", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def check_retakes(retakes: list[ClipSpec], billed_usd: Decimal, budget_usd: float | None) -> dict[str, str]:
     """Each retake that cannot be made now, by clip key, with why: its prompt (the prompt change
     added) over its model's limit, this run's budget (what it billed so far plus the retakes) and
@@ -69,6 +72,7 @@ def check_retakes(retakes: list[ClipSpec], billed_usd: Decimal, budget_usd: floa
 
 
 @task(name="settle-retakes", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def settle_retakes(title: str, outcomes: list[tuple[str, int, str, str]]) -> None:
     """Retakes that were refused (nothing paid) or failed: shown with why, never planned again."""
     reviews = Reviews(runtime.ledger())
@@ -78,6 +82,7 @@ def settle_retakes(title: str, outcomes: list[tuple[str, int, str, str]]) -> Non
 
 
 @task(name="choose-takes", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def choose_takes(title: str, chosen: list[tuple[str, int]], decision_ref: str) -> None:
     """Retakes asked for without ``keep`` become their shot's choice once they are made."""
     reviews = Reviews(runtime.ledger())
@@ -86,6 +91,7 @@ def choose_takes(title: str, chosen: list[tuple[str, int]], decision_ref: str) -
 
 
 @task(name="approve-cut", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def approve_cut(plan: Plan, decision_ref: str) -> None:
     """The approved cut, so a rerun of the same cut does not stop for a review again."""
     Reviews(runtime.ledger()).approve(plan.title, choices.cut_sha256(plan), decision=decision_ref, actor=_actor())

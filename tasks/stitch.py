@@ -23,6 +23,7 @@ def stitch_film(plan: Plan, stored: list[StoredClip], out_dir: str) -> Assembled
 
 
 @task(name="stitch-review-cut", cache_policy=runtime.NO_CACHE)
+@clean_errors
 def stitch_review_cut(plan: Plan, stored: list[StoredClip], out_dir: str) -> str:
     """The chosen takes stitched as the film would be (OUT/.work/review-cut.mp4), for the review
     page to play; its file:// URI."""

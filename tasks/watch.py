@@ -47,6 +47,7 @@ def list_offered_models(route: Route, models: list[str]) -> list[ModelInfo] | No
 
 
 @task(name="read-endpoint-prices", task_run_name="read prices at {route.name}", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
+@clean_errors
 def read_endpoint_prices(route: Route, models: list[str]) -> pricing.EndpointPrices | None:
     """The endpoint's own pricing API (fal's), where its provider has one; None elsewhere."""
     provider = runtime.provider(route)
