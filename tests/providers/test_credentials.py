@@ -40,7 +40,7 @@ STRAYS = {"GOOGLE_API_KEY": "AIza-stray-google-key", "GEMINI_API_KEY": "stray-ge
 
 
 def route(name: str, env: dict):
-    return route_endpoints(load_catalog(text=CATALOG), {**env, "GW_KEY": "configured"}).route(name)
+    return route_endpoints(load_catalog(text=CATALOG), {**env, "GW_KEY": "gw-key-routing-0b7e"}).route(name)
 
 
 def test_each_entry_resolves_to_the_credential_it_names_and_nothing_else():
