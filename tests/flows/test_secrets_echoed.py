@@ -3,17 +3,20 @@
 Endpoints that quote the credential they received (raw, URL-encoded and base64) in every error,
 for every kind of credential soraflow takes: a gateway's ``key_env``, Azure's ``api-key``, a
 Microsoft Entra client secret and the token azure-identity gets with it (from an authority on
-loopback over TLS), a Google API key, a Vertex ADC token google-auth refreshes (from a
-service account's file whose token endpoint is the fake),
-a Prefect Secret block, and a base URL's userinfo. Two fakes, two real ``soraflow --debug render``
-processes at once, with Prefect and SDK debug logging on:
+loopback over TLS), a Google API key, a Vertex ADC token google-auth refreshes (from a service
+account's file whose token endpoint is the fake), a Prefect Secret block, fal's ``FAL_KEY`` (sent
+as fal-client sends it, to a fal entry whose hosts the fake serves over TLS), and a base URL's
+userinfo. Two fakes, two real ``soraflow --debug render`` processes at once, with Prefect and SDK
+debug logging on:
 
 - ``refuse``: 401 everywhere, token endpoints included: every endpoint is refused in the
-  preflight, each refusal quoting a credential;
+  preflight (fal's model metadata refused is only a warning there), each refusal quoting a
+  credential;
 - ``flaky``: tokens issued, models listed, each create answered 429 (``retry-after: 0``) and then
   500, everything else 401: every clip is refused once, then left in doubt (the job list that
-  could prove otherwise answers 401), which writes every ledger column that holds text; one more
-  endpoint answers its create with invalid JSON holding a body canary.
+  could prove otherwise, or fal's request history, answers 401), which writes every ledger
+  column that holds text; one more endpoint answers its create with invalid JSON holding a body
+  canary.
 
 Then ``jobs``, ``jobs log``, ``models --check`` and ``watch`` against each. Every key is searched
 for, raw, URL-encoded and base64, in stdout and stderr, OUT, the state directories (ledger,
@@ -51,6 +54,7 @@ KEYS = {
     "Google API key": "AIza+echo/google-5b8e",
     "Vertex ADC token": "ya29.adc+token/1e6f03",
     "Prefect Secret block": "sk-vault+echo/6a4f19",
+    "fal key (FAL_KEY)": "fal-echo+key-id:9c2e/secret-47d1",
     "base URL userinfo": "veo-userinfo-pass-5e1b",
     "base URL userinfo, as HTTP basic auth sends it": "echo:veo-userinfo-pass-5e1b",
 }
@@ -58,9 +62,10 @@ KEYS = {
 # inside a pickle, URL-encoded in the database): the search must find it there.
 PLANTED = "planted-canary-key+3c9e/71"
 SECRET_BLOCK = "echo-vault-key"
-SHOTS = ("gateway", "azure", "entra", "vault", "veo-key", "veo-adc", "garbled")
+SHOTS = ("gateway", "azure", "entra", "vault", "veo-key", "veo-adc", "fal", "garbled")
 VIDEO_MODELS = {"gateway": ["echo-video"], "azure": ["echo-deployment"], "entra": ["echo-deployment"], "vault": ["echo-video"],
-                "garbled": ["echo-video"], "veo-key": ["veo-3.1-fast-generate-001"], "veo-adc": ["veo-3.1-fast-generate-001"]}
+                "garbled": ["echo-video"], "veo-key": ["veo-3.1-fast-generate-001"], "veo-adc": ["veo-3.1-fast-generate-001"],
+                "fal": ["fal-ai/veo3.1"]}
 
 
 def forms(value: str) -> set[str]:
@@ -93,11 +98,13 @@ def models_file(folder: Path, echo: EchoEndpoint) -> Path:
                         "auth": "api-key", "key_env": "ECHO_GOOGLE_KEY"},
             "veo-adc": {"dialect": "google-genai", "base_url": f"{url}/veo-adc", "auth": "adc", "project": "echo-project",
                         "location": "us-central1"},
+            # fal's own entry (key_env FAL_KEY), its hosts served by the fake over TLS
+            "fal": {"base_url": echo.fal_url, "ca_file": str(echo.ca_file)},
         },
         "models": {
             f"echo-{name}": {"endpoint": name, "model": VIDEO_MODELS[name][0], "seconds": [4], "sizes": {"1280x720": 0.1}}
-            for name in SHOTS
-        },
+            for name in SHOTS if name != "fal"
+        } | {"echo-fal": {"like": "veo-3.1-fal"}},  # a fal profile takes its arguments table
     }
     path = folder / f"models-{echo.mode}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -135,7 +142,7 @@ def echoed(tmp_path_factory):
     for mode in ("refuse", "flaky"):
         (secrets_dir / mode).mkdir()
         fakes[mode] = EchoEndpoint(mode, secrets_dir / mode, VIDEO_MODELS, entra_token=KEYS["Entra token"], google_token=KEYS["Vertex ADC token"])
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_", "GOOGLE_", "GEMINI_", "AZURE_", "PREFECT_", "SORAFLOW_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENAI_", "GOOGLE_", "GEMINI_", "AZURE_", "FAL_", "PREFECT_", "SORAFLOW_"))}
     envs = {}
     for mode, echo in fakes.items():
         models = models_file(tmp, echo)
@@ -154,6 +161,7 @@ def echoed(tmp_path_factory):
             "ECHO_GATEWAY_KEY": KEYS["gateway key (key_env)"],
             "ECHO_AZURE_KEY": KEYS["Azure api-key"],
             "ECHO_GOOGLE_KEY": KEYS["Google API key"],
+            "FAL_KEY": KEYS["fal key (FAL_KEY)"],
             "ECHO_VEO_URL": veo_url,
             "AZURE_AUTHORITY_HOST": echo.authority_host,
             "AZURE_TENANT_ID": "adfs",
@@ -301,7 +309,7 @@ def places(echoed) -> dict[str, list[tuple[str, str]]]:
 def test_the_runs_met_every_credential_and_failed_as_the_endpoints_made_them(echoed):
     outputs, fakes = echoed["outputs"], echoed["fakes"]
     assert outputs["render refuse"][0] != 0 and "refused before anything was paid" in outputs["render refuse"][2]
-    assert outputs["render flaky"][0] != 0 and "7 of 7 clips failed" in outputs["render flaky"][2], outputs["render flaky"][2][-3000:]
+    assert outputs["render flaky"][0] != 0 and "8 of 8 clips failed" in outputs["render flaky"][2], outputs["render flaky"][2][-3000:]
     # Each credential was sent, to its own endpoint only (the positive side of the search below).
     sent = {(r.endpoint, value) for echo in fakes.values() for r in echo.received for value in r.credentials.values()}
     assert ("gateway", f"Bearer {KEYS['gateway key (key_env)']}") in sent
@@ -310,9 +318,11 @@ def test_the_runs_met_every_credential_and_failed_as_the_endpoints_made_them(ech
     assert ("veo-key", KEYS["Google API key"]) in sent
     assert ("veo-adc", f"Bearer {KEYS['Vertex ADC token']}") in sent
     assert ("vault", f"Bearer {KEYS['Prefect Secret block']}") in sent
+    assert ("fal", f"Key {KEYS['fal key (FAL_KEY)']}") in sent
     for endpoint, value in sent:
         owner = {"gateway": "gateway key (key_env)", "garbled": "gateway key (key_env)", "azure": "Azure api-key",
-                 "vault": "Prefect Secret block", "veo-key": "Google API key"}.get(endpoint)
+                 "vault": "Prefect Secret block", "veo-key": "Google API key",
+                 "fal": "fal key (FAL_KEY)"}.get(endpoint)
         if owner:
             assert KEYS[owner] in value or value.startswith("Basic "), (endpoint, value)
     # every clip of the flaky run was refused once (429), then left in doubt (500, a list that answers 401)
