@@ -48,14 +48,15 @@ def _read_block(name: str) -> str:
 def prefect_event_emitter():
     """``on_delivery`` for the receiver: one Prefect event per recorded delivery, or None when no
     Prefect server is configured (Prefect would otherwise start a temporary one per receiver)."""
-    from prefect.events import emit_event
     from prefect.settings import PREFECT_API_URL
+
+    from soraflow.tasks import outbound  # every event soraflow emits is redacted there
 
     if not PREFECT_API_URL.value():
         return None
 
     def emit(delivery: Delivery) -> None:
-        emit_event(
+        outbound.event(
             event=EVENT_PREFIX + delivery.event,
             resource={
                 "prefect.resource.id": f"soraflow.clip.{delivery.clip_key}",
