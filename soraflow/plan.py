@@ -21,7 +21,7 @@ from .errors import Problem, StoryboardError
 from .models import ModelCatalog, Route, Routing, load_catalog, route_endpoints
 from .prompts import build_prompt, dialogue_for_part
 from .settings import Settings
-from .storyboard import Storyboard, load_storyboard, parse_storyboard
+from .storyboard import Provenance, Storyboard, load_storyboard, parse_storyboard
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -189,6 +189,7 @@ class Plan(BaseModel):
     review: bool = False  # the storyboard asks for a review before the film is stitched
     # Retakes a review asked for that were not made (refused or failed), planned to be shown only.
     refused: tuple[ClipSpec, ...] = ()
+    provenance: Provenance = Provenance()  # the storyboard's wishes for the film's C2PA manifest
 
     @property
     def film_width_height(self) -> tuple[int, int]:
@@ -332,7 +333,8 @@ def plan_storyboard(
         wanted = shot.choose or record.choices.get(shot.id) or 1
         chosen[shot.id] = wanted if wanted in planned else min(planned)
     fixed = {shot.id: shot.choose for shot in sb.shots if shot.choose}
-    return Plan(title=sb.title, clips=tuple(clips), size=sb.size, chosen=chosen, fixed=fixed, review=sb.review, refused=tuple(refused))
+    return Plan(title=sb.title, clips=tuple(clips), size=sb.size, chosen=chosen, fixed=fixed, review=sb.review, refused=tuple(refused),
+                provenance=sb.provenance)
 
 
 def _take_clips(

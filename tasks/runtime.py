@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from prefect.variables import Variable
 
+from soraflow import provenance
 from soraflow.errors import PermanentProviderError, RetryAfterTooLongError, SoraflowError, TransientProviderError
 from soraflow.ledger import Deliveries, DeliveryWatch, Ledger, Slots, Spend, SpendCaps, WatchedPrices, parse_caps
 from soraflow.models import ModelCatalog, Route, builtin_catalog, load_catalog
@@ -188,6 +189,18 @@ def credentials_problem(route: Route) -> str | None:
     return None
 
 
+def read_secret(name: str) -> str:
+    """A Prefect Secret block's value (cached for SECRET_CACHE_SECONDS); the caller registers it."""
+    return _secret_value(name, int(time.monotonic() // SECRET_CACHE_SECONDS))
+
+
+def signing_credentials() -> provenance.SigningCredentials | None:
+    """The C2PA signer of this run, checked; None when none is configured. Its key comes from a
+    file or a Prefect Secret block, read here (registered as a secret where it is read) and
+    never passed to a task: the stitch task builds it itself."""
+    return provenance.load_credentials(settings(), read_secret)
+
+
 @lru_cache(maxsize=16)
 def _secret_value(name: str, period: int) -> str:
     """A Prefect Secret block's value, re-read every SECRET_CACHE_SECONDS (a rotated key is picked up)."""
@@ -283,8 +296,10 @@ __all__ = [
     "model_catalog",
     "provider",
     "provider_for",
+    "read_secret",
     "retry_transient",
     "settings",
+    "signing_credentials",
     "slots",
     "spend",
     "spend_caps",
