@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -99,15 +100,14 @@ def assemble(
     # film never stands where the signed one is expected.
     stitched = film_path if signing is None else out_dir / f".{film_path.stem}.{uuid.uuid4().hex[:12]}.stitched.mp4"
     try:
-        result, sheet, signed = _stitch_and_sign(plan, by_key, stitched, film_path, out_dir, transition_seconds, burn_subtitles, signing)
+        result, sheet, signed, reading = _stitch_and_sign(
+            plan, by_key, stitched, film_path, out_dir, transition_seconds, burn_subtitles, signing
+        )
     finally:
         if stitched != film_path:
             stitched.unlink(missing_ok=True)
-    reading = None
-    if signed is not None:  # read back as `soraflow verify` reads it: the answer is checked before it is trusted
-        reading = provenance.read_film(film_path)
-        if not reading.ok or reading.label != signed.label:
-            raise provenance.ProvenanceError(f"the film was signed but does not read back as signed: {reading.verdict()}")
+    if signed is not None and (not reading.ok or reading.label != signed.label):
+        raise provenance.ProvenanceError(f"the film was signed but does not read back as signed: {reading.verdict()}")
     return AssembledFilm(
         film=str(film_path),
         contact_sheet=str(sheet),
@@ -127,20 +127,34 @@ def assemble(
 def _stitch_and_sign(
     plan: Plan, by_key: dict[str, StoredClip], stitched: Path, film_path: Path, out_dir: Path,
     transition_seconds: float, burn_subtitles: bool, signing: provenance.SigningCredentials | None,
-) -> tuple[media.StitchResult, Path, provenance.SignedFilm | None]:
-    """Stitch into ``stitched`` and make the contact sheet; then, with ``signing``, sign
-    ``stitched`` into ``film_path`` (the film's last write)."""
+) -> tuple[media.StitchResult, Path, provenance.SignedFilm | None, provenance.FilmReading | None]:
+    """Stitch into ``stitched`` and make the contact sheet; with ``signing``, sign ``stitched``
+    into ``film_path`` (the film's last write) and read it back as ``soraflow verify`` does (an
+    answer is checked before it is trusted). Signing overlaps the work it does not depend on:
+    its manifest and ingredients (every clip read) are made while ffmpeg stitches, and the film
+    is signed and read back (every byte hashed, and rewritten, by c2pa) while the contact sheet
+    is drawn."""
     width, height = plan.film_width_height
-    result = media.stitch_film(_segments(plan, by_key), stitched, _film_spec(plan, transition_seconds, burn_subtitles))
     sheet = out_dir / CONTACT_SHEET_NAME
     firsts = [(Path(by_key[c.clip_key].local_path), c.shot_id) for c in plan.chosen_clips if c.part == 1]
-    media.contact_sheet(firsts, sheet, film_size=(width, height))
-    signed = None
-    if signing is not None:
-        signed = provenance.sign_film(
-            stitched, film_path, title=plan.title, credentials=signing,
-            clips=provenance.film_clips(plan, {k: (Path(s.local_path), s.sha256) for k, s in by_key.items()}),
-            stitching=provenance.Stitching(
+    segments, spec = _segments(plan, by_key), _film_spec(plan, transition_seconds, burn_subtitles)
+    if signing is None:
+        result = media.stitch_film(segments, stitched, spec)
+        media.contact_sheet(firsts, sheet, film_size=(width, height))
+        return result, sheet, None, None
+    clips = provenance.film_clips(plan, {k: (Path(s.local_path), s.sha256) for k, s in by_key.items()})
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="soraflow-film") as beside:
+        signer = beside.submit(provenance.FilmSigner, title=plan.title, clips=clips, credentials=signing)
+        try:
+            result = media.stitch_film(segments, stitched, spec)
+        except BaseException:
+            _close_when_made(signer)
+            raise
+        drawn = beside.submit(media.contact_sheet, firsts, sheet, film_size=(width, height))
+        signed = signer.result().sign(
+            stitched,
+            film_path,
+            provenance.Stitching(
                 method=result.method,
                 size=plan.size,
                 transitions=[f"{c.transition} into {c.shot_id}" for c in plan.film_clips[1:] if c.transition != "cut"],
@@ -148,7 +162,16 @@ def _stitch_and_sign(
                 fitted=plan.fitting_notes(),
             ),
         )
-    return result, sheet, signed
+        reading = provenance.read_film(film_path)
+        drawn.result()
+    return result, sheet, signed, reading
+
+
+def _close_when_made(signer) -> None:
+    try:
+        signer.result().close()
+    except Exception:  # noqa: BLE001 - the stitch's own error is the one to report
+        pass
 
 
 def review_cut(plan: Plan, stored: list[StoredClip], work_dir: Path, *, transition_seconds: float, burn_subtitles: bool) -> Path:

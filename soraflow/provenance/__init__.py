@@ -42,6 +42,7 @@ _LAZY = {
     "make_dev_chain": "dev_chain",
     "FilmReading": "reading",
     "read_film": "reading",
+    "FilmSigner": "signing",
     "SignedFilm": "signing",
     "sign_film": "signing",
 }
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from .definition import FilmClip, Stitching, film_clips, film_definition
     from .dev_chain import DevChain, make_dev_chain
     from .reading import FilmReading, read_film
-    from .signing import SignedFilm, sign_film
+    from .signing import FilmSigner, SignedFilm, sign_film
 
 
 def signer_configured(settings: Settings) -> bool:
