@@ -137,6 +137,8 @@ def test_a_signed_film_is_signed_last_kept_while_it_validates_and_signed_again_f
     assert (manifest["film"]["c2pa_manifest"], manifest["film"]["signed_by"]) == (film.c2pa_manifest, film.signed_by)
     assembly.write_json_atomic(out / assembly.MANIFEST_NAME, manifest)
     made = (out / "film.mp4").stat().st_mtime_ns
+    page = assembly.outputs_markdown(manifest, out, host="w", sheet_jpeg=None, links={}, provenance_summary=film.provenance_summary)
+    assert page.endswith(reading.markdown()) and "**Valid: the film is intact" in page and "| lamp | 1/1 | sora-2-pro |" in page
 
     again = assembly.assemble(plan, clips, out, transition_seconds=0.5, burn_subtitles=False, signing=signing)
     assert again.reused and again.c2pa_manifest == film.c2pa_manifest and (out / "film.mp4").stat().st_mtime_ns == made
@@ -152,3 +154,5 @@ def test_a_signed_film_is_signed_last_kept_while_it_validates_and_signed_again_f
         plan, {c.clip_key: c.sha256 for c in clips}, transition_seconds=0.5, burn_subtitles=False
     )
     assert provenance.read_film(out / "film.mp4").status == "unsigned"
+    page = assembly.outputs_markdown(assembly.build_manifest(plan, clips, unsigned, created_here={}, storage_url=""), out, host="w", sheet_jpeg=None, links={})
+    assert page.endswith("### Provenance (C2PA)\n\n**Unsigned**: no C2PA signer is configured, so film.mp4 carries no Content Credentials.\n")

@@ -113,8 +113,10 @@ def credentials_problem(settings: Settings, read_secret: Callable[[str], str] | 
     """Why the configured signer cannot sign, or None (also None when none is configured).
     Without ``read_secret`` a key kept in a Secret block is not checked (only the chain is)."""
     if read_secret is None and settings.provenance_private_key_secret and not settings.provenance_private_key:
+        if not settings.provenance_cert_chain:
+            return "the C2PA signer is half configured: SORAFLOW_PROVENANCE_CERT_CHAIN not set"
         try:
-            _certificates(_read_pem(settings.provenance_cert_chain, "certificate chain") if settings.provenance_cert_chain else b"")
+            _certificates(_read_pem(settings.provenance_cert_chain, "certificate chain"))
         except ProvenanceError as err:
             return str(err)
         return None

@@ -53,6 +53,18 @@ def clip_facts(manifest: dict) -> list[tuple]:
     ]
 
 
+def film_artifact(flow_run_id) -> str:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["soraflow-film-the-lighthouse-keeper"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+        )
+    return artifact.data
+
+
 def test_the_demo_film_is_signed_read_back_by_c2pa_kept_on_an_unchanged_rerun_and_tampering_fails_verify(
     sim_env, lighthouse, dev_signer, s3_bucket, s3_client, tmp_path
 ):
@@ -96,6 +108,10 @@ def test_the_demo_film_is_signed_read_back_by_c2pa_kept_on_an_unchanged_rerun_an
     tampered = CliRunner().invoke(app, ["verify", str(tmp_path / "tampered.mp4")])
     assert tampered.exit_code == 1
     assert tampered.stdout.startswith("Invalid: the film's media changed after it was signed"), tampered.output
+
+    # the flow's film artifact shows what verify shows
+    page = film_artifact(state.state_details.flow_run_id)
+    assert "### Provenance (C2PA)" in page and "**Valid: the film is intact" in page and "| keeper | 2/2 | sora-2 | openai |" in page
 
     made, requests = (film.stat().st_mtime_ns, film_bytes), sim_env.stats()["requests_total"]
     again = render_storyboard(request, return_state=True)
