@@ -62,7 +62,8 @@ class SigningCredentials:
         return self.leaf.subject.rfc4514_string()
 
     def signer(self, *, with_timestamp: bool = True) -> c2pa.Signer:
-        """A c2pa signer (single use: a Builder consumes nothing, but each sign gets its own)."""
+        """A new c2pa signer for one signing (the caller closes it). ``with_timestamp``: ask the
+        time-stamp authority, when one is configured."""
         info = c2pa.C2paSignerInfo(self.alg, self.cert_chain, self.private_key, self.tsa_url if with_timestamp else None)
         try:
             return c2pa.Signer.from_info(info)
