@@ -65,7 +65,8 @@ def publish_results(manifest: dict, out_dir: str, provenance_summary: str | None
     )
     create_markdown_artifact(markdown=markdown, key=_key(title, "film"), description=f"{title!r}: the film, its contact sheet and where they are")
     for name, link in links.items():
-        create_link_artifact(link=link, link_text=name, key=_key(title, name.split(".")[0].replace("_", "-")))
+        # keyed apart from the film's page (soraflow-film-...): a link keyed "film" became that key's latest artifact
+        create_link_artifact(link=link, link_text=name, key=_key(title, "link-" + name.split(".")[0].replace("_", "-")))
 
 
 # A data: URI this size renders in the UI and keeps the artifact small.
