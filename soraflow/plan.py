@@ -199,10 +199,11 @@ class Plan(BaseModel):
     def fitting_notes(self) -> list[str]:
         """One line per shot whose clips are not the film's size: they are fitted into it (scaled,
         with black bars where the aspect differs, never cropped). Said before anything is paid,
-        because a clip scaled down is resolution paid for and not shown."""
+        because a clip scaled down is resolution paid for and not shown. Counted over the chosen
+        takes (the clips the film is made from; a shot's takes all have its size)."""
         film_w, film_h = self.film_width_height
         notes, seen = [], set()
-        for c in self.clips:
+        for c in self.chosen_clips:
             if c.size == self.size or (c.shot_id, c.size) in seen:
                 continue
             seen.add((c.shot_id, c.size))
@@ -215,7 +216,7 @@ class Plan(BaseModel):
                 how.append(f"scaled up {scale:.2f}x")
             if w * film_h != h * film_w:
                 how.append("with black bars (another aspect ratio)")
-            parts = sum(1 for x in self.clips if x.shot_id == c.shot_id and x.size == c.size)
+            parts = sum(1 for x in self.chosen_clips if x.shot_id == c.shot_id and x.size == c.size)
             what = f"its {parts} {c.size} clips" if parts > 1 else f"its {c.size} clip"
             notes.append(f"shot {c.shot_id!r}: {what} ({c.profile}) will be fitted into the {self.size} film, {' and '.join(how)}")
         return notes

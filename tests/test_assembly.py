@@ -138,7 +138,7 @@ def test_a_signed_film_is_signed_last_kept_while_it_validates_and_signed_again_f
     assembly.write_json_atomic(out / assembly.MANIFEST_NAME, manifest)
     made = (out / "film.mp4").stat().st_mtime_ns
     page = assembly.outputs_markdown(manifest, out, host="w", sheet_jpeg=None, links={}, provenance_summary=film.provenance_summary)
-    assert page.endswith(reading.markdown()) and "**Valid: the film is intact" in page and "| lamp | 1/1 | sora-2-pro |" in page
+    assert page.endswith(reading.markdown()) and "**Valid: the film is intact" in page and "| lamp | 1 | 1/1 | sora-2-pro |" in page
 
     again = assembly.assemble(plan, clips, out, transition_seconds=0.5, burn_subtitles=False, signing=signing)
     assert again.reused and again.c2pa_manifest == film.c2pa_manifest and (out / "film.mp4").stat().st_mtime_ns == made

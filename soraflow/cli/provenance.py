@@ -97,11 +97,11 @@ def show(reading: "provenance.FilmReading") -> None:
         say(("failure: ", "bold red"), finding.message, to=out)
     if reading.ingredients:
         table = Table(title="ingredients", title_justify="left")
-        for col, justify in (("shot", "left"), ("part", "right"), ("model", "left"), ("endpoint", "left"), ("seconds", "right"), ("signed by provider", "left")):
+        for col, justify in (("shot", "left"), ("take", "right"), ("part", "right"), ("model", "left"), ("endpoint", "left"), ("seconds", "right"), ("signed by provider", "left")):
             table.add_column(col, justify=justify)
         for i in reading.ingredients:
             cells = (
-                i.shot_id or i.title, f"{i.part}/{i.parts}" if i.part else "", i.model or "", _endpoint(i), "" if i.seconds is None else str(i.seconds),
+                i.shot_id or i.title, i.take_text, f"{i.part}/{i.parts}" if i.part else "", i.model or "", _endpoint(i), "" if i.seconds is None else str(i.seconds),
                 "yes" if i.own_manifest else "no",
             )
             table.add_row(*(Text(printable(c)) for c in cells))

@@ -43,12 +43,15 @@ class FilmClip:
     seconds: int
     sha256: str
     clip_key: str
+    take: int = 1  # which take of its shot (the chosen one)
+    retake: bool = False  # a review asked for this take
     in_film: bool = True  # False: a later extension of it plays in the film, so it is an input to that clip
     prompt: str | None = None  # only when the storyboard opts in
 
     @property
     def label(self) -> str:
-        return f"{self.shot_id} {self.part}/{self.parts}" if self.parts > 1 else self.shot_id
+        name = f"{self.shot_id} {self.part}/{self.parts}" if self.parts > 1 else self.shot_id
+        return f"{name} take {self.take}" if self.take != 1 else name
 
     @property
     def ingredient_id(self) -> str:
@@ -79,8 +82,10 @@ class Stitching:
 
 
 def film_clips(plan: Plan, stored: Mapping[str, tuple[Path, str]]) -> list[FilmClip]:
-    """The plan's clips with their files and sha256 (``stored``: clip key → (path, sha256))."""
-    return [_film_clip(spec, *stored[spec.clip_key], include_prompt=plan.provenance.include_prompts) for spec in plan.clips]
+    """The clips the film is made from, with their files and sha256 (``stored``: clip key →
+    (path, sha256)): every clip of each shot's chosen take (an extended clip too, as an input
+    of its extension). Takes not chosen are not in the film, so not its ingredients."""
+    return [_film_clip(spec, *stored[spec.clip_key], include_prompt=plan.provenance.include_prompts) for spec in plan.chosen_clips]
 
 
 def _film_clip(spec: ClipSpec, path: Path, sha256: str, *, include_prompt: bool) -> FilmClip:
@@ -97,6 +102,8 @@ def _film_clip(spec: ClipSpec, path: Path, sha256: str, *, include_prompt: bool)
         seconds=spec.seconds,
         sha256=sha256,
         clip_key=spec.clip_key,
+        take=spec.take,
+        retake=spec.retake,
         in_film=spec.in_film,
         prompt=spec.prompt if include_prompt else None,
     )
@@ -169,6 +176,8 @@ def ingredient(clip: FilmClip) -> dict:
         "seconds": clip.seconds,
         "sha256": clip.sha256,
         "clip_key": clip.clip_key,
+        "take": clip.take,
+        "retake": clip.retake,
     }
     if clip.prompt is not None:
         facts["prompt"] = clip.prompt
@@ -177,7 +186,8 @@ def ingredient(clip: FilmClip) -> dict:
         "format": VIDEO_MP4,
         "relationship": "componentOf" if clip.in_film else "inputTo",
         "label": clip.ingredient_id,
-        "description": f"shot {clip.shot_id} part {clip.part} of {clip.parts}: {clip.seconds} s by {clip.model} at {clip.endpoint}",
+        "description": f"shot {clip.shot_id} take {clip.take}{' (a retake)' if clip.retake else ''} part {clip.part} of {clip.parts}: "
+        f"{clip.seconds} s by {clip.model} at {clip.endpoint}",
         "metadata": {CLIP_FIELDS: facts},
     }
 

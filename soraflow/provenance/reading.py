@@ -62,6 +62,8 @@ class Ingredient:
     shot_id: str | None = None
     part: int | None = None
     parts: int | None = None
+    take: int | None = None  # which take of its shot (the film's chosen one)
+    retake: bool = False  # a review asked for that take
     model: str | None = None
     endpoint: str | None = None
     endpoint_identity: str | None = None
@@ -69,6 +71,11 @@ class Ingredient:
     sha256: str | None = None
     prompt: str | None = None
     own_manifest: bool = False  # it came signed by its provider: its manifest travels in the film's store
+
+    @property
+    def take_text(self) -> str:
+        """The take as a table shows it: ``2``, ``3 (retake)``; empty when not known."""
+        return "" if self.take is None else f"{self.take} (retake)" if self.retake else str(self.take)
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,11 @@ class FilmReading:
         lines += [f"- note: {_md(n)}" for n in self.notes]
         lines += [f"- failure `{_md(f.code)}`: {_md(f.message)}" for f in self.failures]
         if self.ingredients:
-            lines += ["", "| shot | part | model | endpoint | seconds | signed by provider |", "|---|---|---|---|---|---|"]
+            lines += ["", "| shot | take | part | model | endpoint | seconds | signed by provider |", "|---|---|---|---|---|---|---|"]
             for i in self.ingredients:
                 part = f"{i.part}/{i.parts}" if i.part else ""
                 lines.append(
-                    f"| {_md(i.shot_id or i.title)} | {part} | {_md(i.model or '')} | {_md(i.endpoint or '')} | "
+                    f"| {_md(i.shot_id or i.title)} | {i.take_text} | {part} | {_md(i.model or '')} | {_md(i.endpoint or '')} | "
                     f"{i.seconds if i.seconds is not None else ''} | {'yes' if i.own_manifest else 'no'} |"
                 )
         return "\n".join(lines) + "\n"
@@ -241,6 +248,8 @@ def _ingredient(data: dict) -> Ingredient:
         shot_id=text("shot_id"),
         part=number("part"),
         parts=number("parts"),
+        take=number("take"),
+        retake=facts.get("retake") is True,
         model=text("model"),
         endpoint=text("endpoint"),
         endpoint_identity=text("endpoint_identity"),

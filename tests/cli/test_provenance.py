@@ -43,7 +43,7 @@ def test_dev_cert_prints_the_lines_that_make_renders_sign_and_verify_tells_each_
     assert lines[0].startswith("Valid: the film is intact, as signed; its signer is not on any trust list here")
     assert "signer: soraflow development signer (UNTRUSTED)" in ok.stdout
     assert "AI-generated: yes: c2pa.created, digitalSourceType trainedAlgorithmicMedia" in ok.stdout
-    row = ["│", "quay", "│", "1/1", "│", "sora-2", "│", "openai", "│", "4", "│", "no", "│"]  # the identity wraps below the endpoint
+    row = ["│", "quay", "│", "1", "│", "1/1", "│", "sora-2", "│", "openai", "│", "4", "│", "no", "│"]  # the identity wraps below the endpoint
     assert any(line.split() == row for line in lines), ok.stdout
     root = Path(settings["SORAFLOW_PROVENANCE_CERT_CHAIN"]).with_name("soraflow-dev-root.pem")
     trusted = runner.invoke(app, ["verify", str(film), "--trust-anchors", str(root)])

@@ -48,7 +48,7 @@ def actions_of(manifest: dict) -> list[dict]:
 
 def clip_facts(manifest: dict) -> list[tuple]:
     return [
-        (f["shot_id"], f["part"], f["model"], f["endpoint"], f["endpoint_identity"], f["sha256"])
+        (f["shot_id"], f["take"], f["part"], f["model"], f["endpoint"], f["endpoint_identity"], f["sha256"])
         for f in (i["metadata"][CLIP_FIELDS] for i in manifest["ingredients"])
     ]
 
@@ -58,10 +58,11 @@ def film_artifact(flow_run_id) -> str:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        [artifact] = client.read_artifacts(
+        found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["soraflow-film-the-lighthouse-keeper"])),
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
         )
+    [artifact] = found
     return artifact.data
 
 
@@ -83,7 +84,7 @@ def test_the_demo_film_is_signed_read_back_by_c2pa_kept_on_an_unchanged_rerun_an
     created = actions_of(manifest)[0]
     assert (created["action"], created["digitalSourceType"]) == ("c2pa.created", TRAINED_ALGORITHMIC_MEDIA)
     assert clip_facts(manifest) == [
-        (c["shot_id"], c["part"], c["model"], "openai", manifest_json["endpoints"]["openai"], c["sha256"]) for c in manifest_json["clips"]
+        (c["shot_id"], 1, c["part"], c["model"], "openai", manifest_json["endpoints"]["openai"], c["sha256"]) for c in manifest_json["clips"]
     ]
     assert [c["model"] for c in manifest_json["clips"]] == ["sora-2"] * 4
     # nothing secret: neither the endpoint's key nor the signing key, in the film's bytes or its manifest
@@ -111,7 +112,7 @@ def test_the_demo_film_is_signed_read_back_by_c2pa_kept_on_an_unchanged_rerun_an
 
     # the flow's film artifact shows what verify shows
     page = film_artifact(state.state_details.flow_run_id)
-    assert "### Provenance (C2PA)" in page and "**Valid: the film is intact" in page and "| keeper | 2/2 | sora-2 | openai |" in page
+    assert "### Provenance (C2PA)" in page and "**Valid: the film is intact" in page and "| keeper | 1 | 2/2 | sora-2 | openai |" in page
 
     made, requests = (film.stat().st_mtime_ns, film_bytes), sim_env.stats()["requests_total"]
     again = render_storyboard(request, return_state=True)
@@ -120,14 +121,16 @@ def test_the_demo_film_is_signed_read_back_by_c2pa_kept_on_an_unchanged_rerun_an
     assert sim_env.stats()["requests_total"] == requests
 
 
-def test_a_mixed_film_names_each_clips_endpoint_and_model_and_a_changed_shot_is_signed_again(no_credentials, dev_signer, tmp_path):  # noqa: F811
+def test_a_mixed_film_names_each_clips_endpoint_and_model_its_chosen_takes_and_a_changed_shot_is_signed_again(
+    no_credentials, dev_signer, tmp_path  # noqa: F811
+):
     board = {
         "title": "Two Dialects",
         "model": "sora-2",
         "size": "720x1280",
         "shots": [
             {"id": "quay", "seconds": 4, "visual": "A wet stone quay at night, one lamp.", "audio": "rain"},
-            {"id": "boat", "seconds": 4, "visual": "A rowing boat leaves the quay.", "model": "veo-3.1-fast-generate-001"},
+            {"id": "boat", "seconds": 4, "visual": "A rowing boat leaves the quay.", "model": "veo-3.1-fast-generate-001", "takes": 2},
         ],
     }
     path, out = tmp_path / "board.yaml", tmp_path / "out"
@@ -136,26 +139,34 @@ def test_a_mixed_film_names_each_clips_endpoint_and_model_and_a_changed_shot_is_
         path.write_text(yaml.safe_dump(board))
         state = render_storyboard(RenderRequest(storyboard_path=str(path), out_dir=str(out)), return_state=True)
         assert state.is_completed(), state.message
-        return state.result(), json.loads((out / "manifest.json").read_text())
+        made = json.loads((out / "manifest.json").read_text())
+        validation, manifest, _ = read_with_c2pa(out / "film.mp4")
+        assert validation == "Valid" and manifest["label"] == state.result().c2pa_manifest == made["film"]["c2pa_manifest"]
+        return state.result(), {(c["shot_id"], c["take"]): c["sha256"] for c in made["clips"]}, clip_facts(manifest)
 
-    first, made = render()
-    validation, manifest, _ = read_with_c2pa(out / "film.mp4")
-    assert validation == "Valid"
-    assert clip_facts(manifest) == [
-        ("quay", 1, "sora-2", "openai", "soraflow-simulator", made["clips"][0]["sha256"]),
-        ("boat", 1, "veo-3.1-fast-generate-001", "vertex", "soraflow-simulator:google-genai", made["clips"][1]["sha256"]),
+    first, sha, facts = render()
+    assert len(sha) == 3  # manifest.json lists every take; the film's manifest only the chosen ones (take 1 of each)
+    assert facts == [
+        ("quay", 1, 1, "sora-2", "openai", "soraflow-simulator", sha["quay", 1]),
+        ("boat", 1, 1, "veo-3.1-fast-generate-001", "vertex", "soraflow-simulator:google-genai", sha["boat", 1]),
     ]
 
+    # another take chosen: nothing generated, the film stitched and signed again with that take
     jobs = len(running_simulator().jobs())
-    board["shots"][1]["visual"] = "A rowing boat leaves the quay in fog."
-    second, remade = render()
-    assert len(running_simulator().jobs()) == jobs + 1  # only the changed shot was generated again
+    board["shots"][1]["choose"] = 2
+    second, sha2, facts = render()
+    assert len(running_simulator().jobs()) == jobs and sha2 == sha
     assert second.c2pa_manifest not in (None, first.c2pa_manifest)
-    validation, manifest, _ = read_with_c2pa(out / "film.mp4")
-    assert validation == "Valid" and manifest["label"] == second.c2pa_manifest
-    facts = clip_facts(manifest)
-    assert facts[0] == ("quay", 1, "sora-2", "openai", "soraflow-simulator", made["clips"][0]["sha256"])
-    assert facts[1][:2] == ("boat", 1) and facts[1][5] == remade["clips"][1]["sha256"] != made["clips"][1]["sha256"]
+    assert facts[1] == ("boat", 2, 1, "veo-3.1-fast-generate-001", "vertex", "soraflow-simulator:google-genai", sha["boat", 2])
+    assert sha["boat", 2] != sha["boat", 1]
+
+    # one shot changed: only it is generated again, and the film signed again with its new ingredient
+    board["shots"][0]["visual"] = "A wet stone quay at night, one lamp, in fog."
+    third, sha3, facts = render()
+    assert len(running_simulator().jobs()) == jobs + 1
+    assert third.c2pa_manifest not in (None, second.c2pa_manifest)
+    assert facts[0][:3] == ("quay", 1, 1) and facts[0][6] == sha3["quay", 1] != sha["quay", 1]
+    assert facts[1][:2] == ("boat", 2) and facts[1][6] == sha["boat", 2]
 
 
 def test_provenance_required_with_no_signer_is_refused_before_the_first_create(sim_env, lighthouse, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from soraflow.models import builtin_catalog, route_endpoints
-from soraflow.plan import plan_storyboard
+from soraflow.plan import RecordedRetake, ReviewRecord, plan_storyboard
 from soraflow.provenance import Stitching, film_clips, film_definition
 from soraflow.provenance.definition import CLIP_FIELDS, TRAINED_ALGORITHMIC_MEDIA, edited_action, ingredient
 from soraflow.storyboard import parse_storyboard
@@ -45,7 +45,7 @@ def test_every_clip_is_an_ingredient_with_its_facts_and_an_extended_clip_is_an_i
     assert [i["relationship"] for i in ingredients] == ["componentOf", "inputTo", "componentOf"]
     assert ingredients[0]["metadata"][CLIP_FIELDS] | {"clip_key": None} == {
         "shot_id": "quay", "part": 1, "parts": 1, "profile": "sora-2", "model": "sora-2", "endpoint": "openai",
-        "endpoint_identity": "http://gateway.test/v1", "size": "1280x720", "seconds": 4, "sha256": f"{1:064x}", "clip_key": None,
+        "endpoint_identity": "http://gateway.test/v1", "size": "1280x720", "seconds": 4, "sha256": f"{1:064x}", "clip_key": None, "take": 1, "retake": False,
     }
     definition = film_definition(p.title, clips)
     created, placed = definition["assertions"][0]["data"]["actions"]
@@ -65,3 +65,23 @@ def test_prompts_are_in_the_ingredients_only_when_the_storyboard_opts_in():
     prompts = [ingredient(c)["metadata"][CLIP_FIELDS].get("prompt") for c in film_clips(p, files(p))]
     assert prompts == [c.prompt for c in p.clips] and "A wet quay at night." in prompts[0]
     assert all("prompt" not in ingredient(c)["metadata"][CLIP_FIELDS] for c in film_clips(plan(), files(plan())))
+
+
+def test_the_ingredients_are_each_shots_chosen_take_and_a_retake_says_so():
+    board = {**BOARD, "takes": 2}  # quay: 1 clip a take; sea: 2 clips a take (an extension)
+    record = ReviewRecord(choices={"quay": 3, "sea": 2}, retakes=(RecordedRetake(shot_id="quay", take=3, prompt_change="Wetter."),))
+    p = plan_storyboard(parse_storyboard(board), catalog=CATALOG, routing=ROUTING, record=record)
+    assert len(p.clips) == 3 + 4  # every take planned (and in manifest.json); the film is made from the chosen ones
+    clips = film_clips(p, files(p))
+    assert [(c.shot_id, c.take, c.retake, c.part, c.in_film) for c in clips] == [
+        ("quay", 3, True, 1, True),
+        ("sea", 2, False, 1, False),
+        ("sea", 2, False, 2, True),
+    ]
+    assert [c.clip_key for c in clips] == [c.clip_key for c in p.chosen_clips]
+    facts = [ingredient(c)["metadata"][CLIP_FIELDS] for c in clips]
+    assert [(f["shot_id"], f["take"], f["retake"]) for f in facts] == [("quay", 3, True), ("sea", 2, False), ("sea", 2, False)]
+    assert ingredient(clips[0])["description"].startswith("shot quay take 3 (a retake) part 1 of 1: 4 s by sora-2")
+    placed = film_definition(p.title, clips)["assertions"][0]["data"]["actions"][1]
+    assert placed["parameters"]["ingredientIds"] == [clips[0].ingredient_id, clips[2].ingredient_id]
+    assert placed["description"] == "2 generated clips placed in storyboard order"

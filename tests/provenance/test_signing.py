@@ -145,5 +145,5 @@ def test_a_changed_media_byte_a_damaged_manifest_and_an_unsigned_film_are_each_s
 def test_the_same_summary_in_markdown_for_the_artifact(signed_film):
     page = provenance.read_film(signed_film[1]).markdown()
     assert page.startswith("### Provenance (C2PA)\n\n**Valid: the film is intact")
-    assert "| shot0 | 1/1 | sora-2 | gateway | 4 | no |" in page
+    assert "| shot0 | 1 | 1/1 | sora-2 | gateway | 4 | no |" in page
     assert "yes: c2pa.created, digitalSourceType trainedAlgorithmicMedia" in page
