@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     provenance_private_key_secret: str | None = Field(
         default=None, max_length=100, description="Or: the name of a Prefect Secret block holding that private key (PEM)."
     )
+    provenance_private_key_password: SecretStr | None = Field(
+        default=None,
+        description="The password of an encrypted private key (file or Secret block); the key is decrypted in memory to sign.",
+    )
     provenance_signing_alg: Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"] = Field(
         default="es256", description="The signature algorithm, as the key's type allows (C2PA's list)."
     )

@@ -3,8 +3,10 @@
 The chain is public and always a file (``SORAFLOW_PROVENANCE_CERT_CHAIN``, the signer's
 certificate first). The private key is a file (``SORAFLOW_PROVENANCE_PRIVATE_KEY``) or a Prefect
 Secret block (``SORAFLOW_PROVENANCE_PRIVATE_KEY_SECRET``), which the caller reads (the core has
-no Prefect) and passes in as ``read_secret``. The key is registered as a secret where it is read,
-so no message, log or state can carry it.
+no Prefect) and passes in as ``read_secret``; it may be encrypted, with its password in
+``SORAFLOW_PROVENANCE_PRIVATE_KEY_PASSWORD`` (c2pa takes only an unencrypted PEM, so the key is
+decrypted in memory). The key, its password and the decrypted key are registered as secrets
+where they are read or made, so no message, log or state can carry them.
 
 A signer is checked before anything is paid: the files read and parse, the key is the
 certificate's, the algorithm fits the key, the certificate is within its dates, and c2pa itself
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote, urlsplit
 
 import c2pa
 from cryptography import x509
@@ -105,7 +108,12 @@ def load_credentials(settings: Settings, read_secret: Callable[[str], str] | Non
         key = _read_pem(settings.provenance_private_key, "private key", secret=True)
     else:
         key = _key_from_block(settings.provenance_private_key_secret, read_secret)
-    credentials = SigningCredentials(chain, key, settings.provenance_signing_alg, settings.provenance_tsa_url or None)
+    if settings.provenance_private_key_password is not None:
+        key = _decrypted(key, settings.provenance_private_key_password.get_secret_value())
+    tsa_url = settings.provenance_tsa_url or None
+    if tsa_url and (tsa_password := urlsplit(tsa_url).password):  # a time-stamp authority behind basic auth
+        register_secret(unquote(tsa_password), "C2PA time-stamp authority password")
+    credentials = SigningCredentials(chain, key, settings.provenance_signing_alg, tsa_url)
     check(credentials, probe=probe)
     return credentials
 
@@ -128,6 +136,28 @@ def credentials_problem(settings: Settings, read_secret: Callable[[str], str] | 
     return None
 
 
+def _decrypted(pem: bytes, password: str) -> bytes:
+    """``pem`` decrypted with ``password``, as unencrypted PKCS#8 PEM (what c2pa reads), registered
+    as a secret like the key it came from. A key that is not encrypted is refused: a password
+    set for it is a mistake worth saying."""
+    register_secret(password, "C2PA signing key password")
+    try:
+        key = serialization.load_pem_private_key(pem, password=password.encode("utf-8"))
+    except TypeError:
+        raise ProvenanceError(
+            "SORAFLOW_PROVENANCE_PRIVATE_KEY_PASSWORD is set but the private key is not encrypted: unset the password"
+        ) from None
+    except ValueError as err:
+        raise ProvenanceError(
+            "the private key cannot be decrypted with SORAFLOW_PROVENANCE_PRIVATE_KEY_PASSWORD (wrong password?)"
+            if "password" in str(err).lower() or "decrypt" in str(err).lower()
+            else "the private key is not a PEM private key (PKCS#8 or traditional) cryptography can read"
+        ) from None
+    plain = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _register_key(plain)
+    return plain
+
+
 def check(credentials: SigningCredentials, *, probe: bool = True) -> None:
     """Raise ProvenanceError unless ``credentials`` can sign now."""
     certs = _certificates(credentials.cert_chain)
@@ -142,7 +172,8 @@ def check(credentials: SigningCredentials, *, probe: bool = True) -> None:
     except (ValueError, TypeError) as err:
         encrypted = "encrypted" in str(err).lower() or "password" in str(err).lower()
         raise ProvenanceError(
-            "the private key is encrypted: give it unencrypted (kept safe as a file only this user reads, or in a Prefect Secret block)"
+            "the private key is encrypted: set its password in SORAFLOW_PROVENANCE_PRIVATE_KEY_PASSWORD, or give it unencrypted "
+            "(kept safe as a file only this user reads, or in a Prefect Secret block)"
             if encrypted else "the private key is not a PEM private key (PKCS#8 or traditional) cryptography can read"
         ) from None
     if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != leaf.public_key().public_bytes(

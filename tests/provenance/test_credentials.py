@@ -4,6 +4,7 @@ secret where it is read, and every unusable signer refused with what is wrong.""
 from __future__ import annotations
 
 import stat
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from soraflow import provenance
-from soraflow.redaction import redact_text
+from soraflow.redaction import redact_text, registered_secret_names
 from soraflow.settings import Settings
 
 
@@ -116,3 +117,44 @@ def test_a_key_in_a_prefect_secret_block_is_read_through_the_callers_reader_and_
     assert provenance.credentials_problem(configured, missing) == "the Prefect Secret block 'c2pa-key' holding the private key cannot be read (ValueError)"
     with pytest.raises(provenance.ProvenanceError, match="in the Prefect Secret block 'c2pa-key', which only a flow run reads"):
         provenance.load_credentials(configured)
+
+
+def test_an_encrypted_key_signs_with_its_password_and_neither_password_nor_key_can_reach_a_message(dev_chain, tmp_path):
+    password = f"c2pa-canary-password-{uuid.uuid4().hex[:8]}"
+    key = serialization.load_pem_private_key(dev_chain.private_key.read_bytes(), None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(password.encode()))
+    )
+    assert redact_text(password) == password  # not yet read, so not yet a secret
+
+    credentials = provenance.load_credentials(settings(cert_chain=dev_chain.chain, private_key=encrypted, private_key_password=password))
+    assert credentials.identity == provenance.signer_identity(settings(cert_chain=dev_chain.chain, private_key=dev_chain.private_key))
+    assert b"ENCRYPTED" not in credentials.private_key  # c2pa gets the key decrypted in memory (the probe signed with it)
+    # the password, the encrypted file and the key decrypted from it: each registered where it is read or made
+    decrypted_body = "".join(l for l in credentials.private_key.decode().splitlines() if not l.startswith("-----"))
+    for secret in (password, pem_body(encrypted), decrypted_body, credentials.private_key.decode().strip()):
+        assert secret not in redact_text(f"error: {secret}")
+    assert "C2PA signing key password" in registered_secret_names()
+    assert password not in repr(Settings(provenance_private_key_password=password))
+
+    # a wrong password and a password for a key that is not encrypted: refused, saying which, the password never shown
+    wrong = f"wrong-password-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(provenance.ProvenanceError, match="cannot be decrypted with SORAFLOW_PROVENANCE_PRIVATE_KEY_PASSWORD") as refused:
+        provenance.load_credentials(settings(cert_chain=dev_chain.chain, private_key=encrypted, private_key_password=wrong))
+    assert wrong not in str(refused.value) and wrong not in redact_text(f"echoed: {wrong}")
+    assert "the private key is not encrypted: unset the password" in provenance.credentials_problem(
+        settings(cert_chain=dev_chain.chain, private_key=dev_chain.private_key, private_key_password=password)
+    )
+    assert "set its password in SORAFLOW_PROVENANCE_PRIVATE_KEY_PASSWORD" in provenance.credentials_problem(
+        settings(cert_chain=dev_chain.chain, private_key=encrypted)
+    )
+
+
+def test_a_time_stamp_authoritys_password_is_registered_where_the_signer_is_read(dev_chain):
+    password = f"tsa-canary-{uuid.uuid4().hex[:8]}"
+    credentials = provenance.load_credentials(
+        settings(cert_chain=dev_chain.chain, private_key=dev_chain.private_key, tsa_url=f"http://stamper:{password}@127.0.0.1:9/tsa"),
+        probe=False,
+    )
+    assert credentials.tsa_url.endswith("/tsa") and password not in redact_text(f"c2pa: could not reach {password}")
