@@ -51,6 +51,17 @@ class CharacterForm(_Form):
     )
 
 
+class ProvenanceForm(_Form):
+    """The film's C2PA manifest (Content Credentials): signed by the worker's configured certificate."""
+
+    required: bool = Field(
+        default=False, title="Signature required", description="Refuse to render, before paying, when the worker has no usable signer."
+    )
+    include_prompts: bool = Field(
+        default=False, title="Prompts in the manifest", description="Put each clip's prompt into the film's signed manifest (off: only its hash is kept in manifest.json)."
+    )
+
+
 class ShotForm(_Form):
     """One shot of the film. Shots longer than one clip are made of several clips, chained."""
 
@@ -144,6 +155,7 @@ class StoryboardForm(_Form):
         description="Stop once every take is stored, to choose takes or ask for retakes (here, or on the page `soraflow review` serves).",
     )
     shots: list[ShotForm] = Field(min_length=1, max_length=500, title="Shots", description="The shots, in film order.")
+    provenance: ProvenanceForm = Field(default_factory=ProvenanceForm, title="Provenance", description="The film's signed C2PA manifest.")
 
     def to_storyboard_data(self) -> dict:
         """The storyboard format (what a YAML file holds), without what was left empty."""
@@ -241,4 +253,4 @@ class RenderRequest(BaseModel):
         return None, self.storyboard.to_storyboard_data()
 
 
-__all__ = ["CameraForm", "CharacterForm", "EXAMPLE_STORYBOARD", "RenderRequest", "ShotForm", "StoryboardForm"]
+__all__ = ["CameraForm", "CharacterForm", "EXAMPLE_STORYBOARD", "ProvenanceForm", "RenderRequest", "ShotForm", "StoryboardForm"]

@@ -40,6 +40,12 @@ class RenderResult(BaseModel):
     contact_sheet: str | None = None
     duration_seconds: float | None = None
     billed_usd_this_run: str | None = None
+    c2pa_manifest: str | None = None  # the label of the film's C2PA manifest; None: unsigned
+    signed_by: str | None = None
+
+
+UNSIGNED = ("film.mp4 is not signed: no C2PA signer is configured (set SORAFLOW_PROVENANCE_CERT_CHAIN and "
+            "SORAFLOW_PROVENANCE_PRIVATE_KEY, or try `soraflow provenance dev-cert DIR`)")
 
 
 class ShotsFailed(SoraflowError):
@@ -150,14 +156,21 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
         film = stitch_film(plan, stored_clips, str(out_dir))
         if film.reused:
             log.info("%s is up to date (made from these clips already): not stitched again", film.film)
-        outputs = store_outputs(str(out_dir), storage_url, plan.title, [assembly.FILM_NAME, assembly.CONTACT_SHEET_NAME])
+        if film.c2pa_manifest:
+            log.info("film.mp4 is signed: C2PA manifest %s, by %s", film.c2pa_manifest, film.signed_by)
+        else:
+            log.warning("%s", UNSIGNED)
+        outputs = store_outputs(
+            str(out_dir), storage_url, plan.title, [assembly.FILM_NAME, assembly.CONTACT_SHEET_NAME],
+            metadata={assembly.FILM_NAME: {"c2pa-manifest": film.c2pa_manifest}} if film.c2pa_manifest else None,
+        )
         paid = ledger().paid_creates([spec.clip_key for spec in plan.clips])
         manifest = assembly.build_manifest(
             plan, stored_clips, film, created_here=created_here, storage_url=storage_url, outputs=outputs, paid_creates=paid
         )
         manifest_path, stored_manifest = write_manifest(manifest, str(out_dir), storage_url)
         outputs.update(stored_manifest)
-        publish_results(manifest, str(out_dir))
+        publish_results(manifest, str(out_dir), film.provenance_summary)
         return RenderResult(
             title=plan.title,
             estimated_usd=f"{plan.total_usd:.2f}",
@@ -166,6 +179,8 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
             contact_sheet=film.contact_sheet,
             duration_seconds=film.duration,
             billed_usd_this_run=manifest["run"]["billed_usd"],
+            c2pa_manifest=film.c2pa_manifest,
+            signed_by=film.signed_by,
         )
 
 

@@ -86,8 +86,12 @@ def store_clip(
     )
 
 
-def store_outputs(out_dir: Path, names: list[str], *, storage_url: str, title: str, settings: Settings, session=None) -> dict[str, dict]:
-    """Store the film's outputs (film.mp4, contact_sheet.png) beside its clips.
+def store_outputs(
+    out_dir: Path, names: list[str], *, storage_url: str, title: str, settings: Settings, session=None,
+    metadata: dict[str, dict[str, str]] | None = None,
+) -> dict[str, dict]:
+    """Store the film's outputs (film.mp4, contact_sheet.png) beside its clips; ``metadata`` adds
+    an output's own (by name: the film's C2PA manifest label).
 
     When the storage is the output folder itself (the default), the outputs already are where
     they are kept: nothing is copied, as a copy would be a second film.mp4 under OUT.
@@ -103,7 +107,7 @@ def store_outputs(out_dir: Path, names: list[str], *, storage_url: str, title: s
             path,
             film_object_key(title, name),
             content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-            metadata={"ai-generated": "true"},
+            metadata={"ai-generated": "true", **(metadata or {}).get(name, {})},
         )
         stored[name] = {"uri": obj.uri, "sha256": obj.sha256, "link": obj.link, "uploaded": obj.uploaded}
     return stored

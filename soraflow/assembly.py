@@ -7,13 +7,14 @@ import hashlib
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from . import __version__, media
+from . import __version__, media, provenance
 from .plan import ClipSpec, Plan, sha256_file
 from .storage import film_object_key
 from .archive import StoredClip, clip_storage_key, is_output_folder
@@ -37,6 +38,9 @@ class AssembledFilm(BaseModel):
     sha256: str = ""  # of film.mp4
     contact_sheet_sha256: str = ""
     reused: bool = False  # the film in OUT was already made from these inputs: not stitched again
+    c2pa_manifest: str | None = None  # the label of the film's C2PA manifest; None: the film is not signed
+    signed_by: str | None = None  # the signing certificate, as a C2PA reader names it
+    provenance_summary: str | None = None  # what `soraflow verify` says of the film, as markdown (for the artifact)
 
 
 def subtitle_lines(spec: ClipSpec, duration: float) -> list[media.SubtitleLine]:
@@ -50,11 +54,14 @@ def subtitle_lines(spec: ClipSpec, duration: float) -> list[media.SubtitleLine]:
     ]
 
 
-def film_inputs_sha256(plan: Plan, clip_sha256: dict[str, str], *, transition_seconds: float, burn_subtitles: bool) -> str:
+def film_inputs_sha256(
+    plan: Plan, clip_sha256: dict[str, str], *, transition_seconds: float, burn_subtitles: bool, signer_identity: str | None = None
+) -> str:
     """A hash of everything that shapes film.mp4 and contact_sheet.png: the clips' bytes in
     storyboard order, what is drawn or muxed from the plan (labels, transitions, dialogue,
-    chapters, title, size) and the settings and soraflow version that stitch them. Only each
-    shot's chosen take counts: another take stored beside it changes nothing in the film."""
+    chapters, title, size), the settings and soraflow version that stitch them, and who signs
+    the film (``signer_identity``, the certificate's fingerprint) with what in its manifest.
+    Only each shot's chosen take counts: another take stored beside it changes nothing in the film."""
     material = {
         "soraflow": __version__,
         "title": plan.title,
@@ -67,26 +74,40 @@ def film_inputs_sha256(plan: Plan, clip_sha256: dict[str, str], *, transition_se
             for c in plan.chosen_clips
         ],
     }
+    if signer_identity is not None:  # an unsigned film's inputs hash as before signing existed
+        material["provenance"] = {"signer": signer_identity, "include_prompts": plan.provenance.include_prompts}
     return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_seconds: float, burn_subtitles: bool) -> AssembledFilm:
-    """film.mp4 and contact_sheet.png in ``out_dir``, at the storyboard's size; the film already
-    there is kept when it was made from exactly these inputs (its manifest says so, and its
-    bytes are still those the manifest records)."""
+def assemble(
+    plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_seconds: float, burn_subtitles: bool,
+    signing: provenance.SigningCredentials | None = None,
+) -> AssembledFilm:
+    """film.mp4 and contact_sheet.png in ``out_dir``, at the storyboard's size, the film signed
+    with its C2PA manifest when ``signing`` is given (the film's last write); the film already
+    there is kept when it was made from exactly these inputs (its manifest says so, its bytes
+    are still those the manifest records, and its C2PA manifest still validates)."""
     by_key = {s.clip_key: s for s in stored}
     inputs = film_inputs_sha256(
-        plan, {k: s.sha256 for k, s in by_key.items()}, transition_seconds=transition_seconds, burn_subtitles=burn_subtitles
+        plan, {k: s.sha256 for k, s in by_key.items()}, transition_seconds=transition_seconds, burn_subtitles=burn_subtitles,
+        signer_identity=signing.identity if signing else None,
     )
     if (previous := made_from(out_dir, inputs)) is not None:
         return previous
     out_dir.mkdir(parents=True, exist_ok=True)
     film_path = out_dir / FILM_NAME
-    result = media.stitch_film(_segments(plan, by_key), film_path, _film_spec(plan, transition_seconds, burn_subtitles))
-    width, height = plan.film_width_height
-    sheet = out_dir / CONTACT_SHEET_NAME
-    firsts = [(Path(by_key[c.clip_key].local_path), c.shot_id) for c in plan.chosen_clips if c.part == 1]
-    media.contact_sheet(firsts, sheet, film_size=(width, height))
+    # A film to sign is stitched under a name of its own and signed into film.mp4: an unsigned
+    # film never stands where the signed one is expected.
+    stitched = film_path if signing is None else out_dir / f".{film_path.stem}.{uuid.uuid4().hex[:12]}.stitched.mp4"
+    try:
+        result, sheet, signed, reading = _stitch_and_sign(
+            plan, by_key, stitched, film_path, out_dir, transition_seconds, burn_subtitles, signing
+        )
+    finally:
+        if stitched != film_path:
+            stitched.unlink(missing_ok=True)
+    if signed is not None and (not reading.ok or reading.label != signed.label):
+        raise provenance.ProvenanceError(f"the film was signed but does not read back as signed: {reading.verdict()}")
     return AssembledFilm(
         film=str(film_path),
         contact_sheet=str(sheet),
@@ -97,7 +118,60 @@ def assemble(plan: Plan, stored: list[StoredClip], out_dir: Path, *, transition_
         inputs_sha256=inputs,
         sha256=sha256_file(film_path),
         contact_sheet_sha256=sha256_file(sheet),
+        c2pa_manifest=signed.label if signed else None,
+        signed_by=reading.signer if reading else None,
+        provenance_summary=reading.markdown() if reading else None,
     )
+
+
+def _stitch_and_sign(
+    plan: Plan, by_key: dict[str, StoredClip], stitched: Path, film_path: Path, out_dir: Path,
+    transition_seconds: float, burn_subtitles: bool, signing: provenance.SigningCredentials | None,
+) -> tuple[media.StitchResult, Path, provenance.SignedFilm | None, provenance.FilmReading | None]:
+    """Stitch into ``stitched`` and make the contact sheet; with ``signing``, sign ``stitched``
+    into ``film_path`` (the film's last write) and read it back as ``soraflow verify`` does (an
+    answer is checked before it is trusted). Signing overlaps the work it does not depend on:
+    its manifest and ingredients (every clip read) are made while ffmpeg stitches, and the film
+    is signed and read back (every byte hashed, and rewritten, by c2pa) while the contact sheet
+    is drawn."""
+    width, height = plan.film_width_height
+    sheet = out_dir / CONTACT_SHEET_NAME
+    firsts = [(Path(by_key[c.clip_key].local_path), c.shot_id) for c in plan.chosen_clips if c.part == 1]
+    segments, spec = _segments(plan, by_key), _film_spec(plan, transition_seconds, burn_subtitles)
+    if signing is None:
+        result = media.stitch_film(segments, stitched, spec)
+        media.contact_sheet(firsts, sheet, film_size=(width, height))
+        return result, sheet, None, None
+    clips = provenance.film_clips(plan, {k: (Path(s.local_path), s.sha256) for k, s in by_key.items()})
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="soraflow-film") as beside:
+        signer = beside.submit(provenance.FilmSigner, title=plan.title, clips=clips, credentials=signing)
+        try:
+            result = media.stitch_film(segments, stitched, spec)
+        except BaseException:
+            _close_when_made(signer)
+            raise
+        drawn = beside.submit(media.contact_sheet, firsts, sheet, film_size=(width, height))
+        signed = signer.result().sign(
+            stitched,
+            film_path,
+            provenance.Stitching(
+                method=result.method,
+                size=plan.size,
+                transitions=[f"{c.transition} into {c.shot_id}" for c in plan.film_clips[1:] if c.transition != "cut"],
+                subtitles=("burned in" if result.subtitles_burned else "soft track") if result.has_subtitles else None,
+                fitted=plan.fitting_notes(),
+            ),
+        )
+        reading = provenance.read_film(film_path)
+        drawn.result()
+    return result, sheet, signed, reading
+
+
+def _close_when_made(signer) -> None:
+    try:
+        signer.result().close()
+    except Exception:  # noqa: BLE001 - the stitch's own error is the one to report
+        pass
 
 
 def review_cut(plan: Plan, stored: list[StoredClip], work_dir: Path, *, transition_seconds: float, burn_subtitles: bool) -> Path:
@@ -151,6 +225,11 @@ def made_from(out_dir: Path, inputs_sha256: str) -> AssembledFilm | None:
         film_path, sheet = out_dir / FILM_NAME, out_dir / CONTACT_SHEET_NAME
         if sha256_file(film_path) != film["sha256"] or sha256_file(sheet) != film["contact_sheet_sha256"]:
             return None
+        reading = None
+        if label := film.get("c2pa_manifest"):  # a signed film is kept only while its manifest validates
+            reading = provenance.read_film(film_path)
+            if not reading.ok or reading.label != label:
+                return None
         return AssembledFilm(
             film=str(film_path),
             contact_sheet=str(sheet),
@@ -162,24 +241,32 @@ def made_from(out_dir: Path, inputs_sha256: str) -> AssembledFilm | None:
             sha256=film["sha256"],
             contact_sheet_sha256=film["contact_sheet_sha256"],
             reused=True,
+            c2pa_manifest=label or None,
+            signed_by=reading.signer if reading else None,
+            provenance_summary=reading.markdown() if reading else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def up_to_date(plan: Plan, out_dir: Path, storage, *, transition_seconds: float, burn_subtitles: bool) -> dict | None:
+def up_to_date(
+    plan: Plan, out_dir: Path, storage, *, transition_seconds: float, burn_subtitles: bool, signer_identity: str | None = None
+) -> dict | None:
     """The manifest in ``out_dir`` when rendering ``plan`` again would change nothing: it lists
     exactly these clips, its film and contact sheet were made from them with these settings and
-    are still those bytes, and ``storage`` still holds every clip (and every output kept
-    outside ``out_dir``) with the recorded checksum. Else None. Reads files and asks the store;
-    never the provider, never Prefect."""
+    signer (``signer_identity``) and are still those bytes, a signed film's manifest still
+    validates, and ``storage`` still holds every clip (and every output kept outside
+    ``out_dir``) with the recorded checksum. Else None. Reads files and asks the store; never
+    the provider, never Prefect."""
     try:
         manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
         clips = manifest["clips"]
         if manifest.get("storage") != storage.url or [c["clip_key"] for c in clips] != [c.clip_key for c in plan.clips]:
             return None
         sha256 = {c["clip_key"]: c["sha256"] for c in clips}
-        inputs = film_inputs_sha256(plan, sha256, transition_seconds=transition_seconds, burn_subtitles=burn_subtitles)
+        inputs = film_inputs_sha256(
+            plan, sha256, transition_seconds=transition_seconds, burn_subtitles=burn_subtitles, signer_identity=signer_identity
+        )
         if made_from(out_dir, inputs) is None:
             return None
         for spec in plan.clips:
@@ -288,6 +375,9 @@ def build_manifest(
                 "inputs_sha256": film.inputs_sha256,
                 "sha256": film.sha256,
                 "contact_sheet_sha256": film.contact_sheet_sha256,
+                # the film's C2PA manifest (Content Credentials) by its label, and who signed it; None: unsigned
+                "c2pa_manifest": film.c2pa_manifest,
+                "signed_by": film.signed_by,
             }
             if film
             else None
@@ -334,10 +424,13 @@ def stable_manifest(manifest: dict) -> dict:
     return stable
 
 
-def outputs_markdown(manifest: dict, out_dir: Path, *, host: str, sheet_jpeg: bytes | None, links: dict[str, str]) -> str:
+def outputs_markdown(
+    manifest: dict, out_dir: Path, *, host: str, sheet_jpeg: bytes | None, links: dict[str, str], provenance_summary: str | None = None
+) -> str:
     """What the run made, for a person looking at the run in the Prefect UI: the contact sheet
     as an image embedded in the page (a worker's file:// path does not open in a browser),
-    where each output is, and a link only where one opens without credentials."""
+    where each output is, a link only where one opens without credentials, and the film's
+    provenance as `soraflow verify` reads it (``provenance_summary``)."""
     film, totals, run = manifest["film"], manifest["totals"], manifest["run"]
     lines = [f"## {_markdown_text(manifest['title'])}: {film['duration_seconds']:.1f} s, {film['size']}", ""]
     if sheet_jpeg:
@@ -357,6 +450,10 @@ def outputs_markdown(manifest: dict, out_dir: Path, *, host: str, sheet_jpeg: by
     ]
     for note in film.get("fitted") or []:
         lines.append(f"\n> {_markdown_text(note)}")
+    if provenance_summary:
+        lines += ["", provenance_summary.rstrip("\n")]
+    elif not film.get("c2pa_manifest"):
+        lines += ["", "### Provenance (C2PA)", "", "**Unsigned**: no C2PA signer is configured, so film.mp4 carries no Content Credentials."]
     return "\n".join(lines) + "\n"
 
 

@@ -21,7 +21,7 @@ from .errors import Problem, StoryboardError
 from .models import ModelCatalog, Route, Routing, load_catalog, route_endpoints
 from .prompts import build_prompt, dialogue_for_part
 from .settings import Settings
-from .storyboard import Storyboard, load_storyboard, parse_storyboard
+from .storyboard import Provenance, Storyboard, load_storyboard, parse_storyboard
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -189,6 +189,7 @@ class Plan(BaseModel):
     review: bool = False  # the storyboard asks for a review before the film is stitched
     # Retakes a review asked for that were not made (refused or failed), planned to be shown only.
     refused: tuple[ClipSpec, ...] = ()
+    provenance: Provenance = Provenance()  # the storyboard's wishes for the film's C2PA manifest
 
     @property
     def film_width_height(self) -> tuple[int, int]:
@@ -198,10 +199,11 @@ class Plan(BaseModel):
     def fitting_notes(self) -> list[str]:
         """One line per shot whose clips are not the film's size: they are fitted into it (scaled,
         with black bars where the aspect differs, never cropped). Said before anything is paid,
-        because a clip scaled down is resolution paid for and not shown."""
+        because a clip scaled down is resolution paid for and not shown. Counted over the chosen
+        takes (the clips the film is made from; a shot's takes all have its size)."""
         film_w, film_h = self.film_width_height
         notes, seen = [], set()
-        for c in self.clips:
+        for c in self.chosen_clips:
             if c.size == self.size or (c.shot_id, c.size) in seen:
                 continue
             seen.add((c.shot_id, c.size))
@@ -214,7 +216,7 @@ class Plan(BaseModel):
                 how.append(f"scaled up {scale:.2f}x")
             if w * film_h != h * film_w:
                 how.append("with black bars (another aspect ratio)")
-            parts = sum(1 for x in self.clips if x.shot_id == c.shot_id and x.size == c.size)
+            parts = sum(1 for x in self.chosen_clips if x.shot_id == c.shot_id and x.size == c.size)
             what = f"its {parts} {c.size} clips" if parts > 1 else f"its {c.size} clip"
             notes.append(f"shot {c.shot_id!r}: {what} ({c.profile}) will be fitted into the {self.size} film, {' and '.join(how)}")
         return notes
@@ -332,7 +334,8 @@ def plan_storyboard(
         wanted = shot.choose or record.choices.get(shot.id) or 1
         chosen[shot.id] = wanted if wanted in planned else min(planned)
     fixed = {shot.id: shot.choose for shot in sb.shots if shot.choose}
-    return Plan(title=sb.title, clips=tuple(clips), size=sb.size, chosen=chosen, fixed=fixed, review=sb.review, refused=tuple(refused))
+    return Plan(title=sb.title, clips=tuple(clips), size=sb.size, chosen=chosen, fixed=fixed, review=sb.review, refused=tuple(refused),
+                provenance=sb.provenance)
 
 
 def _take_clips(

@@ -28,6 +28,7 @@ from .images import image_kind
 from .ledger import Ledger, Spend, SpendCaps
 from .models import ModelCatalog, Route
 from .plan import ClipSpec, Plan
+from . import provenance
 from .references import decoded_image_size, prepare_reference
 from .settings import Settings
 from .storage import Storage, check_storage_url, probe_directory
@@ -73,6 +74,9 @@ class Checks:
     availability: Callable[[Route, dict[str, date | None]], str | None] | None = None
     # route → why its credentials cannot be had here, or None
     credentials: Callable[[Route], str | None] | None = None
+    # a Prefect Secret block's value by name (the C2PA signing key may be kept in one); None: not
+    # readable here (the CLI before a flow starts), so only the signer's chain is checked
+    read_secret: Callable[[str], str] | None = None
     live: bool = True  # False: no request at all (render --dry-run)
 
 
@@ -97,6 +101,8 @@ def preflight(
         to_create = clips_to_create(plan, checks.ledger) if checks.ledger is not None else list(plan.clips)
     pays = payable is None or payable.usd > 0 or bool(to_create)
     problems += location_problems(out_dir, storage, checks, write=checks.live and pays)
+    if plan is not None:
+        problems += provenance_problems(plan, checks)
     if plan is not None and to_create:
         problems += credential_problems(to_create, checks)
         if checks.spend_caps is not None and checks.ledger is not None:
@@ -243,6 +249,21 @@ def credential_problems(clips: list[ClipSpec] | tuple[ClipSpec, ...], checks: Ch
         if why := checks.credentials(route):
             problems.append(Problem(f"endpoint {name}", why))
     return problems
+
+
+def provenance_problems(plan: Plan, checks: Checks) -> list[Problem]:
+    """The film's C2PA signer: a configured one must be able to sign now (else the film would
+    fail after every clip was paid), and ``provenance: required`` (the setting or the
+    storyboard) needs one. With none configured and none required the film is made unsigned."""
+    settings = checks.settings
+    if provenance.signer_configured(settings):
+        if why := provenance.credentials_problem(settings, checks.read_secret):
+            return [Problem("provenance", f"the C2PA signer cannot sign: {why}")]
+        return []
+    if settings.provenance == "required" or plan.provenance.required:
+        who = "SORAFLOW_PROVENANCE=required" if settings.provenance == "required" else "the storyboard's provenance: required"
+        return [Problem("provenance", f"a signed film is required ({who}) but no C2PA signer is configured: {provenance.HOW_TO_CONFIGURE}")]
+    return []
 
 
 def cap_problems(clips, caps: SpendCaps | None, spend: Spend) -> list[Problem]:

@@ -180,6 +180,33 @@ class Settings(BaseSettings):
     transition_seconds: float = Field(default=0.5, ge=0, description="Length of a crossfade or fade between shots.")
     burn_subtitles: bool = Field(default=False, description="Burn dialogue into the picture instead of a soft subtitle track.")
 
+    # --- provenance: the film signed with a C2PA manifest (docs/provenance.md) ------------
+    provenance: Literal["optional", "required"] = Field(
+        default="optional",
+        description="required: a render with no usable C2PA signer is refused before anything is paid; "
+        "optional: the film is signed when a signer is configured, else made unsigned (said in one line).",
+    )
+    provenance_cert_chain: Path | None = Field(
+        default=None, description="PEM file of the signing certificate chain, the signer's certificate first."
+    )
+    provenance_private_key: Path | None = Field(default=None, description="PEM file of the signing certificate's private key.")
+    provenance_private_key_secret: str | None = Field(
+        default=None, max_length=100, description="Or: the name of a Prefect Secret block holding that private key (PEM)."
+    )
+    provenance_private_key_password: SecretStr | None = Field(
+        default=None,
+        description="The password of an encrypted private key (file or Secret block); the key is decrypted in memory to sign.",
+    )
+    provenance_signing_alg: Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"] = Field(
+        default="es256", description="The signature algorithm, as the key's type allows (C2PA's list)."
+    )
+    provenance_tsa_url: str | None = Field(
+        default=None, max_length=2000, description="An RFC 3161 time-stamp authority that dates each signature."
+    )
+    provenance_trust_anchors: Path | None = Field(
+        default=None, description="PEM file of root certificates `soraflow verify` trusts (then a film it signed reads Trusted)."
+    )
+
     @field_validator("ledger_lease_seconds")
     @classmethod
     def _lease_outlasts_a_create(cls, lease: float, info: ValidationInfo) -> float:

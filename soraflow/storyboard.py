@@ -34,6 +34,7 @@ _SIZE = re.compile(r"^\d{2,5}x\d{2,5}$")
 ShortText = Annotated[str, Field(max_length=1000)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 MAX_SHOTS = 500
+_PROVENANCE_WORDS = {"required": {"required": True}, "optional": {"required": False}}
 MAX_PROBLEMS_SHOWN = 50
 # Takes of one shot: each is a paid clip (or chain of clips), so a typo cannot order hundreds.
 MAX_TAKES = 20
@@ -64,6 +65,15 @@ class Character(_Strict):
 
     anchors: list[Anchor] = Field(min_length=1, max_length=20)
     reference: Reference | None = None  # an image of the character
+
+
+class Provenance(_Strict):
+    """What the film's C2PA manifest must be (docs/provenance.md). ``required``: refuse to render
+    without a usable signer; ``include_prompts``: each clip's prompt goes into the manifest
+    (nothing else secret ever does). Written ``provenance: required`` for short."""
+
+    required: bool = False
+    include_prompts: bool = False
 
 
 class Shot(_Strict):
@@ -110,9 +120,19 @@ class Storyboard(_Strict):
     takes: Takes = 1  # every shot's takes, unless a shot says otherwise
     review: bool = False  # stop for a review of the takes before the film is stitched
     shots: list[Shot] = Field(min_length=1, max_length=MAX_SHOTS)
+    provenance: Provenance = Field(default_factory=Provenance)
 
     # Where relative paths (input_reference) resolve; not part of the user's format.
     base_dir: Path = Field(default=Path("."), exclude=True, repr=False)
+
+    @field_validator("provenance", mode="before")
+    @classmethod
+    def _provenance_word(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in _PROVENANCE_WORDS:
+                raise ValueError("not a provenance word")  # worded in _explain
+            return _PROVENANCE_WORDS[v]
+        return v
 
     @field_validator("palette")
     @classmethod
@@ -168,6 +188,9 @@ def _explain(e: dict) -> str | None:
     loc = tuple(e["loc"])
     if e["type"] == "too_short" and loc == ("shots",):
         return "no shots: a storyboard needs at least one shot"
+    if loc == ("provenance",):
+        return (f"{shown_value(e.get('input'))} is not allowed; allowed: required, optional, "
+                "or a mapping {required: true|false, include_prompts: true|false}")
     if e["type"] == "greater_than" and loc[-1] == "seconds":
         return f"{shown_value(e.get('input'))} is not allowed: {e['msg']} (a whole number of seconds)"
     return None

@@ -32,7 +32,7 @@ def run_preflight(
     catalog = runtime.model_catalog().with_key_secrets(key_secrets or {})
     checks = Checks(
         settings=s, catalog=catalog, ledger=runtime.ledger(), open_storage=_open_storage, spend_caps=runtime.spend_caps,
-        availability=_available, credentials=runtime.credentials_problem, live=live,
+        availability=_available, credentials=runtime.credentials_problem, read_secret=runtime.secret_block_value, live=live,
     )
     # the reviews' choices and retakes (in the ledger) are planned too: a retake is a clip of the film
     record = choices.record_reader(runtime.ledger())

@@ -35,9 +35,10 @@ def publish_estimate(plan: Plan) -> None:
 
 @task(name="publish-results", cache_policy=runtime.NO_CACHE)
 @clean_errors
-def publish_results(manifest: dict, out_dir: str) -> None:
+def publish_results(manifest: dict, out_dir: str, provenance_summary: str | None = None) -> None:
     """The cost table, and what the run made: the contact sheet shown in the page, where each
-    output is, and links that open in a browser (never a presigned URL: it carries credentials)."""
+    output is, links that open in a browser (never a presigned URL: it carries credentials),
+    and the film's provenance as `soraflow verify` reads it."""
     title = manifest["title"]
     rows = [
         {
@@ -61,10 +62,13 @@ def publish_results(manifest: dict, out_dir: str) -> None:
     out = Path(out_dir)
     # Credential-free links (never a presigned URL); a file on the worker does not open in a browser.
     links = {name: o["link"] for name, o in (manifest.get("outputs") or {}).items() if o.get("link") and not o["link"].startswith("file:")}
-    markdown = assembly.outputs_markdown(manifest, out, host=socket.gethostname(), sheet_jpeg=_sheet_thumbnail(out), links=links)
+    markdown = assembly.outputs_markdown(
+        manifest, out, host=socket.gethostname(), sheet_jpeg=_sheet_thumbnail(out), links=links, provenance_summary=provenance_summary
+    )
     outbound.markdown_artifact(markdown=markdown, key=_key(title, "film"), description=f"{title!r}: the film, its contact sheet and where they are")
     for name, link in links.items():
-        outbound.link_artifact(link=link, link_text=name, key=_key(title, name.split(".")[0].replace("_", "-")))
+        # keyed apart from the film's page (soraflow-film-...): a link keyed "film" became that key's latest artifact
+        outbound.link_artifact(link=link, link_text=name, key=_key(title, "link-" + name.split(".")[0].replace("_", "-")))
 
 
 # A data: URI this size renders in the UI and keeps the artifact small.

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from prefect.variables import Variable
 
+from soraflow import provenance
 from soraflow.errors import (
     PermanentProviderError,
     RetryAfterTooLongError,
@@ -186,6 +187,13 @@ def secret_block_value(name: str) -> str:
     return _secret_value(name, int(time.monotonic() // SECRET_CACHE_SECONDS))
 
 
+def signing_credentials() -> provenance.SigningCredentials | None:
+    """The C2PA signer of this run, checked; None when none is configured. Its key comes from a
+    file or a Prefect Secret block, read here (registered as a secret where it is read) and
+    never passed to a task: the stitch task builds it itself."""
+    return provenance.load_credentials(settings(), secret_block_value)
+
+
 @lru_cache(maxsize=16)
 def _secret_value(name: str, period: int) -> str:
     from prefect.blocks.system import Secret
@@ -328,6 +336,7 @@ __all__ = [
     "retry_transient",
     "secret_block_value",
     "settings",
+    "signing_credentials",
     "slots",
     "spend",
     "spend_caps",

@@ -1,4 +1,4 @@
-"""Stitch: clips in storyboard order → film, contact sheet and manifest."""
+"""Stitch: clips in storyboard order → film (signed with its C2PA manifest when a signer is configured), contact sheet and manifest."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from .runtime import clean_errors
 @clean_errors
 def stitch_film(plan: Plan, stored: list[StoredClip], out_dir: str) -> AssembledFilm:
     s = runtime.settings()
-    return assembly.assemble(plan, stored, Path(out_dir), transition_seconds=s.transition_seconds, burn_subtitles=s.burn_subtitles)
+    return assembly.assemble(
+        plan, stored, Path(out_dir), transition_seconds=s.transition_seconds, burn_subtitles=s.burn_subtitles,
+        signing=runtime.signing_credentials(),  # built here: the key is never a task parameter
+    )
 
 
 @task(name="stitch-review-cut", cache_policy=runtime.NO_CACHE)

@@ -32,5 +32,7 @@ def store_clip(spec: ClipSpec, downloaded: DownloadedClip, storage_url: str, tit
 
 @task(name="store-outputs", cache_policy=runtime.NO_CACHE, **runtime.RETRY_OPTIONS)
 @clean_errors
-def store_outputs(out_dir: str, storage_url: str, title: str, names: list[str]) -> dict[str, dict]:
-    return archive.store_outputs(Path(out_dir), names, storage_url=storage_url, title=title, settings=runtime.settings(), session=runtime.aws_session())
+def store_outputs(out_dir: str, storage_url: str, title: str, names: list[str], metadata: dict[str, dict[str, str]] | None = None) -> dict[str, dict]:
+    return archive.store_outputs(
+        Path(out_dir), names, storage_url=storage_url, title=title, settings=runtime.settings(), session=runtime.aws_session(), metadata=metadata
+    )

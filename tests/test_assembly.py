@@ -115,3 +115,44 @@ def test_the_outputs_page_shows_the_contact_sheet_and_where_each_output_is(store
     linked = assembly.outputs_markdown(manifest, tmp_path, host="w", sheet_jpeg=None, links={"film.mp4": "https://example.test/film"})
     assert "data:image" not in linked
     assert "- **film.mp4**, stored at [s3://films/stairs/film.mp4](https://example.test/film)\n" in linked
+
+
+def test_a_signed_film_is_signed_last_kept_while_it_validates_and_signed_again_for_another_signer(stored, tmp_path):
+    from soraflow import provenance
+    from soraflow.settings import Settings
+
+    def credentials(folder):
+        chain = provenance.make_dev_chain(tmp_path / folder)
+        return provenance.load_credentials(Settings(provenance_cert_chain=chain.chain, provenance_private_key=chain.private_key))
+
+    plan, clips = stored
+    out, signing = tmp_path / "out", credentials("chain-a")
+    film = assembly.assemble(plan, clips, out, transition_seconds=0.5, burn_subtitles=False, signing=signing)
+    assert sorted(p.name for p in out.iterdir()) == ["contact_sheet.png", "film.mp4"]  # the unsigned stitch is gone
+    reading = provenance.read_film(out / "film.mp4")
+    assert film.c2pa_manifest == reading.label and reading.ok and "UNTRUSTED" in film.signed_by
+    assert [(i.shot_id, i.model, i.seconds) for i in reading.ingredients] == [("climb", "sora-2", 4), ("lamp", "sora-2-pro", 4), ("sea", "sora-2", 4)]
+    assert film.provenance_summary == reading.markdown() and film.sha256 == sha256_file(out / "film.mp4")
+    manifest = assembly.build_manifest(plan, clips, film, created_here={}, storage_url="")
+    assert (manifest["film"]["c2pa_manifest"], manifest["film"]["signed_by"]) == (film.c2pa_manifest, film.signed_by)
+    assembly.write_json_atomic(out / assembly.MANIFEST_NAME, manifest)
+    made = (out / "film.mp4").stat().st_mtime_ns
+    page = assembly.outputs_markdown(manifest, out, host="w", sheet_jpeg=None, links={}, provenance_summary=film.provenance_summary)
+    assert page.endswith(reading.markdown()) and "**Valid: the film is intact" in page and "| lamp | 1 | 1/1 | sora-2-pro |" in page
+
+    again = assembly.assemble(plan, clips, out, transition_seconds=0.5, burn_subtitles=False, signing=signing)
+    assert again.reused and again.c2pa_manifest == film.c2pa_manifest and (out / "film.mp4").stat().st_mtime_ns == made
+    # the same bytes, but a manifest.json naming another C2PA manifest: not the film it recorded
+    assembly.write_json_atomic(out / assembly.MANIFEST_NAME, {**manifest, "film": {**manifest["film"], "c2pa_manifest": "urn:c2pa:other"}})
+    assert assembly.made_from(out, film.inputs_sha256) is None
+    assembly.write_json_atomic(out / assembly.MANIFEST_NAME, manifest)
+
+    other = assembly.assemble(plan, clips, out, transition_seconds=0.5, burn_subtitles=False, signing=credentials("chain-b"))
+    assert not other.reused and other.c2pa_manifest not in (None, film.c2pa_manifest) and other.inputs_sha256 != film.inputs_sha256
+    unsigned = assembly.assemble(plan, clips, out, transition_seconds=0.5, burn_subtitles=False)
+    assert not unsigned.reused and unsigned.c2pa_manifest is None and unsigned.inputs_sha256 == assembly.film_inputs_sha256(
+        plan, {c.clip_key: c.sha256 for c in clips}, transition_seconds=0.5, burn_subtitles=False
+    )
+    assert provenance.read_film(out / "film.mp4").status == "unsigned"
+    page = assembly.outputs_markdown(assembly.build_manifest(plan, clips, unsigned, created_here={}, storage_url=""), out, host="w", sheet_jpeg=None, links={})
+    assert page.endswith("### Provenance (C2PA)\n\n**Unsigned**: no C2PA signer is configured, so film.mp4 carries no Content Credentials.\n")

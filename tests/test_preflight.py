@@ -74,3 +74,31 @@ def test_a_run_that_does_not_fit_a_cap_is_refused_whole_naming_each_clip(tmp_pat
     problems = [str(p) for p in cap_problems(plan.clips, SpendCaps(day=Decimal("2.00")), spend)]
     assert len(problems) == len(plan.clips) == 4
     assert all("would exceed the daily spend cap of all endpoints, $2.00: $0.00 is reserved or paid today" in p for p in problems)
+
+
+def test_the_films_signer_is_checked_before_paying_and_required_only_refuses_when_none_is_configured(tmp_path, lighthouse):
+    from soraflow.preflight import provenance_problems
+    from soraflow.provenance import make_dev_chain
+
+    plan = load_plan(str(lighthouse), None, settings=Settings(state_dir=tmp_path / "state"))
+    required = plan.model_copy(update={"provenance": plan.provenance.model_copy(update={"required": True})})
+
+    def problems(plan, **settings) -> list[str]:
+        s = Settings(state_dir=tmp_path / "state", **settings)
+        return [str(p) for p in provenance_problems(plan, Checks(s, model_catalog(s), None, open_storage=lambda url: None))]
+
+    assert problems(plan) == []  # no signer, none required: the film is made unsigned (and the run says so)
+    assert problems(plan, provenance="required")[0].startswith("provenance: a signed film is required (SORAFLOW_PROVENANCE=required)")
+    assert problems(required)[0].startswith("provenance: a signed film is required (the storyboard's provenance: required) but no C2PA signer is configured: set SORAFLOW_PROVENANCE_CERT_CHAIN")
+    s = Settings(state_dir=tmp_path / "state")
+    checks = Checks(s, model_catalog(s), None, open_storage=lambda url: None, live=False)
+    with pytest.raises(PreflightError, match="refused before anything was paid .1 problem.s..; nothing was created:\n  - provenance: a signed film is required"):
+        preflight(lambda: required, out_dir=tmp_path / "out", storage=None, budget_usd=None, checks=checks)
+    chain = make_dev_chain(tmp_path / "chain")
+    signer = {"provenance_cert_chain": chain.chain, "provenance_private_key": chain.private_key}
+    assert problems(required, **signer) == []
+    # a configured signer that cannot sign is refused, required or not: the film would fail after every clip was paid
+    other = make_dev_chain(tmp_path / "other")
+    assert problems(plan, **{**signer, "provenance_private_key": other.private_key}) == [
+        "provenance: the C2PA signer cannot sign: the private key is not the signing certificate's (the chain's first certificate): they must be a pair"
+    ]

@@ -29,7 +29,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("vocabulary", {"models", "storyboard", "prompts", "media", "storage"}),
     ("plan", {"plan"}),
     ("endpoints", {"simulator", "providers", "references"}),
-    ("record", {"ledger", "limits"}),
+    ("record", {"ledger", "limits", "provenance"}),
     ("journey", {"budget", "generation", "archive", "assembly", "preflight", "recovery", "watch", "output_lock", "inbox", "review", "choices", "webhooks"}),
     ("front door", {"cli"}),
 ]

@@ -6,7 +6,8 @@
 - ``spend``: ``spend``, ``limits``;
 - ``simulator``: ``simulator``;
 - ``service``: ``bootstrap``;
-- ``webhooks``: ``webhooks serve`` (the receiver of webhook deliveries).
+- ``webhooks``: ``webhooks serve`` (the receiver of webhook deliveries);
+- ``provenance``: ``provenance dev-cert``, ``verify``.
 
 Prefect is imported lazily inside the commands that run flows, so ``estimate`` and
 ``render --dry-run`` answer in well under a second and the core stays Prefect-free.
@@ -14,7 +15,7 @@ Prefect is imported lazily inside the commands that run flows, so ``estimate`` a
 
 from __future__ import annotations
 
-from . import jobs, models, render, service, simulator, spend, webhooks  # noqa: F401 - each registers its commands
+from . import jobs, models, provenance, render, service, simulator, spend, webhooks  # noqa: F401 - each registers its commands
 from ._app import app
 
 

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .. import archive, assembly, choices, preflight
+from .. import archive, assembly, choices, preflight, provenance
 from ..errors import SoraflowError
 from ..ledger import Ledger, WatchedPrices
 from ..models import route_endpoints
@@ -191,6 +191,7 @@ def _render(
             f"billed this run $0.00, estimate ${manifest['totals']['estimated_usd']})", to=out)
         say(("manifest: ", "bold"), str(Path(out_dir).resolve() / assembly.MANIFEST_NAME), to=out)
         say(("contact sheet: ", "bold"), str(Path(out_dir).resolve() / assembly.CONTACT_SHEET_NAME), to=out)
+        _say_signed(film.get("c2pa_manifest"), film.get("signed_by"))
         return
     _say_if_simulated(plan, settings)
     if reviewing:
@@ -215,6 +216,15 @@ def _render(
         f"${result.billed_usd_this_run}, estimate ${result.estimated_usd})", to=out)
     say(("manifest: ", "bold"), str(result.manifest), to=out)
     say(("contact sheet: ", "bold"), str(result.contact_sheet), to=out)
+    _say_signed(result.c2pa_manifest, result.signed_by)
+
+
+def _say_signed(label: str | None, signer: str | None) -> None:
+    if label:
+        say(("signed: ", "bold green"), f"C2PA manifest {label}, by {signer or 'an unknown signer'} (check it: soraflow verify FILM)", to=out)
+    else:
+        say(("unsigned: ", "bold yellow"), "film.mp4 carries no Content Credentials: no C2PA signer is configured "
+            "(soraflow provenance dev-cert DIR makes a development one)")
 
 
 def _up_to_date(plan: Plan, out_dir: Path, storage: str | None, settings: Settings) -> dict | None:
@@ -227,7 +237,8 @@ def _up_to_date(plan: Plan, out_dir: Path, storage: str | None, settings: Settin
     except SoraflowError:  # e.g. S3 credentials from a Prefect block: only a flow run can open it
         return None
     return assembly.up_to_date(
-        plan, out_path, store, transition_seconds=settings.transition_seconds, burn_subtitles=settings.burn_subtitles
+        plan, out_path, store, transition_seconds=settings.transition_seconds, burn_subtitles=settings.burn_subtitles,
+        signer_identity=provenance.signer_identity(settings),
     )
 
 

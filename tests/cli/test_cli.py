@@ -130,6 +130,7 @@ def test_render_on_a_new_machine_stops_cleanly_on_sigterm_and_runs_again(lightho
     output = again.stdout + again.stderr
     assert again.returncode == 0, output
     assert "No credentials for any endpoint: this film is simulated" in output
+    assert "unsigned: film.mp4 carries no Content Credentials: no C2PA signer is configured" in output  # said in one line
     assert "Failed to send telemetry" not in output and "Traceback" not in output
     assert abs(float(ffmpeg.probe(str(out / "film.mp4"))["format"]["duration"]) - 28) <= 0.2
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 4
@@ -189,7 +190,7 @@ def test_an_unchanged_rerun_is_answered_without_prefect_or_the_provider(sim_env,
     before = sim_env.stats()["requests_total"]
     res = runner.invoke(app, ["render", str(lighthouse), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "up to date" in res.output and f"film: {out / 'film.mp4'}" in res.output
+    assert "up to date" in res.output and f"film: {out / 'film.mp4'}" in res.output and "unsigned: " in res.output
     assert sim_env.stats()["requests_total"] == before
 
     # Anything that would change the outputs sends the render through the flow again.
@@ -199,6 +200,7 @@ def test_an_unchanged_rerun_is_answered_without_prefect_or_the_provider(sim_env,
     check = dict(transition_seconds=settings.transition_seconds, burn_subtitles=settings.burn_subtitles)
     assert assembly.up_to_date(plan, out, store, **check) is not None
     assert assembly.up_to_date(plan, out, store, **{**check, "transition_seconds": 1.0}) is None
+    assert assembly.up_to_date(plan, out, store, **check, signer_identity="a certificate's fingerprint") is None  # now signed: signed again
     assert assembly.up_to_date(plan, out, archive.open_for((tmp_path / "elsewhere").as_uri(), settings), **check) is None
     next(out.glob("the-lighthouse-keeper/clips/keeper-p2-*.mp4")).unlink()  # a stored clip is gone
     assert assembly.up_to_date(plan, out, store, **check) is None

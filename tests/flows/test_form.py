@@ -49,6 +49,7 @@ def test_what_the_form_leaves_empty_is_left_out():
     assert form.to_storyboard_data() == {
         "title": "T", "model": "sora-2", "size": "1280x720", "transition": "cut", "takes": 1, "review": False,
         "shots": [{"id": "a", "seconds": 4, "visual": "v", "camera": {"speed": "slow"}, "continuity": "anchors"}],
+        "provenance": {"required": False, "include_prompts": False},
     }
     assert parse_storyboard(form.to_storyboard_data()).shots[0].camera == Camera(speed="slow")
 

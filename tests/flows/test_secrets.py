@@ -1,11 +1,12 @@
 """No credential reaches any output: canaries for the OpenAI key, the AWS access key id, secret
-and session token, a URL's userinfo, the fal key and a webhook secret, across five real
-`soraflow render` processes at once and a webhook receiver:
+and session token, a URL's userinfo, the fal key, a webhook secret, and the film's C2PA signing
+key and its password, across five real `soraflow render` processes at once and a webhook receiver:
 
 - a normal render (the OpenAI key canary is the bearer key the simulator accepts), whose
   endpoint declares webhooks: the simulator signs its deliveries with the webhook secret canary
   and `soraflow webhooks serve` (a process of its own, emitting Prefect events) verifies them;
-- an S3 render (moto over HTTP, with the AWS canaries as temporary credentials);
+- an S3 render (moto over HTTP, with the AWS canaries as temporary credentials), its film signed
+  with an encrypted development key and the password canary;
 - a fault storm (429s, 500s, resets and moderation: some shots fail, others retry);
 - a failing render (the base URL carries userinfo; the model is reported retired there);
 - a fal render (FAL_KEY, sent as fal-client sends it, to the simulator's fal port).
@@ -42,6 +43,7 @@ CANARIES = {
     "URL userinfo": "canarypass-8c3e1f",
     "fal key": "fal-canary-key-7d3a9e2b41:secret-6f0c",
     "Webhook secret": "whsec_Y2FuYXJ5LXdlYmhvb2stc2VjcmV0LTlmNGUyYTdjNjE=",
+    "C2PA key password": "c2pa-canary-password-9e1f4b",
 }
 WEBHOOK_SECRET_VAR = "SORAFLOW_TEST_WEBHOOK_SECRET"
 FAILING_ENDPOINT_ID = "secrets-test-userinfo-endpoint"
@@ -156,7 +158,25 @@ def server_records(out_root: Path, since: datetime) -> dict[str, list[str]]:
 # --- the test -----------------------------------------------------------------------------------
 
 
-def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_client):
+def encrypted_signer(tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """A development chain whose key is encrypted with the password canary; the key's own PEM
+    lines (encrypted and decrypted, as soraflow hands it to c2pa) become canaries too."""
+    from cryptography.hazmat.primitives import serialization
+
+    from soraflow.provenance import make_dev_chain
+
+    chain = make_dev_chain(tmp_path / "certs")
+    key = serialization.load_pem_private_key(chain.private_key.read_bytes(), None)
+    password = CANARIES["C2PA key password"].encode()
+    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(password))
+    decrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    chain.private_key.write_bytes(encrypted)
+    for name, pem in (("C2PA key (encrypted)", encrypted), ("C2PA key", decrypted)):
+        monkeypatch.setitem(CANARIES, f"{name}, first line", pem.decode().splitlines()[1])
+    return {**chain.environment(), "SORAFLOW_PROVENANCE_PRIVATE_KEY_PASSWORD": CANARIES["C2PA key password"]}
+
+
+def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_client, monkeypatch):
     from prefect.settings import PREFECT_API_URL
     from prefect.variables import Variable
 
@@ -200,7 +220,7 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
     simulator.state.webhooks.configure_project(receiver.delivery_url("openai"), CANARIES["Webhook secret"])
     runs = {
         "normal": ([], {"SORAFLOW_MODELS": str(tmp_path / "models.yaml"), "SORAFLOW_WEBHOOK_SAFETY_POLL_SECONDS": "120"}),
-        "s3": (["--storage", f"s3://{bucket}/films"], {}),
+        "s3": (["--storage", f"s3://{bucket}/films"], encrypted_signer(tmp_path, monkeypatch)),
         "storm": ([], {"OPENAI_BASE_URL": f"{storm.url}/v1", "SORAFLOW_REQUEST_TIMEOUT_SECONDS": "5", "SORAFLOW_TRANSIENT_RETRIES": "8"}),
         "failing": ([], {
             "OPENAI_BASE_URL": simulator.base_url.replace("http://", f"http://canaryuser:{CANARIES['URL userinfo']}@"),
@@ -238,6 +258,7 @@ def test_no_credential_reaches_any_output(tmp_path, simulator, s3_endpoint, s3_c
     assert sum(1 for j in simulator.state.jobs.all() if j.dialect == "fal") == 2  # the fal render really went to fal's dialect
     assert outputs["failing"][0] != 0 and "is no longer served at" in outputs["failing"][2]
     assert len(s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])) >= 5
+    assert json.loads((tmp_path / "out" / "s3" / "manifest.json").read_text())["film"]["c2pa_manifest"]  # signed with the encrypted key
 
     # the normal render's clips were ended by verified deliveries (the webhook secret was used); the
     # project's webhook also delivers the S3 render's jobs (same simulator), which polls regardless
