@@ -23,6 +23,7 @@ from ..errors import (
     EndpointNotConfiguredError,
     InvalidBudgetError,
     InvalidInputError,
+    InvalidSettingError,
     SoraflowError,
 )
 from ..models import SIMULATE_VARIABLE
@@ -33,7 +34,7 @@ SIMULATE_HELP = f"Render every endpoint on the embedded simulator, credentials o
 # The user's input is wrong (exit 2) rather than the run failing (exit 1).
 INPUT_ERRORS = (
     InvalidInputError, BudgetExceededError, InvalidBudgetError, CatalogError, EndpointNotConfiguredError, recovery.SettleError,
-    preflight.PreflightError,
+    preflight.PreflightError, InvalidSettingError,
 )
 
 # Set when SIGTERM ended the command (exit 143 rather than Ctrl-C's 130).
