@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         "up; beyond it the clip fails, naming the figure.",
     )
 
+    # A download is bounded, so an endless answer ends: more bytes than this, or still sending
+    # after this long, is refused (the job stays paid for and recorded: a rerun fetches it again).
+    # A 20 s clip at 4K is far under 1 GiB.
+    max_clip_bytes: int = Field(default=1 << 30, ge=1 << 16)
+    download_timeout_seconds: Seconds = 1800.0
+
     # --- where things live --------------------------------------------------------------
     storage: str | None = Field(
         default=None, description="Where clips and outputs are also kept: file:///path or s3://bucket/prefix; default: the output directory."
