@@ -8,10 +8,11 @@ from prefect import flow, get_run_logger
 from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed
+from prefect.exceptions import TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from soraflow import archive, assembly, choices
+from soraflow import archive, assembly, choices, stop
 from soraflow.budget import clips_to_create
 from soraflow.errors import JobLostError, ProviderError, SoraflowError, SpendCapError
 from soraflow.output_lock import hold_output_dir
@@ -62,8 +63,19 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
         request: The storyboard (written in the form, or a file on the worker), where the film goes,
             and an optional budget. Clips already paid for are reused, never paid for twice.
     """
+    try:
+        return _render(request)
+    except (KeyboardInterrupt, TerminationSignal) as signal:
+        # Prefect's engine cancels the run's tasks next and waits for every running one to end:
+        # each clip's wait ends at once (soraflow.stop), and no create starts after this.
+        stop.request("terminated" if isinstance(signal, TerminationSignal) else "interrupted")
+        raise
+
+
+def _render(request: RenderRequest) -> RenderResult | Failed:
     log = get_run_logger()
     settings = Settings()
+    stop.clear()  # a stop asked of an earlier render in this process is not this one's
 
     # 1. storyboard → priced plan, and the preflight: every problem known before paying, at once
     path, inline = request.storyboard_source()

@@ -135,6 +135,55 @@ def test_render_on_a_new_machine_stops_cleanly_on_sigterm_and_runs_again(lightho
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 4
 
 
+@pytest.mark.slow
+def test_sigterm_ends_a_render_whose_status_calls_all_fail_within_10_s_and_the_rerun_pays_nothing_again(tmp_path, endpoint_proxy):
+    """Every status call answered 502: the SDK retries each with backoff (tens of seconds), the
+    render's own poll keeps trying until its deadline. SIGTERM must still end the whole process
+    tree (the render, its temporary Prefect server) within 10 s, with every job in the ledger,
+    and a rerun must create nothing."""
+    from soraflow.models import load_catalog
+    from soraflow.simulator import Simulator, SimulatorConfig, simulated_models
+
+    from ..fixtures.endpoints import bearer
+
+    models = 'endpoints:\n  gw: {{base_url: "{url}", key_env: GW_KEY}}\nmodels:\n  gw-video: {{endpoint: gw, seconds: [4], sizes: {{720x1280: 0.1}}}}\n'
+    config = SimulatorConfig(latency=0.5, cache_dir=str(tmp_path / "renders"), models=simulated_models(load_catalog(text=models.format(url="http://x/v1"))))
+    with Simulator(config) as sim:
+        gw = endpoint_proxy(sim, auth=bearer("gw-key-sigterm-0123"), retrieve_status=502)
+        (tmp_path / "models.yaml").write_text(models.format(url=gw.base_url))
+        board = tmp_path / "board.yaml"
+        board.write_text(yaml.safe_dump({"title": "Term", "size": "720x1280", "model": "gw-video",
+                                         "shots": [{"id": f"s{i}", "seconds": 4, "visual": f"a lighthouse, shot {i}"} for i in range(4)]}))  # fmt: skip
+        env = cli_env(tmp_path, SORAFLOW_MODELS=str(tmp_path / "models.yaml"), GW_KEY="gw-key-sigterm-0123")
+        command = [sys.executable, "-m", "soraflow.cli", "render", str(board), "--out", str(tmp_path / "out")]
+        render = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        main = psutil.Process(render.pid)
+        deadline = time.monotonic() + 300
+        while len(sim.jobs()) < 4 or len([s for s in gw.seen if s.method == "GET" and s.path.count("/") == 2]) < 8:
+            assert render.poll() is None, render.stdout.read()
+            assert time.monotonic() < deadline, "the render did not create its clips"
+            time.sleep(0.2)
+        tree = [main, *main.children(recursive=True)]
+        assert len(tree) >= 2  # the render and its temporary Prefect server
+
+        render.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        gone, alive = psutil.wait_procs(tree, timeout=10)
+        took = time.monotonic() - sent
+        output = render.communicate(timeout=30)[0]
+        assert not alive, f"{[p.pid for p in alive]} still run {took:.1f} s after SIGTERM:\n{output[-3000:]}"
+        assert render.returncode == 143, output
+        assert "interrupted" in output and "Traceback" not in output, output
+        jobs = {j["id"] for j in sim.jobs()}
+        assert len(jobs) == 4 and jobs <= Ledger(tmp_path / "state" / "ledger.sqlite").known_job_ids()
+
+        gw.retrieve_status = None
+        again = soraflow("render", str(board), "--out", str(tmp_path / "out"), env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert {j["id"] for j in sim.jobs()} == jobs, "the rerun created again"
+        assert "billed this run $0.00" in again.stdout
+
+
 @pytest.fixture
 def session_api(prefect_server) -> str:
     """The session's Prefect server, for CLI processes (no temporary server of their own)."""
