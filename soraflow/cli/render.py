@@ -15,6 +15,7 @@ from rich.text import Text
 from .. import archive, assembly, choices, preflight
 from ..errors import SoraflowError
 from ..ledger import Ledger, WatchedPrices
+from ..limits import wall_time
 from ..models import route_endpoints
 from ..plan import Plan, estimate_rows, load_plan, model_catalog
 from ..settings import Settings
@@ -31,7 +32,9 @@ def _plan(storyboard: Path, settings: Settings, ledger: Ledger | None = None) ->
     return load_plan(str(storyboard), None, settings=settings, catalog=model_catalog(settings), record=record)
 
 
-def _estimate_table(plan: Plan) -> Table:
+def _estimate_table(plan: Plan, settings: Settings, clips=None) -> Table:
+    """Every clip's cost, the total, and (below) how long the render is expected to take:
+    ``clips`` are those the run makes (default: all), scheduled under the limits."""
     table = Table(title=Text(f"{printable(plan.title)} — estimate"), title_justify="left")
     takes = plan.has_takes  # a take column only where a shot has several (every take is paid)
     columns = (("shot", "left"), ("part", "right"), *((("take", "right"),) if takes else ()), ("model", "left"), ("endpoint", "left"),
@@ -44,8 +47,7 @@ def _estimate_table(plan: Plan) -> Table:
         table.add_row(*(Text(printable(cell)) for cell in cells))
     table.add_section()
     table.add_row("total", "", *(("",) if takes else ()), "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
-    # chained parts (last_frame, extend, remix) wait for their source: the wall time is the longest chain
-    table.caption = f"expected wall time ~{plan.expected_wall_seconds:.0f} s (chained parts run in sequence)"
+    table.caption = wall_time(plan, model_catalog(settings), settings, clips).describe()
     table.caption_justify = "left"
     return table
 
@@ -80,11 +82,11 @@ def estimate(
     settings = settings_from_env(simulate)
     if prices is PriceChoice.profile:
         plan = _plan(storyboard, settings)
-        out.print(_estimate_table(plan))
+        out.print(_estimate_table(plan, settings))
         out.print("prices: the model profiles' (" + " + ".join(model_catalog(settings).sources) + ")")
     else:
         plan, used = _plan_at_watched_prices(storyboard, settings)
-        out.print(_estimate_table(plan))
+        out.print(_estimate_table(plan, settings))
         sizes = sorted({(c.profile, c.size) for c in plan.clips})
         watched = [used[s] for s in sizes if used[s].watched is not None]
         out.print(f"prices: watched by the model watch for {len(watched)} of {len(sizes)} model and size(s) used")
@@ -153,7 +155,7 @@ def render(
         lambda: _plan(storyboard, settings, ledger), out_dir=out_dir, storage=storage, budget_usd=budget, checks=checks
     )
     plan, can_pay = cleared.plan, cleared.payable
-    out.print(_estimate_table(plan))
+    out.print(_estimate_table(plan, settings, cleared.to_create))
     _warn_fitting(plan)
     say(("this run: ", "bold"), can_pay.describe(), to=out)
     if dry_run:

@@ -33,6 +33,22 @@ def test_estimate_prints_every_clip_and_total(lighthouse):
     assert "$0.40" in res.output and "$2.80" in res.output
 
 
+def test_estimate_and_dry_run_count_the_limits_in_the_wall_time(tmp_path):
+    """500 independent clips on the simulator (2 s each) under the default limits: 4 in flight
+    and 60 creates a minute, so the rate decides (60 at once, then one a second); the caption
+    says what it assumed. It said ~32 s before: every clip at once."""
+    board = tmp_path / "s.yaml"
+    board.write_text(yaml.safe_dump({"title": "Many", "size": "720x1280",
+                                     "shots": [{"id": f"s{i:03d}", "seconds": 4, "visual": f"shot {i}"} for i in range(500)]}))  # fmt: skip
+    env = {"SORAFLOW_SIMULATOR_LATENCY": "2", "SORAFLOW_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "400"}
+    for args in (["estimate", str(board)], ["render", str(board), "--out", str(tmp_path / "out"), "--dry-run"]):
+        res = runner.invoke(app, args, env=env)
+        assert res.exit_code == 0, res.output
+        said = " ".join(res.output.split())
+        assert "expected wall time ~7 min 54 s: 500 clip(s), at most 4 at a time and 60 creates a minute" in said, said[-800:]
+        assert "each clip ~2 s (the simulator's latency, SORAFLOW_SIMULATOR_LATENCY)" in said and "start-up not counted" in said
+
+
 def test_estimate_of_bad_storyboard_names_the_field(tmp_path):
     f = tmp_path / "s.yaml"
     f.write_text("title: t\nshots:\n  - {id: a, seconds: 5, visual: v}\n")
