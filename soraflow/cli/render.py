@@ -112,22 +112,59 @@ def _plan_at_watched_prices(storyboard: Path, settings: Settings) -> tuple[Plan,
     return load_plan(str(storyboard), None, settings=settings, catalog=catalog), used
 
 
+# A film of more clips than this shows one line for the whole film and a bar per clip in flight
+# (and per failed clip), not a bar per clip: 150 bars do not fit a terminal.
+SHOWN_CLIPS = 12
+
+
+def _clip_state(e) -> str:
+    """What a clip is doing, from its ledger entry (None: it waits for its turn under the limits)."""
+    if e is None:
+        return "queued"
+    if e.storage_uri:
+        return "stored"
+    if e.local_path:
+        return "downloaded"
+    if e.state == "completed":
+        return "downloading"
+    if e.state == "claimed":
+        return "starting"
+    if e.job_status == "queued":  # the endpoint's own queue, not the limits'
+        return "accepted"
+    return e.job_status or e.state
+
+
 def _watch_progress(plan: Plan, ledger: Ledger, stop: threading.Event) -> None:
-    """Show each clip's progress from the ledger, which every stage updates."""
+    """Show the render's progress from the ledger, which every stage updates: one progress view,
+    in which clips waiting for their turn under the limits are counted on one line, "queued"."""
     keys = [c.clip_key for c in plan.clips]
+    labels = {c.clip_key: f"{c.label:<18}" for c in plan.clips}
+    few = len(keys) <= SHOWN_CLIPS
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(), console=console, transient=False,
     ) as progress:
-        bars = {c.clip_key: progress.add_task(f"{c.label:<18}", total=100, state="waiting") for c in plan.clips}
+        film = None if few else progress.add_task(f"{'all clips':<18}", total=len(keys), state="")
+        bars = {key: progress.add_task(labels[key], total=100, state="queued") for key in keys} if few else {}
         while True:
             entries = ledger.entries(keys)
-            for key, bar in bars.items():
+            counts: dict[str, int] = {}
+            for key in keys:
                 e = entries.get(key)
-                if e is None:
-                    continue
-                state = "stored" if e.storage_uri else ("downloaded" if e.local_path else (e.job_status or e.state))
-                progress.update(bar, completed=100 if e.state == "completed" else e.progress, state=state)
+                state = _clip_state(e)
+                counts[state] = counts.get(state, 0) + 1
+                done = 100 if e is not None and e.state == "completed" else (e.progress if e is not None else 0)
+                if not few and state not in ("queued", "stored") and key not in bars:
+                    bars[key] = progress.add_task(labels[key], total=100, state=state)
+                if key in bars:
+                    if not few and state == "stored":
+                        progress.remove_task(bars.pop(key))
+                    else:
+                        progress.update(bars[key], completed=done, state=state)
+            if film is not None:
+                order = ("stored", "downloaded", "downloading", "in_progress", "accepted", "creating", "starting", "queued")
+                said = [f"{counts[s]} {s}" for s in order if counts.get(s)] + [f"{n} {s}" for s, n in sorted(counts.items()) if s not in order]
+                progress.update(film, completed=counts.get("stored", 0), state=" · ".join(said))
             if stop.wait(0.5):
                 break
 

@@ -208,6 +208,53 @@ def session_api(prefect_server) -> str:
     return PREFECT_API_URL.value()
 
 
+@pytest.mark.slow
+def test_a_150_shot_render_says_queued_clips_once_with_at_most_10_warnings(session_api, tmp_path):
+    """150 clips under the default limit of 4 in flight: 146 wait for their turn. That is the
+    limits working: the terminal shows one progress view (one line for the whole film, its
+    queued clips counted there), and the run's logs hold at most 10 lines at WARNING or above
+    (it was about 300: "clip sNNN waits for a slot", each clip every 30 s)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterStartTime, LogFilter, LogFilterFlowRunId, LogFilterLevel
+    from datetime import datetime, timezone
+
+    models = tmp_path / "models.yaml"  # the default 4 in flight; creates per minute out of the way: this is about waits, not rates
+    models.write_text(yaml.safe_dump({"models": {"sora-2": {"requests_per_minute": 6000}}}))
+    board = tmp_path / "board.yaml"
+    board.write_text(yaml.safe_dump({"title": "Many", "size": "720x1280",
+                                     "shots": [{"id": f"s{i:03d}", "seconds": 4, "visual": f"a harbour light, shot {i}"} for i in range(150)]}))  # fmt: skip
+    started = datetime.now(timezone.utc)
+    env = cli_env(tmp_path, PREFECT_API_URL=session_api, SORAFLOW_MODELS=str(models), SORAFLOW_REQUESTS_PER_MINUTE="6000",
+                  SORAFLOW_SIMULATOR_LATENCY="0.3", COLUMNS="150")  # fmt: skip
+    done = soraflow("render", str(board), "--out", str(tmp_path / "out"), env=env, timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert len(json.loads((tmp_path / "out" / "manifest.json").read_text())["clips"]) == 150
+
+    warnings = [line for line in output.splitlines() if "| WARNING |" in line or "| ERROR |" in line or line.startswith("warning:")]
+    assert len(warnings) <= 10, "\n".join(warnings[:20])
+    assert "waits for a slot" not in output
+    views = [line for line in done.stderr.splitlines() if line.startswith("all clips")]
+    assert len(views) == 1 and "150/150" in views[0] and "150 stored" in views[0], done.stderr[-3000:]
+    assert not [line for line in done.stderr.splitlines() if line.startswith("s0") and "━" in line]  # no bar per clip
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["render-storyboard"])),
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=started)),
+        )
+        [run] = [r for r in runs if r.parameters["request"]["storyboard_path"] == str(board)]
+        logged = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]), level=LogFilterLevel(ge_=30)))
+        every, page = [], True
+        while page:  # the API answers 200 at a time
+            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), offset=len(every))
+            every += page
+    assert len(logged) <= 10, [log.message for log in logged]
+    assert len(every) > 150  # the run's logs were read whole
+    queued = [log.message for log in every if "queued for their turn" in log.message]
+    assert len(queued) == 1 and queued[0].startswith("146 clip(s) queued for their turn under the limits; expected wall time"), queued
+
+
 def test_a_shot_refused_by_moderation_is_named_once_with_the_providers_code(sim_env, session_api, tmp_path, monkeypatch):
     tag = uuid.uuid4().hex[:8]
     monkeypatch.setattr(sim_env.config, "moderation_terms", [f"forbidden cargo {tag}"])  # only this test's prompt
