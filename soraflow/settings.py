@@ -104,8 +104,12 @@ class Settings(BaseSettings):
     # A download is bounded, so an endless answer ends: more bytes than this, or still sending
     # after this long, is refused (the job stays paid for and recorded: a rerun fetches it again).
     # A 20 s clip at 4K is far under 1 GiB.
-    max_clip_bytes: int = Field(default=1 << 30, ge=1 << 16)
-    download_timeout_seconds: Seconds = 1800.0
+    max_clip_bytes: int = Field(
+        default=1 << 30, ge=1 << 16, description="The most bytes one clip's download may be; a longer answer is refused (a rerun fetches it again)."
+    )
+    download_timeout_seconds: Seconds = Field(
+        default=1800.0, description="The longest one clip's download may take; a slower answer is refused (a rerun fetches it again)."
+    )
 
     # --- where things live --------------------------------------------------------------
     storage: str | None = Field(

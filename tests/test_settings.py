@@ -79,7 +79,7 @@ def test_a_state_dir_that_cannot_be_made_and_a_simulator_port_in_use_are_one_lin
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert sim.returncode == 2, sim.stderr
     assert sim.stderr.strip().splitlines() == [
-        f"error: the simulator cannot listen on 127.0.0.1:{port}: Address already in use; another process listens there, or "
+        f"error: the simulator cannot listen on 127.0.0.1:{port} (--port): Address already in use; another process listens there, or "
         "the address is not this machine's; allowed: a free port (--port 0 takes any)"
     ]
     assert sim.stdout == ""

@@ -29,7 +29,7 @@ runner = CliRunner()
 def test_estimate_prints_every_clip_and_total(lighthouse):
     res = runner.invoke(app, ["estimate", str(lighthouse)])
     assert res.exit_code == 0, res.output
-    assert res.output.count("sora-2") == 4
+    assert len([line for line in res.output.splitlines() if line.startswith("│") and " sora-2 " in line]) == 4  # the caption names limits
     assert "$0.40" in res.output and "$2.80" in res.output
 
 
@@ -188,7 +188,8 @@ def test_sigterm_ends_a_render_whose_status_calls_all_fail_within_10_s_and_the_r
         took = time.monotonic() - sent
         output = render.communicate(timeout=30)[0]
         assert not alive, f"{[p.pid for p in alive]} still run {took:.1f} s after SIGTERM:\n{output[-3000:]}"
-        assert render.returncode == 143, output
+        # psutil's wait reaped the render (its child): its exit code is on the psutil process, not on the Popen
+        assert main.returncode == 143, output
         assert "interrupted" in output and "Traceback" not in output, output
         jobs = {j["id"] for j in sim.jobs()}
         assert len(jobs) == 4 and jobs <= Ledger(tmp_path / "state" / "ledger.sqlite").known_job_ids()
@@ -235,7 +236,7 @@ def test_a_150_shot_render_says_queued_clips_once_with_at_most_10_warnings(sessi
     assert len(warnings) <= 10, "\n".join(warnings[:20])
     assert "waits for a slot" not in output
     views = [line for line in done.stderr.splitlines() if line.startswith("all clips")]
-    assert len(views) == 1 and "150/150" in views[0] and "150 stored" in views[0], done.stderr[-3000:]
+    assert len(views) == 1 and "100%" in views[0] and "150 stored" in views[0], done.stderr[-3000:]
     assert not [line for line in done.stderr.splitlines() if line.startswith("s0") and "━" in line]  # no bar per clip
 
     with get_client(sync_client=True) as client:
@@ -416,7 +417,7 @@ def test_estimate_of_the_veo_example_equals_the_profiles_prices_to_the_cent():
     res = runner.invoke(app, ["estimate", str(path)], env={"GOOGLE_API_KEY": "", "GOOGLE_CLOUD_PROJECT": "", "OPENAI_API_KEY": ""},
                         terminal_width=200)
     assert res.exit_code == 0, res.output
-    rows = [line for line in res.output.splitlines() if "vertex" in line]
+    rows = [line for line in res.output.splitlines() if "vertex" in line and line.startswith("│")]  # the caption names its limits
     assert [Decimal(r.split("$")[-1].split()[0]) for r in rows] == prices
     total = next(line for line in res.output.splitlines() if "total" in line)
     assert Decimal(total.split("$")[-1].split()[0]) == sum(prices) == Decimal("3.00")

@@ -174,6 +174,9 @@ def test_a_job_list_with_a_malformed_created_at_says_which_field(sim, endpoint_p
 def test_models_answering_html_is_one_line_naming_the_endpoint_and_route(sim, endpoint_proxy, env, tmp_path):
     gw = endpoint_proxy(sim, auth=bearer(KEY), models_body=("text/html", "<html><body>Welcome to nginx!</body></html>"))
     point_at(env, tmp_path, gw=gw.base_url)
+    from soraflow.cli._output import out
+
+    env.setattr(out, "width", 1000)  # the error's cell unfolded (with fal's profiles the columns are narrow)
     res = CliRunner().invoke(app, ["models", "--check"])
     assert res.exit_code == 0, res.output
     said = f"endpoint gw ({gw.base_url}) answered GET /models with text/html, not a JSON list of models"
