@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import queue
+from collections import deque
 from decimal import Decimal
 
 from prefect import flow, get_run_logger
-from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed
+from prefect.exceptions import TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
-from soraflow import archive, assembly, choices
+from soraflow import archive, assembly, choices, stop
 from soraflow.budget import clips_to_create
 from soraflow.errors import JobLostError, ProviderError, SoraflowError, SpendCapError
+from soraflow.limits import ALL, wall_time
 from soraflow.output_lock import hold_output_dir
 from soraflow.plan import ClipSpec, Plan
 from soraflow.settings import Settings
@@ -21,7 +24,7 @@ from soraflow.tasks.download import download_clip
 from soraflow.tasks.generate import generate_clip
 from soraflow.tasks.limits import apply_limits
 from soraflow.tasks.prepare import check_availability, check_regeneration_budget, plan_again, run_preflight
-from soraflow.tasks.runtime import clean_errors, ledger, result_storage
+from soraflow.tasks.runtime import clean_errors, ledger, model_catalog, result_storage
 from soraflow.tasks.report import publish_estimate, publish_failures, publish_results, publish_spend
 from soraflow.tasks.review import approve_cut, check_retakes, choose_takes, publish_review, record_decision, settle_retakes
 from soraflow.tasks.stitch import stitch_film, stitch_review_cut, write_manifest
@@ -69,8 +72,19 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
         request: The storyboard (written in the form, or a file on the worker), where the film goes,
             and an optional budget. Clips already paid for are reused, never paid for twice.
     """
+    try:
+        return _render(request)
+    except (KeyboardInterrupt, TerminationSignal) as signal:
+        # Prefect's engine cancels the run's tasks next and waits for every running one to end:
+        # each clip's wait ends at once (soraflow.stop), and no create starts after this.
+        stop.request("terminated" if isinstance(signal, TerminationSignal) else "interrupted")
+        raise
+
+
+def _render(request: RenderRequest) -> RenderResult | Failed:
     log = get_run_logger()
     settings = Settings()
+    stop.clear()  # a stop asked of an earlier render in this process is not this one's
 
     # 1. storyboard → priced plan, and the preflight: every problem known before paying, at once
     path, inline = request.storyboard_source()
@@ -92,32 +106,26 @@ def render_storyboard(request: RenderRequest = RenderRequest()) -> RenderResult:
     with hold_output_dir(
         out_dir, run=flow_run.get_name(), title=plan.title, wait_seconds=settings.out_dir_wait_seconds, on_wait=log.warning
     ):
-        apply_limits(plan)
+        capacities = apply_limits(plan)
         to_create = clips_to_create(plan, ledger())  # their models' availability: in the preflight
+        # The one line about clips waiting their turn under the limits (the terminal shows them
+        # queued; a wait that is not expected is said by the clip: other runs' slots, a limit of 0).
+        expected = wall_time(plan, model_catalog(), settings, to_create)
+        queued = max(0, len(to_create) - expected.in_flight)
+        log.info("%s%s", f"{queued} clip(s) queued for their turn under the limits; " if queued else "", expected.describe())
 
         # 2. every clip, concurrently: generate (create once + poll) → download → store
         work_dir = str(out_dir / ".work")
         results = result_storage()
+        window = min(GENERATE_WINDOW_MAX, max(GENERATE_WINDOW_MIN, 2 * capacities.get(ALL, 1)))
+        chains: dict[str, list] = {spec.clip_key: [spec, None, None, None] for spec in plan.clips}  # in plan order
 
-        def submit_clips(specs: list, refresh: bool = False) -> None:
-            # Wave by wave, and in each wave every create before any download and every download
-            # before any store: a download or a store holds one of the run's threads while it
-            # waits for its clip, so submitted first they kept later clips' creates waiting for a
-            # thread (48 clips: the last create 11 s after the first), and submitted after what
-            # they wait for, no thread waits for work queued behind it. A chained part, an
-            # extension or a remix starts once the clip it is made from is downloaded.
-            generate = generate_clip.with_options(result_storage=results, refresh_cache=refresh)
-            for wave in _waves(specs):
-                generated = {s.clip_key: generate.submit(s, work_dir, plan.title, chains[s.follows.clip_key][2] if s.follows else None)
-                             for s in wave}  # fmt: skip
-                downloaded = {s.clip_key: download_clip.submit(s, generated[s.clip_key], work_dir, storage_url, plan.title) for s in wave}
-                for s in wave:
-                    stored = store_clip.submit(s, downloaded[s.clip_key], storage_url, plan.title)
-                    chains[s.clip_key] = (s, generated[s.clip_key], downloaded[s.clip_key], stored)
-            wait([f for spec in specs for f in chains[spec.clip_key][1:]])
+        def submit_clips(specs: list[ClipSpec], refresh: bool = False) -> None:
+            _run_clips(specs, chains, window=window, generate=generate_clip.with_options(result_storage=results, refresh_cache=refresh),
+                       download=lambda s, g: download_clip.submit(s, g, work_dir, storage_url, plan.title),
+                       store=lambda s, d: store_clip.submit(s, d, storage_url, plan.title), work_dir=work_dir, title=plan.title)  # fmt: skip
 
-        chains: dict = {spec.clip_key: None for spec in plan.clips}  # in plan order: a clip's source comes before it
-        submit_clips(plan.clips)
+        submit_clips(list(plan.clips))
 
         # 2b. a job the provider no longer has (expired or deleted), with no copy kept anywhere, can
         # only be generated again: once, said plainly, and billed in the manifest
@@ -191,6 +199,8 @@ def _outcomes(chains: dict, keys) -> tuple[dict[str, bool], list[dict]]:
     for key in keys:
         spec, generated, downloaded, stored = chains[key]
         try:
+            if stored is None:  # an earlier stage failed, or the clip it is made from: never submitted
+                raise _root_error(generated, downloaded) or _source_failed(spec) or SoraflowError("not made")
             stored.result()
             # a cached result replays the first run's flag: nothing was created (or paid) now
             created_here[spec.clip_key] = generated.result().created_here and generated.state.name != "Cached"
@@ -248,8 +258,6 @@ def _review(
                 check_availability(unchecked)  # a retired model is refused before anything is spent
             settled += sorted({(c.shot_id, c.take, "refused", why) for c in retakes if (why := refused.get(c.clip_key))})
             made = [c for c in retakes if not any((c.shot_id, c.take) == (s, t) for s, t, *_ in settled)]
-            for spec in made:
-                chains[spec.clip_key] = None
             submit_clips(made)
             made_here, failed = _outcomes(chains, [c.clip_key for c in made])
             created_here.update(made_here)
@@ -280,22 +288,68 @@ def _without_shot(err: Exception) -> str:
     return err.detail if isinstance(err, ProviderError) else str(err)
 
 
-def _waves(specs: list[ClipSpec]) -> list[list[ClipSpec]]:
-    """The clips in waves, each clip after the clip it is made from where that one is among them
-    (a chained part, an extension, a remix); in plan order within a wave."""
-    depth: dict[str, int] = {}
+# Generate tasks submitted ahead of the slots they wait for: twice the clips the limit "all" lets
+# run at once (a freed slot finds a clip waiting), within the run's 64 threads (downloads and
+# stores need some). Submitting every clip at once held a thread, a task run and a survey of the
+# slots every half second per clip: 500 clips, 64 threads busy waiting.
+GENERATE_WINDOW_MIN, GENERATE_WINDOW_MAX = 8, 48
+
+
+def _run_clips(specs: list[ClipSpec], chains: dict[str, list], *, window: int, generate, download, store, work_dir: str, title: str) -> None:
+    """Run each clip through generate → download → store, each stage submitted when what it takes
+    is done, so no task ever holds a thread waiting for another; at most ``window`` generate
+    tasks at once, and a clip made from another (a chained part, an extension, a remix) as soon
+    as its source is downloaded, before clips not yet started. ``chains[key]`` gets each stage's
+    future (None: not submitted, because an earlier stage or the clip's source failed)."""
+    keys = {s.clip_key for s in specs}
+    for spec in specs:  # a clip made again (its job lost) or a retake starts a chain afresh
+        chains[spec.clip_key] = [spec, None, None, None]
+    followers: dict[str, list[ClipSpec]] = {}
+    ready: deque[ClipSpec] = deque()
     for spec in specs:  # a clip's source comes before it in the plan
-        source = spec.follows.clip_key if spec.follows else None
-        depth[spec.clip_key] = depth[source] + 1 if source in depth else 0
-    waves: list[list[ClipSpec]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for spec in specs:
-        waves[depth[spec.clip_key]].append(spec)
-    return waves
+        if spec.follows is not None and spec.follows.clip_key in keys:
+            followers.setdefault(spec.follows.clip_key, []).append(spec)
+        else:
+            ready.append(spec)
+    finished: queue.Queue = queue.Queue()
+    outstanding = generating = 0
+
+    def track(stage: int, spec: ClipSpec, future) -> None:
+        nonlocal outstanding
+        chains[spec.clip_key][stage] = future
+        outstanding += 1
+        future.add_done_callback(lambda f: finished.put((stage, spec, f)))
+
+    while ready or outstanding:
+        while ready and generating < window:
+            spec = ready.popleft()
+            source = chains[spec.follows.clip_key][2] if spec.follows is not None else None
+            track(1, spec, generate.submit(spec, work_dir, title, source))
+            generating += 1
+        while True:  # woken by the next stage to end (a short timeout keeps signals deliverable)
+            try:
+                stage, spec, future = finished.get(timeout=1.0)
+                break
+            except queue.Empty:
+                continue
+        outstanding -= 1
+        generating -= stage == 1
+        future.wait()  # done already: this keeps its final state (``state`` alone asks the API, which may lag)
+        if not future.state.is_completed():
+            continue  # its later stages and the clips made from it are not submitted: reported below
+        if stage == 1:
+            track(2, spec, download(spec, future))
+        elif stage == 2:
+            track(3, spec, store(spec, future))
+            ready.extendleft(reversed(followers.get(spec.clip_key, [])))
 
 
 def _root_error(*chain) -> Exception | None:
-    """The first failure in a clip's chain (a failed stage makes the later ones 'not ready')."""
+    """The first failure in a clip's chain (a stage after a failed one is never submitted: None)."""
     for future in chain:
+        if future is None:
+            continue
+        future.wait()
         state = future.state
         if state.is_failed() or state.is_crashed():
             try:

@@ -15,6 +15,8 @@ The families decide what happens next (docs/architecture.md, rule 6):
 - ``LedgerError``: the job ledger cannot be opened or used (its URL, driver or schema).
 - ``UnexpectedError``: anything else, as it may be stored (``safe_error``): the original's type
   name and a redacted, bounded message, never the original object.
+- ``InvalidSettingError``: a ``SORAFLOW_*`` variable (or an option) soraflow cannot use; one
+  line naming it, its value (never a secret's) and what is allowed.
 """
 
 from __future__ import annotations
@@ -334,6 +336,12 @@ class MediaError(SoraflowError):
 
 class StorageError(SoraflowError):
     """An object could not be stored or verified."""
+
+
+class InvalidSettingError(SoraflowError):
+    """A setting (a ``SORAFLOW_*`` variable, or a command's option) has a value soraflow cannot
+    use: the message names the variable, shows its value (never a secret's) and what is allowed,
+    on one line."""
 
 
 class LedgerError(SoraflowError):

@@ -31,6 +31,7 @@ from .errors import (
     TransientProviderError,
     UntrustedAnswerError,
 )
+from . import stop
 from .ledger import CLIP_REF_LENGTH, ClaimKind, DeliveryWatch, JobHeldError, Ledger, Spend, SpendCaps, owner_id
 from .plan import ClipSpec, sha256_file
 from .providers.base import CreateRequest, LostCreateSearch, VideoJob, VideoProvider
@@ -230,7 +231,7 @@ def submit_clip(
         if claim.kind is ClaimKind.WAIT:
             if time.monotonic() - waited_since > ledger.lease_seconds + 60:
                 raise TransientProviderError(f"another run has held the create of {spec.label} for too long")
-            time.sleep(0.5 + random.random() * 0.5)
+            stop.sleep(0.5 + random.random() * 0.5, f"clip {spec.label} was not created")
             continue
         if claim.kind is ClaimKind.RECONCILE:
             # An earlier create (a killed run's, or this run's lost answer) may have made a job.
@@ -255,6 +256,10 @@ def submit_clip(
         reservation = _reserve(spec, guard, ledger, owner)
         if before_create is not None:
             before_create()
+        if stop.requested():  # asked to stop while waiting for its rate: nothing is sent
+            _release(guard, reservation, "the render was stopped before the create was sent")
+            ledger.release_claim(spec.clip_key, owner)
+            stop.check(f"clip {spec.label} was not created")
         if not ledger.renew_claim(spec.clip_key, owner):
             _release(guard, reservation, "the claim was taken over before the create was sent")
             continue  # taken over while this run waited (its lease ran out): ask the ledger again
@@ -265,7 +270,7 @@ def submit_clip(
             # A reservation stays while the create may have been paid (found: paid; absent: released).
             # The claim stays ours and 'creating': whoever tries next searches first.
             for delay in LOST_ANSWER_SEARCH_DELAYS:
-                time.sleep(delay)
+                time.sleep(delay)  # not cut short: the claim stays 'creating' until this search says
                 search = _search(spec, provider, ledger, sent_at)
                 if search.outcome == "found":
                     log.info("clip %s: the create's answer was lost; found its job %s (%s)", spec.label, search.job.id, search.tried)
@@ -303,7 +308,7 @@ def submit_clip(
                 "clip %s: rate limited by the endpoint; waiting %.0f s as it asks (retry-after), %.0f s so far",
                 spec.label, delay, rate_limit_wait,
             )
-            time.sleep(delay + random.random() * 0.25)
+            stop.sleep(delay + random.random() * 0.25, f"clip {spec.label} was not created")
             rate_limit_wait += delay
             continue
         except ProviderError as err:
@@ -425,7 +430,7 @@ def poll_clip(
     ledger: Ledger,
     settings: Settings,
     on_progress: ProgressCallback | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     deliveries: DeliveryWatch | None = None,
 ) -> GeneratedClip:
     """Wait until ``job_id`` is completed; raise typed errors for failure, loss or deadline.
@@ -435,8 +440,12 @@ def poll_clip(
     net; any other clip polls, paced by the provider's hint, its progress or its profile.
 
     The deadline runs from the job's submission; a job polled again after an earlier run gave
-    up on it (it is paid for) gets a new deadline from now, so a rerun resumes polling.
+    up on it (it is paid for) gets a new deadline from now, so a rerun resumes polling. Between
+    polls it sleeps until a stop is requested (``soraflow.stop``): then it ends at once.
     """
+    if sleep is None:
+        def sleep(seconds: float) -> None:
+            stop.sleep(seconds, f"job {job_id} of clip {spec.label} is paid for and recorded; not polled to the end")
     entry = ledger.get(spec.clip_key)
     if entry is not None and entry.job_id == job_id and entry.state == "completed":
         return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
@@ -583,11 +592,19 @@ def download_clip(
         if storage.exists(storage_key, entry.sha256) is not None:
             storage.get_file(storage_key, dest)
     if entry and entry.sha256 and dest.is_file() and sha256_file(dest) == entry.sha256:
-        probe = media.probe_clip(dest, name=spec.label)
-        return DownloadedClip(
-            clip_key=spec.clip_key, job_id=job_id, path=str(dest), sha256=entry.sha256, size=dest.stat().st_size,
-            thumbnail=str(thumb) if thumb.is_file() else None, duration=probe.duration,
-        )
+        # The copy kept is checked as a download is: one damaged before this check existed (a
+        # cut answer stored whole) is fetched again from its job, which is paid for: no new job.
+        try:
+            probe = media.validate_clip(dest, expect_size=spec.size, expect_seconds=spec.job_seconds, name=spec.label)
+        except MediaError as err:
+            log.warning("clip %s: the copy kept of job %s is damaged (%s); fetching it again from endpoint %s",
+                        spec.label, job_id, err, provider.where)  # fmt: skip
+            dest.unlink(missing_ok=True)
+        else:
+            return DownloadedClip(
+                clip_key=spec.clip_key, job_id=job_id, path=str(dest), sha256=entry.sha256, size=dest.stat().st_size,
+                thumbnail=str(thumb) if thumb.is_file() else None, duration=probe.duration,
+            )
     try:
         got = provider.download(job_id, dest, variant="video")
     except JobLostError as err:

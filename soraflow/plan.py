@@ -269,8 +269,10 @@ class Plan(BaseModel):
         return any(c.take != 1 for c in self.clips)
 
     @property
-    def expected_wall_seconds(self) -> float:
-        """Render time if every independent clip ran at once: chained clips wait for their source."""
+    def longest_chain_seconds(self) -> float:
+        """Render time of the longest chain (a clip made from another waits for it), as if every
+        clip could run at once: the floor of any wall time (soraflow.limits.wall_time counts the
+        limits)."""
         done: dict[str, float] = {}
         for c in self.clips:  # sources come before the clips made from them
             done[c.clip_key] = c.expected_render_seconds + (done[c.follows.clip_key] if c.follows else 0.0)
@@ -297,13 +299,18 @@ def _take_numbers(count: int, held: set[int]) -> list[int]:
 
 
 def plan_storyboard(
-    sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, allow_beyond_spec: bool = False, record: ReviewRecord | None = None
+    sb: Storyboard, *, catalog: ModelCatalog, routing: Routing, allow_beyond_spec: bool = False, record: ReviewRecord | None = None,
+    simulator_latency: float | None = None,
 ) -> Plan:
     """Split shots into clips of the profile's lengths, route and price them. No I/O but hashing refs.
 
     Every take of a shot is planned as its own clip (or chain of clips): the storyboard's takes,
     then the retakes ``record`` holds (reviews' decisions, from the ledger), each with its take
     number in its clip key; a take after the first carries a seed where the model takes one.
+
+    A clip's expected render time is its profile's pace, or on the simulator its latency
+    (``simulator_latency``, every job's time from create to completed there): it paces the first
+    polls and the wall-time estimate (soraflow.limits).
 
     Refuses a plan that needs an endpoint without credentials (every such endpoint named at once).
     A prompt longer than its profile takes is the preflight's to refuse (soraflow.preflight),
@@ -328,7 +335,7 @@ def plan_storyboard(
         takes += [(r.take, r) for r in sorted(retakes, key=lambda r: r.take)]
         for take, retake in takes:
             seed = (retake.seed if retake and retake.seed is not None else (take if take != 1 else None)) if profile.takes_seed else None
-            made = _take_clips(sb, shot, index, take, seed, retake, profile, routing, clips, allow_beyond_spec)
+            made = _take_clips(sb, shot, index, take, seed, retake, profile, routing, clips, allow_beyond_spec, simulator_latency)
             (refused if retake is not None and retake.refused else clips).extend(made)
         planned = {n for n, r in takes if not (r and r.refused)}
         wanted = shot.choose or record.choices.get(shot.id) or 1
@@ -340,7 +347,7 @@ def plan_storyboard(
 
 def _take_clips(
     sb: Storyboard, shot, index: int, take: int, seed: int | None, retake: RecordedRetake | None, profile, routing: Routing,
-    earlier: list[ClipSpec], allow_beyond_spec: bool,
+    earlier: list[ClipSpec], allow_beyond_spec: bool, simulator_latency: float | None = None,
 ) -> list[ClipSpec]:
     """The clips of one take of a shot: its parts, chained as the shot's continuity says."""
     route = routing.route(profile.endpoint)
@@ -418,7 +425,9 @@ def _take_clips(
                 seed=seed,
             ),
             price_usd=profile.price(size, seconds, audio=audio),
-            expected_render_seconds=profile.expected_render_seconds(seconds),
+            expected_render_seconds=(
+                simulator_latency if route.simulated and simulator_latency is not None else profile.expected_render_seconds(seconds)
+            ),
             retires=profile.retires,
         )
         clips.append(clip)
@@ -454,7 +463,10 @@ def load_plan(
         sb = parse_storyboard(storyboard_inline, source=source, allow_beyond_spec=beyond, catalog=catalog)
     routing = route_endpoints(catalog, settings.environment, simulate=settings.simulate)
     try:
-        return plan_storyboard(sb, catalog=catalog, routing=routing, allow_beyond_spec=beyond, record=record(sb.title) if record else None)
+        return plan_storyboard(
+            sb, catalog=catalog, routing=routing, allow_beyond_spec=beyond, record=record(sb.title) if record else None,
+            simulator_latency=settings.simulator_latency,
+        )
     except StoryboardError as err:
         raise StoryboardError(err.problems, source) from None
 

@@ -9,22 +9,44 @@ a settings field, so none can reach a log, a result, a manifest or a cache key t
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
+from annotated_types import Ge, Gt, Le
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
 
-from .redaction import register_url_credentials
+from .errors import InvalidSettingError, shown_value
+from .redaction import redact_text, register_url_credentials
 from .spend_caps import SpendCaps
+
+# Times: finite, and more than 0 where 0 would mean "never" or "at once" (a request timeout of 0
+# made every request fail inside httpx; a simulator latency of inf, a render that never ends).
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+SecondsOrZero = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ENV_PREFIX = "SORAFLOW_"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SORAFLOW_", env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
     )
+
+    def __init__(self, **values: Any):
+        """Settings from the environment (and ``.env``), with ``values`` over them; a value soraflow
+        cannot use raises ``InvalidSettingError``: one line naming each variable, its value (a
+        secret's is not shown) and what is allowed, instead of pydantic's report."""
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            raise InvalidSettingError(_setting_problems(type(self), err)) from None
+        except _SourceError as err:  # a JSON value that does not parse (spend_caps_by_endpoint)
+            raise InvalidSettingError(_source_problem(type(self), err)) from None
 
     # --- models and endpoints -----------------------------------------------------------
     models: Path | None = Field(
@@ -33,20 +55,20 @@ class Settings(BaseSettings):
     simulate: bool = Field(
         default=False, description="Serve every endpoint from the embedded simulator, credentials or not."
     )
-    request_timeout_seconds: float = Field(default=60.0, description="Seconds one HTTP request to an endpoint may take.")
+    request_timeout_seconds: Seconds = Field(default=60.0, description="Seconds one HTTP request to an endpoint may take.")
 
     # --- generation ---------------------------------------------------------------------
     allow_beyond_spec: bool = Field(
         default=False, description="Plan 16/20 s clips and 1080p sizes the live service accepted."
     )
-    clip_deadline_seconds: float = Field(
-        default=3600.0, gt=0,
+    clip_deadline_seconds: Seconds = Field(
+        default=3600.0,
         description="Give up polling a clip not finished by then (its job stays recorded: the next render polls it again).",
     )
-    poll_min_interval_seconds: float = Field(default=0.5, gt=0, description="The shortest wait between two polls of a job.")
-    poll_max_interval_seconds: float = Field(default=30.0, gt=0, description="The longest wait between two polls of a job.")
-    webhook_safety_poll_seconds: float = Field(
-        default=60.0, gt=0,
+    poll_min_interval_seconds: Seconds = Field(default=0.5, description="The shortest wait between two polls of a job.")
+    poll_max_interval_seconds: Seconds = Field(default=30.0, description="The longest wait between two polls of a job.")
+    webhook_safety_poll_seconds: Seconds = Field(
+        default=60.0,
         description="A clip whose endpoint declares webhooks waits for a delivery and confirms it with one status call; it also "
         "asks the provider this long after its expected render time, and this often after that (the safety net for lost "
         "deliveries and a dead receiver).",
@@ -63,20 +85,30 @@ class Settings(BaseSettings):
     # process is gone is released at once; one on another host (a shared Postgres ledger),
     # when its lease runs out.
     slot_lease_seconds: float = Field(
-        default=60.0, ge=5, le=86400,
+        default=60.0, ge=5, le=86400, allow_inf_nan=False,
         description="Lease on a clip's slots, renewed while it runs: how soon the slots of a render killed on another "
         "host return (on this host: at once).",
     )
     transient_retries: int = Field(default=6, ge=0, description="Retries of transient failures (429, 5xx, resets) per stage.")
-    retry_base_delay_seconds: float = Field(default=2.0, ge=0, description="The first back-off between retries; it doubles, with jitter.")
-    retry_max_delay_seconds: float = Field(default=60.0, ge=0, description="The longest back-off between two retries.")
+    retry_base_delay_seconds: SecondsOrZero = Field(default=2.0, description="The first back-off between retries; it doubles, with jitter.")
+    retry_max_delay_seconds: SecondsOrZero = Field(default=60.0, description="The longest back-off between two retries.")
     # The longest one clip waits for an endpoint's rate limit (429 retry-after), in one answer
     # or added up over its create attempts; beyond it the clip fails, naming the figure, rather
     # than sleeping for tens of minutes unannounced.
-    max_retry_after_seconds: float = Field(
-        default=120.0, ge=0,
+    max_retry_after_seconds: SecondsOrZero = Field(
+        default=120.0,
         description="The longest a clip waits on an endpoint's rate limit (429 retry-after), in one answer or added "
         "up; beyond it the clip fails, naming the figure.",
+    )
+
+    # A download is bounded, so an endless answer ends: more bytes than this, or still sending
+    # after this long, is refused (the job stays paid for and recorded: a rerun fetches it again).
+    # A 20 s clip at 4K is far under 1 GiB.
+    max_clip_bytes: int = Field(
+        default=1 << 30, ge=1 << 16, description="The most bytes one clip's download may be; a longer answer is refused (a rerun fetches it again)."
+    )
+    download_timeout_seconds: Seconds = Field(
+        default=1800.0, description="The longest one clip's download may take; a slower answer is refused (a rerun fetches it again)."
     )
 
     # --- where things live --------------------------------------------------------------
@@ -100,15 +132,15 @@ class Settings(BaseSettings):
     )
     # How long a render waits for another render writing into the same output directory
     # (saying which one every 30 s) before it gives up; 0 refuses at once.
-    out_dir_wait_seconds: float = Field(
-        default=3600.0, ge=0,
+    out_dir_wait_seconds: SecondsOrZero = Field(
+        default=3600.0,
         description="How long a render waits for another render writing into the same output directory (0: refuse at once).",
     )
     # A clip's claim is leased while its create is in flight. A worker on another host cannot
     # see the claimant's process, so it takes the claim over (and reconciles) only once the lease
     # has run out: the lease must outlast the longest create (checked below).
-    ledger_lease_seconds: float = Field(
-        default=300.0, gt=0,
+    ledger_lease_seconds: Seconds = Field(
+        default=300.0,
         description="A claim's lease: how soon a worker on another host takes over the claim of one that died (at "
         "least the request timeout + 30 s).",
     )
@@ -159,8 +191,8 @@ class Settings(BaseSettings):
     )
 
     # --- the embedded simulator (used by `render` when no API key is set) -------------------
-    simulator_latency: float = Field(
-        default=2.0, gt=0, description="Seconds from create to completed on the embedded simulator (fixed by its first start in a process)."
+    simulator_latency: Seconds = Field(
+        default=2.0, description="Seconds from create to completed on the embedded simulator (fixed by its first start in a process)."
     )
 
     # --- the review of takes (review: true) -------------------------------------------------
@@ -177,7 +209,7 @@ class Settings(BaseSettings):
     )
 
     # --- assembly -----------------------------------------------------------------------
-    transition_seconds: float = Field(default=0.5, ge=0, description="Length of a crossfade or fade between shots.")
+    transition_seconds: SecondsOrZero = Field(default=0.5, description="Length of a crossfade or fade between shots.")
     burn_subtitles: bool = Field(default=False, description="Burn dialogue into the picture instead of a soft subtitle track.")
 
     # --- provenance: the film signed with a C2PA manifest (docs/provenance.md) ------------
@@ -244,12 +276,103 @@ class Settings(BaseSettings):
 
     @property
     def resolved_ledger_url(self) -> str:
-        """Where the ledger lives: the URL (secret: never log it) or the SQLite file's path. The
-        URL's password is registered as a secret here, where it is read."""
+        """Where the ledger lives: the URL (secret: never log it) or the SQLite file's path
+        (in the state directory, made if missing). The URL's password is registered as a secret
+        here, where it is read."""
         if self.ledger_url and self.ledger_url.get_secret_value():
             return register_url_credentials(self.ledger_url.get_secret_value(), "ledger URL")
-        return str(self.ledger_path or (self.state_dir / "ledger.sqlite"))
+        return str(self.ledger_path or (self.ensure_state_dir() / "ledger.sqlite"))
 
+    def ensure_state_dir(self) -> Path:
+        """The state directory, made if it is missing; ``InvalidSettingError`` (one line naming
+        SORAFLOW_STATE_DIR) when it cannot be made or is not a directory."""
+        path = self.state_dir.expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+            where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+            raise InvalidSettingError(
+                f"invalid setting {ENV_PREFIX}STATE_DIR={shown_value(str(self.state_dir))}: the directory cannot be made: "
+                f"{reason}{where}; allowed: a directory this user can create and write (the ledger and results live there)"
+            ) from None
+        return path
+
+
+
+def _variable(loc: tuple) -> tuple[str, str]:
+    """The variable a validation error is about, and where inside its value (a JSON field's)."""
+    name = f"{ENV_PREFIX}{str(loc[0]).upper()}" if loc else f"{ENV_PREFIX}*"
+    return name, ".".join(str(p) for p in loc[1:])
+
+
+def _shown(field: FieldInfo | None, value: Any) -> str:
+    if field is not None and _is_secret(field.annotation):
+        return "(a secret, not shown)"
+    return shown_value(redact_text(value) if isinstance(value, str) else value)
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_is_secret(a) for a in get_args(annotation))
+
+
+def allowed(field: FieldInfo, name: str = "") -> str:
+    """What a settings field (named ``name``) allows, in words: its type and bounds."""
+    annotation = field.annotation
+    args = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) is not Literal else []
+    if args and get_origin(annotation) is not Literal and len(args) == 1:
+        annotation = args[0]
+    bounds = []
+    for rule in field.metadata:
+        if isinstance(rule, Gt):
+            bounds.append(f"more than {rule.gt:g}")
+        elif isinstance(rule, Ge):
+            bounds.append(f"at least {rule.ge:g}")
+        elif isinstance(rule, Le):
+            bounds.append(f"at most {rule.le:g}")
+    limits = f", {' and '.join(bounds)}" if bounds else ""
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(annotation))
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return f"a whole number{limits}"
+    if annotation is float:
+        unit = " of seconds" if name.endswith(("_seconds", "_latency")) else ""
+        return f"a finite number{unit}{limits}"
+    if annotation is Decimal:
+        return f"a finite amount of USD{limits}"
+    if annotation is Path:
+        return "a path"
+    if get_origin(annotation) is dict:
+        return "a JSON object, e.g. " + (field.description.split("e.g. ", 1)[-1].rstrip(".") if field.description and "e.g. " in field.description else "{}")
+    return "a text" if annotation is str else getattr(annotation, "__name__", str(annotation))
+
+
+def _setting_problems(settings: type[BaseSettings], err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        field = settings.model_fields.get(str(loc[0])) if loc else None
+        name, inside = _variable(loc)
+        if e["type"] == "value_error" and str(e.get("ctx", {}).get("error", "")).startswith(name):
+            lines.append(str(e["ctx"]["error"]))  # a rule across settings, worded by its validator
+            continue
+        what = allowed(field, str(loc[0])) if field is not None and not inside else e["msg"]
+        at = f" at {inside}" if inside else ""
+        lines.append(f"{name}={_shown(field, e.get('input'))}{at} is not allowed: {what}")
+    return "invalid setting " + "; ".join(lines)
+
+
+def _source_problem(settings: type[BaseSettings], err: Exception) -> str:
+    match = re.search(r'field "([^"]+)"', str(err))
+    field_name = match.group(1) if match else ""
+    field = settings.model_fields.get(field_name)
+    name = f"{ENV_PREFIX}{field_name.upper()}"
+    value = os.environ.get(name, os.environ.get(name.lower()))
+    cause = f" ({type(err.__cause__).__name__}: {err.__cause__})" if err.__cause__ else ""
+    what = allowed(field, field_name) if field is not None else "a valid value"
+    return f"invalid setting {name}={_shown(field, value)} is not allowed: it does not parse{cause}; allowed: {what}"
 
 
 def get_settings(**overrides) -> Settings:

@@ -3,6 +3,7 @@ holding one slot of each of the clip's limits (in the ledger)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -16,6 +17,20 @@ from soraflow.plan import ClipSpec
 
 from . import outbound, runtime
 from .runtime import clean_errors
+
+# What was said about waiting for slots, once per flow run and limit: a clip queued behind this
+# run's own clips is the limits working (the terminal shows it queued; the flow logs one summary),
+# so only a wait that is not expected is said, once: slots held by other runs, a limit of 0.
+_said: set[tuple[str, str, str]] = set()
+_said_lock = threading.Lock()
+
+
+def _first_time(*key: str) -> bool:
+    with _said_lock:
+        if key in _said:
+            return False
+        _said.add(key)
+        return True
 
 
 def _submit(spec: ClipSpec, work_dir: str, limits: tuple[Limit, ...], storyboard: str, source: DownloadedClip | None) -> GeneratedClip:
@@ -81,8 +96,18 @@ def generate_clip(spec: ClipSpec, work_dir: str, storyboard: str = "", source: D
     log = get_run_logger()
     limits = clip_limits(spec, runtime.model_catalog(), runtime.settings())
 
+    run = str(flow_run.get_id() or "")
+
     def waiting(wait) -> None:
-        log.warning("clip %s waits for a slot: %s", spec.label, wait.describe())
+        if wait.capacity <= 0:
+            if _first_time(run, wait.limit, "empty"):
+                log.warning("limit %r has 0 slots: no clip holding it can start until it is raised (%s)", wait.limit, wait.describe())
+        elif wait.holders and not any(h.in_this_process for h in wait.holders):
+            if _first_time(run, wait.limit, "others"):
+                log.warning("clip %s waits for a slot: %s (other runs hold them; this run's clips start as they free them)",
+                            spec.label, wait.describe())  # fmt: skip
+        else:
+            log.debug("clip %s waits for a slot: %s", spec.label, wait.describe())
 
     def reclaimed(holdings) -> None:
         for h in holdings:

@@ -103,7 +103,7 @@ def test_chained_parts_carry_their_predecessors_key():
     # same prompts but for the continuity line; the chain makes other keys, and a longer wall time
     assert anchors.clips[0].clip_key == a.clip_key
     assert anchors.clips[1].clip_key != b.clip_key
-    assert plan.expected_wall_seconds == 3 * anchors.expected_wall_seconds
+    assert plan.longest_chain_seconds == 3 * anchors.longest_chain_seconds
 
 
 def test_extend_plays_the_whole_shot_in_its_last_clip_and_prices_generated_seconds():

@@ -25,7 +25,7 @@ CORE = ROOT / "soraflow"
 
 # The journey's floors, ground floor first: a room imports only from its floor or below.
 FLOORS: list[tuple[str, set[str]]] = [
-    ("ground", {"terminal", "redaction", "errors", "spend_caps", "settings", "documents", "images"}),
+    ("ground", {"terminal", "redaction", "errors", "spend_caps", "settings", "documents", "images", "stop"}),
     ("vocabulary", {"models", "storyboard", "prompts", "media", "storage"}),
     ("plan", {"plan"}),
     ("endpoints", {"simulator", "providers", "references"}),

@@ -17,6 +17,7 @@ from rich.text import Text
 from .. import archive, assembly, choices, preflight, provenance
 from ..errors import SoraflowError
 from ..ledger import Ledger, WatchedPrices
+from ..limits import wall_time
 from ..models import route_endpoints
 from ..plan import Plan, estimate_rows, load_plan, model_catalog
 from ..redaction import unredacted
@@ -34,7 +35,9 @@ def _plan(storyboard: Path, settings: Settings, ledger: Ledger | None = None) ->
     return load_plan(str(storyboard), None, settings=settings, catalog=model_catalog(settings), record=record)
 
 
-def _estimate_table(plan: Plan) -> Table:
+def _estimate_table(plan: Plan, settings: Settings, clips=None) -> Table:
+    """Every clip's cost, the total, and (below) how long the render is expected to take:
+    ``clips`` are those the run makes (default: all), scheduled under the limits."""
     table = Table(title=Text(f"{printable(plan.title)} — estimate"), title_justify="left")
     takes = plan.has_takes  # a take column only where a shot has several (every take is paid)
     columns = (("shot", "left"), ("part", "right"), *((("take", "right"),) if takes else ()), ("model", "left"), ("endpoint", "left"),
@@ -47,8 +50,7 @@ def _estimate_table(plan: Plan) -> Table:
         table.add_row(*(Text(printable(cell)) for cell in cells))
     table.add_section()
     table.add_row("total", "", *(("",) if takes else ()), "", "", "", str(plan.total_seconds), Text(f"${plan.total_usd:.2f}", style="bold"))
-    # chained parts (last_frame, extend, remix) wait for their source: the wall time is the longest chain
-    table.caption = f"expected wall time ~{plan.expected_wall_seconds:.0f} s (chained parts run in sequence)"
+    table.caption = wall_time(plan, model_catalog(settings), settings, clips).describe()
     table.caption_justify = "left"
     return table
 
@@ -83,11 +85,11 @@ def estimate(
     settings = settings_from_env(simulate)
     if prices is PriceChoice.profile:
         plan = _plan(storyboard, settings)
-        out.print(_estimate_table(plan))
+        out.print(_estimate_table(plan, settings))
         out.print("prices: the model profiles' (" + " + ".join(model_catalog(settings).sources) + ")")
     else:
         plan, used = _plan_at_watched_prices(storyboard, settings)
-        out.print(_estimate_table(plan))
+        out.print(_estimate_table(plan, settings))
         sizes = sorted({(c.profile, c.size) for c in plan.clips})
         watched = [used[s] for s in sizes if used[s].watched is not None]
         out.print(f"prices: watched by the model watch for {len(watched)} of {len(sizes)} model and size(s) used")
@@ -113,22 +115,59 @@ def _plan_at_watched_prices(storyboard: Path, settings: Settings) -> tuple[Plan,
     return load_plan(str(storyboard), None, settings=settings, catalog=catalog), used
 
 
+# A film of more clips than this shows one line for the whole film and a bar per clip in flight
+# (and per failed clip), not a bar per clip: 150 bars do not fit a terminal.
+SHOWN_CLIPS = 12
+
+
+def _clip_state(e) -> str:
+    """What a clip is doing, from its ledger entry (None: it waits for its turn under the limits)."""
+    if e is None:
+        return "queued"
+    if e.storage_uri:
+        return "stored"
+    if e.local_path:
+        return "downloaded"
+    if e.state == "completed":
+        return "downloading"
+    if e.state == "claimed":
+        return "starting"
+    if e.job_status == "queued":  # the endpoint's own queue, not the limits'
+        return "accepted"
+    return e.job_status or e.state
+
+
 def _watch_progress(plan: Plan, ledger: Ledger, stop: threading.Event) -> None:
-    """Show each clip's progress from the ledger, which every stage updates."""
+    """Show the render's progress from the ledger, which every stage updates: one progress view,
+    in which clips waiting for their turn under the limits are counted on one line, "queued"."""
     keys = [c.clip_key for c in plan.clips]
+    labels = {c.clip_key: f"{c.label:<18}" for c in plan.clips}
+    few = len(keys) <= SHOWN_CLIPS
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(), console=console, transient=False,
     ) as progress:
-        bars = {c.clip_key: progress.add_task(f"{c.label:<18}", total=100, state="waiting") for c in plan.clips}
+        film = None if few else progress.add_task(f"{'all clips':<18}", total=len(keys), state="")
+        bars = {key: progress.add_task(labels[key], total=100, state="queued") for key in keys} if few else {}
         while True:
             entries = ledger.entries(keys)
-            for key, bar in bars.items():
+            counts: dict[str, int] = {}
+            for key in keys:
                 e = entries.get(key)
-                if e is None:
-                    continue
-                state = "stored" if e.storage_uri else ("downloaded" if e.local_path else (e.job_status or e.state))
-                progress.update(bar, completed=100 if e.state == "completed" else e.progress, state=state)
+                state = _clip_state(e)
+                counts[state] = counts.get(state, 0) + 1
+                done = 100 if e is not None and e.state == "completed" else (e.progress if e is not None else 0)
+                if not few and state not in ("queued", "stored") and key not in bars:
+                    bars[key] = progress.add_task(labels[key], total=100, state=state)
+                if key in bars:
+                    if not few and state == "stored":
+                        progress.remove_task(bars.pop(key))
+                    else:
+                        progress.update(bars[key], completed=done, state=state)
+            if film is not None:
+                order = ("stored", "downloaded", "downloading", "in_progress", "accepted", "creating", "starting", "queued")
+                said = [f"{counts[s]} {s}" for s in order if counts.get(s)] + [f"{n} {s}" for s, n in sorted(counts.items()) if s not in order]
+                progress.update(film, completed=counts.get("stored", 0), state=" · ".join(said))
             if stop.wait(0.5):
                 break
 
@@ -156,7 +195,7 @@ def render(
         lambda: _plan(storyboard, settings, ledger), out_dir=out_dir, storage=storage, budget_usd=budget, checks=checks
     )
     plan, can_pay = cleared.plan, cleared.payable
-    out.print(_estimate_table(plan))
+    out.print(_estimate_table(plan, settings, cleared.to_create))
     _warn_fitting(plan)
     say(("this run: ", "bold"), can_pay.describe(), to=out)
     if dry_run:

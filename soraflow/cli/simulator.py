@@ -34,6 +34,9 @@ def simulator(
     import os
 
     from ..redaction import register_secret
+    from pydantic import ValidationError
+
+    from ..errors import InvalidSettingError, shown_value
     from ..simulator import SimulatorConfig, serve
     from ..simulator.webhooks import SECRET_ENV
 
@@ -45,7 +48,19 @@ def simulator(
             webhook_url=webhook_url, webhook_secret=register_secret(os.environ.get(SECRET_ENV) or None, "simulator webhook secret"),
             webhook_faults=webhook_faults,
         )
+    except ValidationError as err:  # one line per option: its name, its value, what is allowed
+        bad = "; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-')} {shown_value(e.get('input'))} is not allowed: {_allowed(e)}" for e in err.errors()
+        )
+        raise InvalidSettingError(bad) from None
     except ValueError as err:
         report(err)
         raise typer.Exit(2) from None
     serve(cfg)
+
+
+def _allowed(error: dict) -> str:
+    """A pydantic error's rule in words ("greater than or equal to 0" and finiteness)."""
+    if error["type"] == "finite_number":
+        return "a finite number"
+    return error["msg"].replace("Input should be", "").strip() or error["msg"]

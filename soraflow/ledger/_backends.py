@@ -51,7 +51,10 @@ class SqliteBackend:
         if not url.database or url.database == ":memory:":
             raise LedgerError("SORAFLOW_LEDGER_URL: a ledger in memory forgets what was paid; give sqlite:///PATH")
         path = Path(url.database).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LedgerError(f"the ledger's directory {path.parent} cannot be made: {err.strerror or type(err).__name__}") from None
         self.url = url.set(database=str(path))
         self.path = path
 

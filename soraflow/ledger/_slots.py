@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, delete, select, update
 
+from .. import stop
 from ._owners import owner_alive, owner_id
 from ._tables import slot_holders, slot_limits
 
@@ -65,6 +66,11 @@ class Holding:
     def pid(self) -> str:
         host, _, rest = self.owner.partition(":")
         return f"pid {rest.split(':', 1)[0]} on {host}"
+
+    @property
+    def in_this_process(self) -> bool:
+        """Held by this process (this run's own clips, where a process runs one render)."""
+        return self.owner.rsplit(":", 1)[0] == owner_id().rsplit(":", 1)[0]
 
     def why_released(self) -> str:
         """Why this slot was taken back from its holder."""
@@ -197,6 +203,7 @@ class Slots:
                 # Woken at once by a release in this process; otherwise look again shortly
                 # (another process's release, a holder's death or its lease running out).
                 self._freed.wait(timeout=self.poll_seconds)
+            stop.check(f"{holder} did not get a slot of {wait.limit!r}")
 
     def release(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -234,7 +241,7 @@ class Slots:
                     return
             if on_wait is not None and need >= 1:
                 on_wait(slowest, need)
-            time.sleep(need)
+            stop.sleep(need, f"no token of {slowest}")
 
     # --- inside ---------------------------------------------------------------------------
     def _insert_limit(self, conn: Connection, limit: Limit, now: float) -> None:

@@ -44,6 +44,13 @@ class ClipProbe:
     channel_layout: str | None
     audio_extradata: str | None
     size_bytes: int
+    # Where the data actually read ends, per stream (the last packet's end, demuxed, not decoded):
+    # a header-only probe reads the whole duration from ``moov`` even when the file is cut short.
+    # None when the probe did not read packets (``probe_clip``; ``validate_clip`` always does).
+    video_data_end: float | None = None
+    audio_data_end: float | None = None
+    audio_duration: float | None = None  # the audio stream's own length, as its header says
+    damaged_packets: int = 0
 
     @property
     def size(self) -> str:
@@ -80,7 +87,7 @@ def memoised_probe(path: str | os.PathLike, name: str | None = None) -> ClipProb
     return _probe(path, name, probe=False)
 
 
-def _probe(path: str | os.PathLike, name: str | None, *, probe: bool) -> ClipProbe | None:
+def _probe(path: str | os.PathLike, name: str | None, *, probe: bool, packets: bool = False) -> ClipProbe | None:
     path = Path(path)
     name = name or path.name
     try:
@@ -91,10 +98,10 @@ def _probe(path: str | os.PathLike, name: str | None, *, probe: bool) -> ClipPro
         raise MediaError(f"clip {name}: {path} is empty (0 bytes)")
     key = (str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     cached = _memo.get(key)
-    if cached is None:
+    if cached is None or (packets and cached.video_data_end is None):
         if not probe:
             return None
-        cached = _probe_uncached(path, name, stat.st_size)
+        cached = _probe_uncached(path, name, stat.st_size, packets=packets)
         _memo.put(key, cached)
     return cached if cached.name == name else replace(cached, name=name)
 
@@ -106,8 +113,10 @@ def validate_clip(
     expect_seconds: float | None = None,
     name: str | None = None,
 ) -> ClipProbe:
-    """Probe a clip and check it is what was ordered: a video stream, the size, the length."""
-    probe = probe_clip(path, name=name)
+    """Probe a clip and check it is what was ordered: a video stream, the size, the length, and
+    data for all of that length in every stream (its packets read to the end, not decoded: about
+    as cheap as the probe, and a file cut short is caught even when its header is whole)."""
+    probe = _probe(path, name, probe=True, packets=True)
     if expect_size is not None and probe.size != expect_size:
         raise MediaError(f"clip {probe.name}: size is {probe.size}, expected {expect_size}")
     if expect_seconds is not None and abs(probe.duration - expect_seconds) > DURATION_TOLERANCE_SECONDS:
@@ -115,12 +124,33 @@ def validate_clip(
             f"clip {probe.name}: duration is {probe.duration:.3f} s, expected {expect_seconds:g} s "
             f"(± {DURATION_TOLERANCE_SECONDS} s)"
         )
+    if problem := _damage(probe):
+        raise MediaError(f"clip {probe.name}: {problem}")
     return probe
 
 
-def _probe_uncached(path: Path, name: str, size_bytes: int) -> ClipProbe:
+def _damage(probe: ClipProbe) -> str | None:
+    """What is missing from the clip's data: each stream's packets must reach the length its own
+    header gives it (a sound track may be shorter than the picture, and that is no damage)."""
+    short = [
+        f"its {kind} data ends at {end:.3f} s of the {length:.3f} s its header says"
+        for kind, end, length in (
+            ("video", probe.video_data_end, probe.video_duration),
+            ("audio", probe.audio_data_end, probe.audio_duration or probe.duration),
+        )
+        if end is not None and end < length - DURATION_TOLERANCE_SECONDS
+    ]  # fmt: skip
+    if short:
+        return f"{' and '.join(short)}: the file is cut short ({probe.size_bytes} bytes)"
+    if probe.damaged_packets:
+        return f"{probe.damaged_packets} of its packets are damaged"
+    return None
+
+
+def _probe_uncached(path: Path, name: str, size_bytes: int, *, packets: bool = False) -> ClipProbe:
+    options = {"show_entries": "packet=stream_index,pts_time,duration_time,flags"} if packets else {}
     try:
-        info = ffmpeg.probe(str(path), v="error", show_data_hash="sha256")
+        info = ffmpeg.probe(str(path), v="error", show_data_hash="sha256", **options)
     except ffmpeg.Error as err:
         raise MediaError(f"clip {name}: ffprobe cannot read {path}: {error_summary(err.stderr)}") from None
     streams = info.get("streams", [])
@@ -155,7 +185,26 @@ def _probe_uncached(path: Path, name: str, size_bytes: int) -> ClipProbe:
         channel_layout=(audio.get("channel_layout") or f"{audio.get('channels', 0)}ch") if audio else None,
         audio_extradata=_extradata(audio) if audio else None,
         size_bytes=size_bytes,
+        **(_data_ends(info.get("packets") or [], video, audio) if packets else {}),
     )
+
+
+def _data_ends(packets: list[dict], video: dict, audio: dict | None) -> dict:
+    """Where each stream's packets end (pts + duration of the latest), and how many are flagged corrupt."""
+    ends: dict[int, float] = {}
+    damaged = 0
+    for p in packets:
+        start, length = _float(p.get("pts_time")), _float(p.get("duration_time")) or 0.0
+        if start is not None:
+            index = p.get("stream_index")
+            ends[index] = max(ends.get(index, 0.0), start + length)
+        damaged += "C" in (p.get("flags") or "")
+    return {
+        "video_data_end": ends.get(video.get("index"), 0.0),
+        "audio_data_end": ends.get(audio.get("index"), 0.0) if audio else None,
+        "audio_duration": _float(audio.get("duration")) if audio else None,
+        "damaged_packets": damaged,
+    }
 
 
 def _is_cover_art(stream: dict) -> bool:

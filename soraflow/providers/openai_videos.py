@@ -12,8 +12,11 @@ Retries are split by what is safe:
   job list is then searched for the job it may have made (``find_lost_create``), and trusted
   only as far as it shows itself to work.
 
-Every answer is checked before it is kept: a download's media type and first bytes must be what
-was asked for (rule 7); the job itself is checked against the request in generation.
+Every answer is checked before it is kept (rule 7): a job object's fields (an id that is not
+empty and is one path segment, a status, Unix times), each malformed one named with the endpoint
+and the route; a download's media type, first bytes and length (bounded: an endless answer
+ends); the job itself is checked against the request in generation. No credential leaves for
+another origin: a redirect of the content to a CDN is followed without the endpoint's key.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import re
 import time
 import uuid
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
+from urllib.parse import urlsplit
 
 import openai
 
@@ -39,6 +44,7 @@ from ..errors import (
     TransientProviderError,
     UntrustedAnswerError,
 )
+from .. import stop
 from ..errors import EndpointNotConfiguredError
 from ..settings import Settings
 from .base import CreateRequest, Download, LostCreateSearch, ModelInfo, ModelListUnavailable, VideoJob
@@ -66,6 +72,10 @@ ACCEPT = {
 }
 # Where a route answers with one of these, the endpoint does not serve /models at all.
 _NO_MODELS_ROUTE = {404, 405, 501}
+# The headers that carry an endpoint's credential (Azure's ``api-key`` beside the bearer).
+CREDENTIAL_HEADERS = frozenset({"authorization", "api-key"})
+JOB_ID_MAX_CHARS = 512
+_JOB_ID = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: the SDK quotes it into one path segment
 
 
 def _retry_after(headers) -> float | None:
@@ -140,27 +150,51 @@ def classify(
     raise err
 
 
-def _job(video) -> VideoJob:
-    """The job as soraflow keeps it. Gateways leave fields out (LiteLLM has no ``prompt``), so
-    every field but ``id`` and ``status`` may be missing; the checks happen in generation."""
+def _job(video, where: str, route: str) -> VideoJob:
+    """The job as soraflow keeps it, once its fields are shown to make sense. Gateways leave fields
+    out (LiteLLM has no ``prompt``), so every field but ``id`` and ``status`` may be missing; the
+    checks against the request happen in generation. A field that is there but malformed (an
+    empty id, ``created_at: "yesterday"``) raises ``UntrustedAnswerError`` naming the endpoint,
+    the route and the field."""
+    def bad(field: str, value: Any, allowed: str) -> UntrustedAnswerError:
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 80 else repr(value[:80] + "…")
+        job = f" job {video_id!r}:" if field != "id" else ""
+        return UntrustedAnswerError(f"endpoint {where} answered {route} with{job} {field} {shown}, not {allowed}", code="malformed_answer")
+
+    video_id = getattr(video, "id", None)
+    if not isinstance(video_id, str) or not video_id or len(video_id) > JOB_ID_MAX_CHARS or not _JOB_ID.fullmatch(video_id) \
+            or video_id in (".", ".."):  # fmt: skip
+        raise bad("id", video_id, f"a job id (1-{JOB_ID_MAX_CHARS} printable characters, no space, not . or ..)")
+    status = getattr(video, "status", None)
+    if not isinstance(status, str) or not status:
+        raise bad("status", status, "a status")
+    times = {}
+    for name in ("created_at", "completed_at", "expires_at"):
+        value = getattr(video, name, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**41):
+            raise bad(name, value, "a Unix time in seconds")
+        times[name] = int(value) if value is not None else None
     error = getattr(video, "error", None)
     progress = getattr(video, "progress", None)
     model, size, seconds = (getattr(video, name, None) for name in ("model", "size", "seconds"))
+    prompt = getattr(video, "prompt", None)
     return VideoJob(
-        id=video.id,
-        status=str(video.status),
-        progress=int(progress) if isinstance(progress, (int, float)) else 0,
+        id=video_id,
+        status=status,
+        progress=int(progress) if isinstance(progress, (int, float)) and not isinstance(progress, bool) and progress == progress else 0,
         model=str(model) if model else None,
         size=str(size) if size else None,
         seconds=str(seconds) if seconds else None,
-        prompt=getattr(video, "prompt", None),
-        created_at=getattr(video, "created_at", None),
-        completed_at=getattr(video, "completed_at", None),
-        remixed_from=getattr(video, "remixed_from_video_id", None),
-        expires_at=getattr(video, "expires_at", None),
-        error_code=getattr(error, "code", None) if error else None,
-        error_message=getattr(error, "message", None) if error else None,
+        prompt=prompt if isinstance(prompt, str) else None,
+        remixed_from=_text(getattr(video, "remixed_from_video_id", None)),
+        error_code=_text(getattr(error, "code", None)) if error else None,
+        error_message=_text(getattr(error, "message", None)) if error else None,
+        **times,
     )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _said(err: Exception) -> str:
@@ -190,6 +224,10 @@ class OpenAIVideosProvider:
             base_url=connection.base_url,
             timeout=settings.request_timeout_seconds,
             max_retries=settings.transient_retries,
+            # The SDK's own defaults (DefaultHttpxClient: its timeouts, pool, redirects followed)
+            # and one hook: a request for another origin carries no credential. httpx drops
+            # Authorization on a redirect to another origin, but not Azure's ``api-key`` header.
+            http_client=openai.DefaultHttpxClient(event_hooks={"request": [credentials_stay_at(connection.base_url)]}),
         )
         self._create_client = self._client.with_options(max_retries=0)
 
@@ -227,7 +265,15 @@ class OpenAIVideosProvider:
                 video = self._create_client.videos.create(**kwargs)
         except Exception as err:  # noqa: BLE001 - classified, never swallowed
             raise self._classify(err, model=model, creating=True) from err
-        return _job(video)
+        return self._created(video, "POST /videos")
+
+    def _created(self, video, route: str) -> VideoJob:
+        """A create's answer as a job; one that cannot be trusted is a lost answer (the create may
+        have made a job: it is searched for, never made again on a guess)."""
+        try:
+            return _job(video, self.where, route)
+        except UntrustedAnswerError as err:
+            raise AmbiguousCreateError(f"{err.provider_message}; the create may have made a job", code="malformed_answer") from err
 
     def extend(self, *, source_job_id: str, model: str, size: str, seconds: int, prompt: str, audio: bool = True) -> VideoJob:
         """``POST /videos/extensions``: ``seconds`` more after a completed video; the new job's
@@ -242,7 +288,7 @@ class OpenAIVideosProvider:
             )
         except Exception as err:  # noqa: BLE001 - classified, never swallowed
             raise self._classify(err, model=model, creating=True) from err
-        return _job(video)
+        return self._created(video, "POST /videos/extensions")
 
     def remix(self, *, source_job_id: str, model: str, prompt: str) -> VideoJob:
         """``POST /videos/{id}/remix``: a new take of a completed video with another prompt."""
@@ -250,7 +296,7 @@ class OpenAIVideosProvider:
             video = self._create_client.videos.remix(source_job_id, prompt=prompt, extra_headers=self._headers)
         except Exception as err:  # noqa: BLE001
             raise self._classify(err, model=model, creating=True) from err
-        return _job(video)
+        return self._created(video, "POST /videos/{id}/remix")
 
     # --- reads ----------------------------------------------------------------------------
     def retrieve(self, job_id: str) -> tuple[VideoJob, float | None]:
@@ -264,7 +310,7 @@ class OpenAIVideosProvider:
             poll_after = float(hint) / 1000.0 if hint else None
         except ValueError:
             poll_after = None
-        return _job(video), poll_after
+        return _job(video, self.where, f"GET /videos/{job_id}"), poll_after
 
     def find_lost_create(
         self, request: CreateRequest, *, since: float, exclude: set[str], witnesses: Mapping[str, str]
@@ -289,7 +335,7 @@ class OpenAIVideosProvider:
             page = self._client.videos.list(order="desc", limit=LIST_PAGE_SIZE, extra_headers=self._headers)
             for number in range(1, LIST_MAX_PAGES + 1):
                 for video in page.data:
-                    job = _job(video)
+                    job = _job(video, self.where, "GET /videos")
                     if job.id in seen:
                         return _unknown(f"{where} ignores `after`: page {number} repeats job {job.id}")
                     seen.add(job.id)
@@ -314,6 +360,8 @@ class OpenAIVideosProvider:
                 page = page.get_next_page()
             else:
                 return _unknown(f"{where}: more than {LIST_MAX_PAGES * LIST_PAGE_SIZE} jobs since the create; not searched to the end")
+        except UntrustedAnswerError as err:  # a malformed entry: the list proves nothing
+            return _unknown(err.provider_message)
         except Exception as err:  # noqa: BLE001 - a list that fails proves nothing either way
             if isinstance(said := self._classify(err), TransientProviderError):
                 raise said from err  # it may answer later: search again then
@@ -354,13 +402,22 @@ class OpenAIVideosProvider:
                         self.variants = ("video",)  # it ignores `variant` (LiteLLM does): ask for video only
                     raise
                 expected = resp.headers.get("content-length")
+                limit, deadline = self.settings.max_clip_bytes, time.monotonic() + self.settings.download_timeout_seconds
+                if expected is not None and expected.isdigit() and int(expected) > limit:
+                    raise self._too_long(job_id, variant, f"announces {int(expected)} bytes")
                 with open(tmp, "wb") as out:
                     for chunk in resp.iter_bytes(_CHUNK if variant == "video" else _SNIFF_CHUNK):
                         if size == 0:
                             _check_magic(chunk, variant, f"{variant} of job {job_id} at endpoint {self.where}")
+                        stop.check(f"the download of job {job_id} was not finished")
                         out.write(chunk)
                         digest.update(chunk)
                         size += len(chunk)
+                        if size > limit:
+                            raise self._too_long(job_id, variant, f"sent more than {limit} bytes")
+                        if time.monotonic() > deadline:
+                            raise self._too_long(job_id, variant, f"was still sending after {self.settings.download_timeout_seconds:g} s "
+                                                 "(SORAFLOW_DOWNLOAD_TIMEOUT_SECONDS)")  # fmt: skip
             if expected is not None and int(expected) != size:
                 raise TransientProviderError(
                     f"download of {job_id} ({variant}) from {self.where} was truncated: {size} of {expected} bytes", code="truncated"
@@ -381,12 +438,33 @@ class OpenAIVideosProvider:
             raise self._classify(err, job_route=True) from err
         return Download(path=dest, size=size, sha256=digest.hexdigest())
 
+    def _too_long(self, job_id: str, variant: str, what: str) -> UntrustedAnswerError:
+        return UntrustedAnswerError(
+            f"endpoint {self.where} {what} for the {variant} of job {job_id}: more than a clip (SORAFLOW_MAX_CLIP_BYTES="
+            f"{self.settings.max_clip_bytes}); refused. The job is kept: a rerun downloads it again", code="too_long",
+        )
+
     def list_models(self) -> list[ModelInfo]:
         """What ``GET /models`` lists; ModelListUnavailable when the endpoint serves no such route."""
         if not self.connection.endpoint.models_route and not self.connection.route.simulated:
             raise ModelListUnavailable(f"endpoint {self.where} does not serve /models (models_route: false)", code="no_models_route")
         try:
-            models = list(self._client.models.list(extra_headers=self._headers))
+            raw = self._client.models.with_raw_response.list(extra_headers=self._headers)
+            kind = _media_kind(raw.headers.get("content-type"))
+            if kind != "application/json" and not kind.endswith("+json"):
+                raise UntrustedAnswerError(
+                    f"endpoint {self.where} answered GET /models with {kind or 'no content type'}, not a JSON list of models "
+                    "(is its base URL the API's, ending in /v1?)", code="malformed_answer",
+                )
+            try:
+                models = list(raw.parse())
+            except (AttributeError, TypeError, ValueError) as err:  # JSON, but not the list's shape
+                raise UntrustedAnswerError(f"endpoint {self.where} answered GET /models with JSON that is not a list of "
+                                           f"models ({type(err).__name__})", code="malformed_answer") from None  # fmt: skip
+            for m in models:
+                if not isinstance(getattr(m, "id", None), str) or not m.id:
+                    raise UntrustedAnswerError(f"endpoint {self.where} answered GET /models with an entry whose id is "
+                                               f"{getattr(m, 'id', None)!r}, not a model name", code="malformed_answer")  # fmt: skip
         except openai.APIStatusError as err:
             if err.status_code in _NO_MODELS_ROUTE:
                 raise ModelListUnavailable(f"endpoint {self.where} does not serve /models (HTTP {err.status_code})",
@@ -475,3 +553,28 @@ def _auth(connection: Connection) -> tuple[str, dict]:
         # Authorization from default headers before it checks that a credential is there.
         return key, {"api-key": key, "Authorization": openai.Omit()}
     return key, {}
+
+
+def _origin(scheme: str, host: str | None, port: int | None) -> tuple[str, str, int]:
+    scheme = scheme.lower()
+    return scheme, (host or "").lower(), port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+def credentials_stay_at(base_url: str | None):
+    """An httpx request hook: a request to any origin but ``base_url``'s carries none of the
+    endpoint's credential headers (a content answer redirected to a CDN, or anywhere else).
+
+    httpx calls request hooks before every request it sends, redirects included; its own redirect
+    handling drops ``Authorization`` across origins but keeps every other header, so Azure's
+    ``api-key`` followed a redirect to the other host."""
+    home = urlsplit(base_url or "")
+    own = _origin(home.scheme, home.hostname, home.port)
+
+    def hook(request) -> None:
+        url = request.url
+        if _origin(url.scheme, url.host, url.port) != own:
+            for name in CREDENTIAL_HEADERS:
+                request.headers.pop(name, None)
+
+    return hook
+

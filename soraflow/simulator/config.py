@@ -65,7 +65,7 @@ class SimulatorConfig(BaseModel):
         default_factory=_builtin_models,
         description="The models served and what each accepts (default: every built-in profile's).",
     )
-    latency: float = Field(default=1.0, ge=0, description="Seconds from create to completed.")
+    latency: float = Field(default=1.0, ge=0, allow_inf_nan=False, description="Seconds from create to completed.")
     faults: str = Field(default="", description='e.g. "429=0.1,500=0.05,reset=0.05,stall=0.02,moderation=0.1"')
     seed: int | None = Field(default=None, description="Makes faults repeatable.")
     shutdown: bool = Field(
@@ -85,8 +85,8 @@ class SimulatorConfig(BaseModel):
         description="Jobs whose prompt contains one of these (case-insensitive) end failed with "
         "moderation_blocked, as content the service's moderation rejects.",
     )
-    ttl_seconds: float = Field(default=3600.0, gt=0, description="How long content stays downloadable.")
-    stall_seconds: float = Field(default=30.0, ge=0, description="How long a stalled response is held.")
+    ttl_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False, description="How long content stays downloadable.")
+    stall_seconds: float = Field(default=30.0, ge=0, allow_inf_nan=False, description="How long a stalled response is held.")
     retry_after_seconds: float = Field(default=1.0, ge=0, description="retry-after sent with a 429.")
     poll_after_hint: bool = Field(default=True, description="Send openai-poll-after-ms on retrieve.")
     cache_dir: str | None = Field(default=None, description="Render cache; default: a temp dir.")

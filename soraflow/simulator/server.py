@@ -7,8 +7,10 @@ admin routes, and TLS for fal (fal-client speaks https only), with a certificate
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ..errors import InvalidSettingError
 from .app import build_app
 from .config import SimulatorConfig
 from .fal import fal_app
@@ -42,6 +45,7 @@ class Simulator:
         self._fal_server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._tls_dir: Path | None = None
+        self._sockets: tuple[socket.socket, ...] = ()
         self.port: int | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -67,6 +71,11 @@ class Simulator:
             timeout_graceful_shutdown=2,
             # Many clients poll at once; uvicorn's default backlog and keep-alive suit them.
         )
+        # the listening sockets are bound here rather than by uvicorn: a port in use is one clear
+        # error now, not a line uvicorn logs from its thread and a timeout after it
+        self._sockets = ()
+        self._sockets = (self._listen(self.config.port, "--port"),)
+        self._sockets += (self._listen(self.config.fal_port, "--fal-port"),)
         self._server = uvicorn.Server(uvicorn.Config(build_app(self.state), host=self.config.host, port=self.config.port, **options))
         fal = ApiGate(fal_app(self.state, on_start=self._start_fal_proxy), self.state, surfaces=(FAL_SURFACE,))
         self._fal_server = uvicorn.Server(uvicorn.Config(
@@ -89,9 +98,24 @@ class Simulator:
 
     def _run(self) -> None:
         async def both() -> None:
-            await asyncio.gather(self._server.serve(), self._fal_server.serve())
+            await asyncio.gather(self._server.serve(sockets=[self._sockets[0]]), self._fal_server.serve(sockets=[self._sockets[1]]))
 
         asyncio.run(both())
+
+    def _listen(self, port: int, option: str) -> socket.socket:
+        host = self.config.host
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            return socket.create_server((host, port), family=family, backlog=2048)
+        except OSError as err:
+            for sock in self._sockets:
+                sock.close()
+            self.state.close()
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            raise InvalidSettingError(
+                f"the simulator cannot listen on {host}:{port} ({option}): {os.strerror(err.errno) if err.errno else err}; "
+                f"another process listens there, or the address is not this machine's; allowed: a free port ({option} 0 takes any)"
+            ) from None
 
     async def _start_fal_proxy(self):
         """Run at the fal server's startup, on its loop: the proxy for fal-client's fixed storage

@@ -29,8 +29,24 @@ runner = CliRunner()
 def test_estimate_prints_every_clip_and_total(lighthouse):
     res = runner.invoke(app, ["estimate", str(lighthouse)])
     assert res.exit_code == 0, res.output
-    assert res.output.count("sora-2") == 4
+    assert len([line for line in res.output.splitlines() if line.startswith("│") and " sora-2 " in line]) == 4  # the caption names limits
     assert "$0.40" in res.output and "$2.80" in res.output
+
+
+def test_estimate_and_dry_run_count_the_limits_in_the_wall_time(tmp_path):
+    """500 independent clips on the simulator (2 s each) under the default limits: 4 in flight
+    and 60 creates a minute, so the rate decides (60 at once, then one a second); the caption
+    says what it assumed. It said ~32 s before: every clip at once."""
+    board = tmp_path / "s.yaml"
+    board.write_text(yaml.safe_dump({"title": "Many", "size": "720x1280",
+                                     "shots": [{"id": f"s{i:03d}", "seconds": 4, "visual": f"shot {i}"} for i in range(500)]}))  # fmt: skip
+    env = {"SORAFLOW_SIMULATOR_LATENCY": "2", "SORAFLOW_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "400"}
+    for args in (["estimate", str(board)], ["render", str(board), "--out", str(tmp_path / "out"), "--dry-run"]):
+        res = runner.invoke(app, args, env=env)
+        assert res.exit_code == 0, res.output
+        said = " ".join(res.output.split())
+        assert "expected wall time ~7 min 54 s: 500 clip(s), at most 4 at a time and 60 creates a minute" in said, said[-800:]
+        assert "each clip ~2 s (the simulator's latency, SORAFLOW_SIMULATOR_LATENCY)" in said and "start-up not counted" in said
 
 
 def test_estimate_of_bad_storyboard_names_the_field(tmp_path):
@@ -136,12 +152,109 @@ def test_render_on_a_new_machine_stops_cleanly_on_sigterm_and_runs_again(lightho
     assert len(json.loads((out / "manifest.json").read_text())["clips"]) == 4
 
 
+@pytest.mark.slow
+def test_sigterm_ends_a_render_whose_status_calls_all_fail_within_10_s_and_the_rerun_pays_nothing_again(tmp_path, endpoint_proxy):
+    """Every status call answered 502: the SDK retries each with backoff (tens of seconds), the
+    render's own poll keeps trying until its deadline. SIGTERM must still end the whole process
+    tree (the render, its temporary Prefect server) within 10 s, with every job in the ledger,
+    and a rerun must create nothing."""
+    from soraflow.models import load_catalog
+    from soraflow.simulator import Simulator, SimulatorConfig, simulated_models
+
+    from ..fixtures.endpoints import bearer
+
+    models = 'endpoints:\n  gw: {{base_url: "{url}", key_env: GW_KEY}}\nmodels:\n  gw-video: {{endpoint: gw, seconds: [4], sizes: {{720x1280: 0.1}}}}\n'
+    config = SimulatorConfig(latency=0.5, cache_dir=str(tmp_path / "renders"), models=simulated_models(load_catalog(text=models.format(url="http://x/v1"))))
+    with Simulator(config) as sim:
+        gw = endpoint_proxy(sim, auth=bearer("gw-key-sigterm-0123"), retrieve_status=502)
+        (tmp_path / "models.yaml").write_text(models.format(url=gw.base_url))
+        board = tmp_path / "board.yaml"
+        board.write_text(yaml.safe_dump({"title": "Term", "size": "720x1280", "model": "gw-video",
+                                         "shots": [{"id": f"s{i}", "seconds": 4, "visual": f"a lighthouse, shot {i}"} for i in range(4)]}))  # fmt: skip
+        env = cli_env(tmp_path, SORAFLOW_MODELS=str(tmp_path / "models.yaml"), GW_KEY="gw-key-sigterm-0123")
+        command = [sys.executable, "-m", "soraflow.cli", "render", str(board), "--out", str(tmp_path / "out")]
+        render = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        main = psutil.Process(render.pid)
+        deadline = time.monotonic() + 300
+        while len(sim.jobs()) < 4 or len([s for s in gw.seen if s.method == "GET" and s.path.count("/") == 2]) < 8:
+            assert render.poll() is None, render.stdout.read()
+            assert time.monotonic() < deadline, "the render did not create its clips"
+            time.sleep(0.2)
+        tree = [main, *main.children(recursive=True)]
+        assert len(tree) >= 2  # the render and its temporary Prefect server
+
+        render.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        gone, alive = psutil.wait_procs(tree, timeout=10)
+        took = time.monotonic() - sent
+        output = render.communicate(timeout=30)[0]
+        assert not alive, f"{[p.pid for p in alive]} still run {took:.1f} s after SIGTERM:\n{output[-3000:]}"
+        # psutil's wait reaped the render (its child): its exit code is on the psutil process, not on the Popen
+        assert main.returncode == 143, output
+        assert "interrupted" in output and "Traceback" not in output, output
+        jobs = {j["id"] for j in sim.jobs()}
+        assert len(jobs) == 4 and jobs <= Ledger(tmp_path / "state" / "ledger.sqlite").known_job_ids()
+
+        gw.retrieve_status = None
+        again = soraflow("render", str(board), "--out", str(tmp_path / "out"), env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert {j["id"] for j in sim.jobs()} == jobs, "the rerun created again"
+        assert "billed this run $0.00" in again.stdout
+
+
 @pytest.fixture
 def session_api(prefect_server) -> str:
     """The session's Prefect server, for CLI processes (no temporary server of their own)."""
     from prefect.settings import PREFECT_API_URL
 
     return PREFECT_API_URL.value()
+
+
+@pytest.mark.slow
+def test_a_150_shot_render_says_queued_clips_once_with_at_most_10_warnings(session_api, tmp_path):
+    """150 clips under the default limit of 4 in flight: 146 wait for their turn. That is the
+    limits working: the terminal shows one progress view (one line for the whole film, its
+    queued clips counted there), and the run's logs hold at most 10 lines at WARNING or above
+    (it was about 300: "clip sNNN waits for a slot", each clip every 30 s)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterStartTime, LogFilter, LogFilterFlowRunId, LogFilterLevel
+    from datetime import datetime, timezone
+
+    models = tmp_path / "models.yaml"  # the default 4 in flight; creates per minute out of the way: this is about waits, not rates
+    models.write_text(yaml.safe_dump({"models": {"sora-2": {"requests_per_minute": 6000}}}))
+    board = tmp_path / "board.yaml"
+    board.write_text(yaml.safe_dump({"title": "Many", "size": "720x1280",
+                                     "shots": [{"id": f"s{i:03d}", "seconds": 4, "visual": f"a harbour light, shot {i}"} for i in range(150)]}))  # fmt: skip
+    started = datetime.now(timezone.utc)
+    env = cli_env(tmp_path, PREFECT_API_URL=session_api, SORAFLOW_MODELS=str(models), SORAFLOW_REQUESTS_PER_MINUTE="6000",
+                  SORAFLOW_SIMULATOR_LATENCY="0.3", COLUMNS="150")  # fmt: skip
+    done = soraflow("render", str(board), "--out", str(tmp_path / "out"), env=env, timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert len(json.loads((tmp_path / "out" / "manifest.json").read_text())["clips"]) == 150
+
+    warnings = [line for line in output.splitlines() if "| WARNING |" in line or "| ERROR |" in line or line.startswith("warning:")]
+    assert len(warnings) <= 10, "\n".join(warnings[:20])
+    assert "waits for a slot" not in output
+    views = [line for line in done.stderr.splitlines() if line.startswith("all clips")]
+    assert len(views) == 1 and "100%" in views[0] and "150 stored" in views[0], done.stderr[-3000:]
+    assert not [line for line in done.stderr.splitlines() if line.startswith("s0") and "━" in line]  # no bar per clip
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["render-storyboard"])),
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=started)),
+        )
+        [run] = [r for r in runs if r.parameters["request"]["storyboard_path"] == str(board)]
+        logged = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]), level=LogFilterLevel(ge_=30)))
+        every, page = [], True
+        while page:  # the API answers 200 at a time
+            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), offset=len(every))
+            every += page
+    assert len(logged) <= 10, [log.message for log in logged]
+    assert len(every) > 150  # the run's logs were read whole
+    queued = [log.message for log in every if "queued for their turn" in log.message]
+    assert len(queued) == 1 and queued[0].startswith("146 clip(s) queued for their turn under the limits; expected wall time"), queued
 
 
 def test_a_shot_refused_by_moderation_is_named_once_with_the_providers_code(sim_env, session_api, tmp_path, monkeypatch):
@@ -306,7 +419,7 @@ def test_estimate_of_the_veo_example_equals_the_profiles_prices_to_the_cent():
     res = runner.invoke(app, ["estimate", str(path)], env={"GOOGLE_API_KEY": "", "GOOGLE_CLOUD_PROJECT": "", "OPENAI_API_KEY": ""},
                         terminal_width=200)
     assert res.exit_code == 0, res.output
-    rows = [line for line in res.output.splitlines() if "vertex" in line]
+    rows = [line for line in res.output.splitlines() if "vertex" in line and line.startswith("│")]  # the caption names its limits
     assert [Decimal(r.split("$")[-1].split()[0]) for r in rows] == prices
     total = next(line for line in res.output.splitlines() if "total" in line)
     assert Decimal(total.split("$")[-1].split()[0]) == sum(prices) == Decimal("3.00")

@@ -86,12 +86,12 @@ def test_settings_keep_the_ledger_url_secret(tmp_path, monkeypatch, postgres_ser
 
 
 def test_a_lease_shorter_than_a_create_is_refused_without_quoting_other_settings(monkeypatch, tmp_path):
-    from pydantic import ValidationError
+    from soraflow.errors import InvalidSettingError
 
     monkeypatch.setenv("SORAFLOW_LEDGER_URL", f"postgresql+psycopg://u:{PG_TEST_PASSWORD}@h/db")
     monkeypatch.setenv("SORAFLOW_REQUEST_TIMEOUT_SECONDS", "60")
     monkeypatch.setenv("SORAFLOW_LEDGER_LEASE_SECONDS", "60")
-    with pytest.raises(ValidationError, match=r"LEASE_SECONDS \(60\) must be at least SORAFLOW_REQUEST_TIMEOUT_SECONDS \(60\) \+ 30") as err:
+    with pytest.raises(InvalidSettingError, match=r"^invalid setting SORAFLOW_LEDGER_LEASE_SECONDS \(60\) must be at least SORAFLOW_REQUEST_TIMEOUT_SECONDS \(60\) \+ 30") as err:
         Settings()
     assert PG_TEST_PASSWORD not in str(err.value) and "postgresql" not in str(err.value)
     monkeypatch.setenv("SORAFLOW_LEDGER_LEASE_SECONDS", "90")

@@ -188,3 +188,45 @@ def test_without_a_models_route_availability_comes_from_the_profile(sim, endpoin
     before = len(gateway.seen)
     assert availability.ensure_available({"my-video-deployment": None}, azure)[0] == {"my-video-deployment": "available"}
     assert len(gateway.seen) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("id", "", "id '', not a job id"),
+        ("id", "..", "id '..', not a job id"),
+        ("id", "video 1", "id 'video 1', not a job id"),
+        ("id", "x" * 600, f"id '{'x' * 80}…', not a job id (1-512 printable characters"),
+        ("id", None, "id None, not a job id"),
+        ("status", 3, "job 'video_1': status 3, not a status"),
+        ("created_at", "yesterday", "job 'video_1': created_at 'yesterday', not a Unix time in seconds"),
+        ("created_at", True, "job 'video_1': created_at True, not a Unix time"),
+        ("expires_at", -5, "job 'video_1': expires_at -5, not a Unix time"),
+    ],
+)
+def test_a_malformed_job_field_is_refused_naming_the_endpoint_route_and_field(field, value, said):
+    from types import SimpleNamespace
+
+    from soraflow.errors import UntrustedAnswerError
+    from soraflow.providers.openai_videos import _job
+
+    video = SimpleNamespace(**{"id": "video_1", "status": "queued", "created_at": 1_790_000_000, field: value})
+    with pytest.raises(UntrustedAnswerError) as err:
+        _job(video, "gw (http://gw/v1)", "GET /videos")
+    assert str(err.value).startswith(f"endpoint gw (http://gw/v1) answered GET /videos with {said}"), str(err.value)
+    assert _job(SimpleNamespace(id="video_1/part=2", status="queued", created_at=1_790_000_000.0), "gw", "GET /videos").created_at == 1_790_000_000
+
+
+def test_no_credential_header_goes_to_another_origin():
+    import httpx
+
+    from soraflow.providers.openai_videos import credentials_stay_at
+
+    hook = credentials_stay_at("https://res.openai.azure.com/openai/v1")
+    for url, kept in [("https://res.openai.azure.com:443/openai/v1/videos/x/content", True),
+                      ("https://cdn.example.com/x.mp4", False), ("http://res.openai.azure.com/x", False),
+                      ("https://res.openai.azure.com:8443/x", False)]:  # fmt: skip
+        request = httpx.Request("GET", url, headers={"api-key": "k", "Authorization": "Bearer t", "Accept": "video/mp4"})
+        hook(request)
+        assert ("api-key" in request.headers, "authorization" in request.headers) == (kept, kept), url
+        assert request.headers["accept"] == "video/mp4"
