@@ -1,0 +1,110 @@
+"""``soraflow review``: the review page of a render stopped for review."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from uuid import UUID
+
+import typer
+
+from ..review import REVIEW_STATE_NAME
+from ..settings import Settings
+from ..terminal import printable
+from ._app import app
+from ._output import out, report, say
+
+
+@app.command()
+def review(
+    target: str = typer.Argument(..., metavar="RUN_OR_OUT_DIR", help="The render's output directory, or the id of its flow run"),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on; any but loopback needs the page's token on every request"),
+    port: int = typer.Option(8766, help="Port (0: any free port)"),
+) -> None:
+    """Serve the review page: play the current cut and every take, keep a take or ask for a retake,
+    and resume the paused run with the decision. Prints the page's URL (with its token) once."""
+    from ..screening import ReviewFolder, ReviewServer, ReviewServerError, ReviewTargetError
+    from ..storage import open_storage
+    from ._prefect import reachable_api, review_run_control
+
+    settings = Settings()
+    session = None
+    if settings.aws_credentials_block:
+        from soraflow.tasks.runtime import aws_session  # Prefect loads the block
+
+        session = aws_session()
+    api_url = reachable_api(settings)
+    try:
+        folder = ReviewFolder(_out_dir(target, settings, api_url), lambda url: open_storage(url, settings, session))
+        runs = review_run_control(api_url) if api_url else None
+        server = ReviewServer(folder, host=host, port=port, runs=runs).start()
+    except (ReviewTargetError, ReviewServerError) as err:  # the user's input: exit 2, one line
+        report(err)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        say(("review page", "bold"), f" of {printable(folder.out_dir, 200)}: ", (server.url, "bold"), to=out)
+        if server.loopback:
+            say(f"  listening on {printable(host)} only; sending a decision needs the token in this URL. Ctrl-C stops it.")
+        else:
+            say(f"  listening on {printable(host)}: every request needs the token in this URL, printed only here. Ctrl-C stops it.")
+        if not folder.state_path.exists():
+            say(f"  no {REVIEW_STATE_NAME} there yet: the page shows the review once the render stops for one")
+        if runs is None:
+            say("  no Prefect API found (PREFECT_API_URL, or a server at SORAFLOW_PREFECT_LOCAL_API): decisions cannot resume a run")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+
+
+def _out_dir(target: str, settings: Settings, api_url: str | None) -> Path:
+    """The output directory ``target`` names: itself, or the one its flow run rendered into."""
+    from ..screening import ReviewTargetError
+
+    path = Path(target).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        run_id = str(UUID(target))
+    except ValueError:
+        raise ReviewTargetError(
+            f"RUN_OR_OUT_DIR {printable(repr(target), 200)} is neither an output directory nor a flow run id"
+        ) from None
+    if api_url is None:
+        raise ReviewTargetError(
+            f"{run_id} looks like a flow run id, but no Prefect API is reachable to look it up: set PREFECT_API_URL, "
+            "or pass the run's output directory"
+        )
+    from ._prefect import flow_run_parameters
+
+    parameters = flow_run_parameters(api_url, run_id)
+    request = parameters.get("request")
+    given = (request.get("out_dir") if isinstance(request, dict) else None) or parameters.get("out_dir")
+    if not isinstance(given, str) or not given:
+        raise ReviewTargetError(f"flow run {run_id} names no output directory in its parameters: pass the directory instead")
+    # A relative folder is where the run started: a worker's service directory, or here.
+    candidates = [Path(given)] if Path(given).is_absolute() else [settings.service_dir / given, Path.cwd() / given]
+    for candidate in candidates:
+        if _holds_review_of(candidate, run_id):
+            return candidate
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise ReviewTargetError(
+        f"flow run {run_id} renders into {printable(repr(given), 200)}, which is not a directory here "
+        f"(looked at {', '.join(printable(str(c), 200) for c in candidates)}): run this where the run's worker ran, "
+        "or pass the output directory"
+    )
+
+
+def _holds_review_of(out_dir: Path, run_id: str) -> bool:
+    from ..screening import ReviewFolder, ReviewUnavailable
+
+    try:
+        return ReviewFolder(out_dir, open_store=lambda url: None).load().flow_run_id == run_id  # type: ignore[arg-type,return-value]
+    except ReviewUnavailable:
+        return False
