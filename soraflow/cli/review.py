@@ -34,9 +34,11 @@ def review(
         from soraflow.tasks.runtime import aws_session  # Prefect loads the block
 
         session = aws_session()
-    api_url = reachable_api(settings)
     try:
-        folder = ReviewFolder(_out_dir(target, settings, api_url), lambda url: open_storage(url, settings, session))
+        run_id = _run_id(target)  # before Prefect is imported: a wrong argument is said at once
+        api_url = reachable_api(settings)
+        out_dir = _out_dir_of_run(run_id, settings, api_url) if run_id else Path(target).expanduser()
+        folder = ReviewFolder(out_dir, lambda url: open_storage(url, settings, session))
         runs = review_run_control(api_url) if api_url else None
         server = ReviewServer(folder, host=host, port=port, runs=runs).start()
     except (ReviewTargetError, ReviewServerError) as err:  # the user's input: exit 2, one line
@@ -61,19 +63,24 @@ def review(
         server.stop()
 
 
-def _out_dir(target: str, settings: Settings, api_url: str | None) -> Path:
-    """The output directory ``target`` names: itself, or the one its flow run rendered into."""
+def _run_id(target: str) -> str | None:
+    """None when ``target`` is an output directory; the flow run id it is otherwise."""
     from ..screening import ReviewTargetError
 
-    path = Path(target).expanduser()
-    if path.is_dir():
-        return path
+    if Path(target).expanduser().is_dir():
+        return None
     try:
-        run_id = str(UUID(target))
+        return str(UUID(target))
     except ValueError:
         raise ReviewTargetError(
             f"RUN_OR_OUT_DIR {printable(repr(target), 200)} is neither an output directory nor a flow run id"
         ) from None
+
+
+def _out_dir_of_run(run_id: str, settings: Settings, api_url: str | None) -> Path:
+    """The output directory flow run ``run_id`` renders into (its parameters, through the Prefect API)."""
+    from ..screening import ReviewTargetError
+
     if api_url is None:
         raise ReviewTargetError(
             f"{run_id} looks like a flow run id, but no Prefect API is reachable to look it up: set PREFECT_API_URL, "
