@@ -90,7 +90,7 @@ def _out_dir_of_run(run_id: str, settings: Settings, api_url: str | None) -> Pat
 
     parameters = flow_run_parameters(api_url, run_id)
     request = parameters.get("request")
-    given = (request.get("out_dir") if isinstance(request, dict) else None) or parameters.get("out_dir")
+    given = _render_out_dir(request) if isinstance(request, dict) else parameters.get("out_dir")
     if not isinstance(given, str) or not given:
         raise ReviewTargetError(f"flow run {run_id} names no output directory in its parameters: pass the directory instead")
     # A relative folder is where the run started: a worker's service directory, or here.
@@ -106,6 +106,19 @@ def _out_dir_of_run(run_id: str, settings: Settings, api_url: str | None) -> Pat
         f"(looked at {', '.join(printable(str(c), 200) for c in candidates)}): run this where the run's worker ran, "
         "or pass the output directory"
     )
+
+
+def _render_out_dir(request: dict) -> str | None:
+    """The output directory of a render-storyboard run's request, the form's default where the
+    run was started without one (the UI's Run button sends only what was changed)."""
+    from pydantic import ValidationError
+
+    from soraflow.flows.form import RenderRequest  # the run form: plain pydantic, no Prefect
+
+    try:
+        return RenderRequest.model_validate(request).out_dir
+    except ValidationError:
+        return request.get("out_dir")
 
 
 def _holds_review_of(out_dir: Path, run_id: str) -> bool:

@@ -4,6 +4,8 @@ itself, served by this command to a real browser, is tested in tests/screening/t
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import uuid
 
 from typer.testing import CliRunner
@@ -51,3 +53,30 @@ def test_a_run_id_without_a_prefect_api_asks_for_one(tmp_path):
         f"error: {run_id} looks like a flow run id, but no Prefect API is reachable to look it up: set PREFECT_API_URL, "
         "or pass the run's output directory"
     ]
+
+
+def test_a_deployment_run_is_found_in_the_workers_service_directory(prefect_server, tmp_path):
+    """A run of render-storyboard started from the UI with the form's default output folder ("out",
+    relative: in the worker's service directory): its id is enough to open its review."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from soraflow.flows.render import render_storyboard
+
+    from ..screening.reviews import review_of, write_state
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(render_storyboard, parameters={"request": {"budget_usd": 5}})  # out_dir not sent
+    service = tmp_path / "service"
+    write_state(service / "out", review_of(service / "out", (service / "out").as_uri(), {}, flow_run_id=str(run.id)))
+    env = cli_env(tmp_path, PREFECT_API_URL=str(PREFECT_API_URL.value()), SORAFLOW_SERVICE_DIR=str(service), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "soraflow.cli", "review", str(run.id), "--port", "0"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith(f"review page of {service / 'out'}: http://127.0.0.1:"), (line, process.poll() is not None and process.stderr.read())
+    finally:
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+        process.stdout.close()
+        process.stderr.close()
