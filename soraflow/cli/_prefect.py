@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -149,12 +150,22 @@ def review_run_control(api_url: str):
         with _at(api_url), get_client(sync_client=True) as client:
             return client.read_flow_run(UUID(flow_run_id)).state
 
+    # One look at the run at a time: the page asks every second, and a Prefect API that answers
+    # slowly must not take a server thread per poll (the videos are served from the same pool).
+    looking = threading.Lock()
+    seen: dict[str, dict | None] = {}
+
     def describe(flow_run_id: str) -> dict | None:
+        if not looking.acquire(blocking=False):
+            return seen.get(flow_run_id)  # a look is under way: what the last one saw
         try:
             state = state_of(flow_run_id)
+            seen[flow_run_id] = {"type": state.type.value, "name": state.name} if state else None
         except Exception:  # noqa: BLE001 - the page shows the run's state as unknown and asks again
-            return None
-        return {"type": state.type.value, "name": state.name} if state else None
+            seen[flow_run_id] = None
+        finally:
+            looking.release()
+        return seen[flow_run_id]
 
     def resume(flow_run_id: str, run_input: dict) -> None:
         from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
