@@ -122,9 +122,9 @@ def _render_out_dir(request: dict) -> str | None:
 
 
 def _holds_review_of(out_dir: Path, run_id: str) -> bool:
-    from ..screening import ReviewFolder, ReviewUnavailable
+    from ..screening import ReviewUnavailable, read_review
 
     try:
-        return ReviewFolder(out_dir, open_store=lambda url: None).load().flow_run_id == run_id  # type: ignore[arg-type,return-value]
+        return read_review(out_dir).flow_run_id == run_id
     except ReviewUnavailable:
         return False

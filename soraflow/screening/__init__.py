@@ -19,7 +19,7 @@ from ._app import ResumeRefused, RunControl, build_app
 from ._decisions import DecisionRefused, decision_problems, read_decision
 from ._media import parse_range
 from ._server import ReviewServer, ReviewServerError
-from ._state import ReviewFolder, ReviewTargetError, ReviewUnavailable
+from ._state import ReviewFolder, ReviewTargetError, ReviewUnavailable, read_review
 
 __all__ = [
     "Access",
@@ -36,4 +36,5 @@ __all__ = [
     "is_loopback",
     "parse_range",
     "read_decision",
+    "read_review",
 ]

@@ -110,5 +110,4 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         hint = " (pass --port 0 for any free port)" if err.errno == errno.EADDRINUSE else ""
         raise ReviewServerError(f"the review page cannot listen on {host}:{port}: {err.strerror}{hint}") from None
-    sock.set_inheritable(True)
     return sock

@@ -46,23 +46,7 @@ class ReviewFolder:
 
     def load(self) -> ReviewState:
         """The review as the flow last wrote it; ReviewUnavailable when there is none to show."""
-        try:
-            data = read_bounded(self.state_path, limit=MAX_STATE_BYTES)
-        except DocumentError as err:
-            if not self.state_path.exists():
-                raise ReviewUnavailable(
-                    f"no review in {printable(self.out_dir, 200)} yet: the render writes it when it stops for a review "
-                    "(review: true in the storyboard, or render --review)"
-                ) from None
-            raise ReviewUnavailable(f"the review cannot be read: {err}") from None
-        try:
-            return ReviewState.model_validate_json(data)
-        except ValidationError as err:
-            # The flow replaces the file as retakes are stored; a reader may see it mid-write.
-            raise ReviewUnavailable(
-                f"{printable(self.state_path, 200)} is not a review state ({err.error_count()} problem(s)); "
-                "the page reads it again in a moment"
-            ) from None
+        return read_review(self.out_dir)
 
     def media(self, state: ReviewState, uri: str | None) -> tuple[Storage, str] | None:
         """The store and key of ``uri``, a file the review names, when it is one of the run's own:
@@ -80,6 +64,28 @@ class ReviewFolder:
             if url not in self._stores:
                 self._stores[url] = self._open_store(url)
             return self._stores[url]
+
+
+def read_review(out_dir: Path) -> ReviewState:
+    """The review in ``out_dir`` (``.work/review.json``), read within a size limit; ReviewUnavailable
+    when there is none, or it is not one."""
+    path = Path(out_dir) / ".work" / REVIEW_STATE_NAME
+    try:
+        data = read_bounded(path, limit=MAX_STATE_BYTES)
+    except DocumentError as err:
+        if not path.exists():
+            raise ReviewUnavailable(
+                f"no review in {printable(out_dir, 200)} yet: the render writes it when it stops for a review "
+                "(review: true in the storyboard, or render --review)"
+            ) from None
+        raise ReviewUnavailable(f"the review cannot be read: {err}") from None
+    try:
+        return ReviewState.model_validate_json(data)
+    except ValidationError as err:
+        # The flow replaces the file as retakes are stored; a reader may see it mid-write.
+        raise ReviewUnavailable(
+            f"{printable(path, 200)} is not a review state ({err.error_count()} problem(s)); the page reads it again in a moment"
+        ) from None
 
 
 def find_take(state: ReviewState, shot: str, take: int) -> TakeReview | None:
