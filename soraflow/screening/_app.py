@@ -33,6 +33,7 @@ from ._state import ReviewFolder, ReviewUnavailable, find_take
 MAX_DECISION_BYTES = 256 * 1024
 # Prefect's state types in which a run waits for its input (pause and suspend are both PAUSED).
 WAITING = "PAUSED"
+FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 ROUND_HEADER = "x-review-round"
 
 
@@ -166,7 +167,10 @@ def _why_no_decision(review: ReviewState, runs: RunControl | None, run: dict | N
     if runs is None:
         return "no Prefect API is reachable to resume the run: set PREFECT_API_URL and start the page again"
     if run is not None and run.get("type") != WAITING:
-        return f"the run is {run.get('name') or run.get('type')}: new takes appear here as they are stored"
+        name = run.get("name") or run.get("type")
+        if run.get("type") in FINAL:
+            return f"the run is {name}: it takes no more decisions"
+        return f"the run is {name}: new takes appear here as they are stored"
     return None
 
 

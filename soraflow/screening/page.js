@@ -10,6 +10,9 @@
   let review = null; // the review as last drawn
   let drawn = ""; // ... and its JSON, to draw again only when it changed
   let canDecide = false;
+  let answered = 0; // the last round this page sent a decision for: no second one until the next round
+  let sentNote = ""; // what the page said when that decision was taken
+  const FINAL = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"];
   let sending = false;
   const selected = new Map(); // shot -> the take the creator picked
   const shotViews = new Map(); // shot -> {node, takes, box, change, seed}
@@ -74,12 +77,20 @@
       review = data.review;
       draw(review);
     }
-    canDecide = data.can_decide;
+    // A poll already under way when a decision was sent still says the run waits: only a later
+    // round can be decided again (the run writes the new round before it stops for it).
+    canDecide = data.can_decide && review.round > answered;
     const run = data.run ? " (" + (data.run.name || data.run.type) + ")" : "";
     $("summary").textContent =
       "Review round " + review.round + " · spent " + money(review.spent_usd) + " on every take so far" +
       (review.flow_run_id ? " · flow run " + review.flow_run_id + run : "");
-    if (!sending) setStatus(canDecide ? "The run waits for your decision." : data.why_not, !canDecide && Boolean(data.run));
+    if (!sending) {
+      const over = Boolean(data.run) && FINAL.includes(data.run.type);
+      if (canDecide) setStatus("The run waits for your decision.");
+      else if (review.round <= answered && !(over && data.run.type !== "COMPLETED")) {
+        setStatus(sentNote + (over ? " The run is " + data.run.name + "." : ""), !over);
+      } else setStatus(data.why_not, !over && Boolean(data.run));
+    }
     updateButtons();
   }
 
@@ -196,9 +207,11 @@
       });
       const data = await answer.json().catch(() => ({}));
       if (answer.status === 202) {
+        answered = review.round;
+        sentNote = approve ? "Approved: the run stitches the film." : "Sent: the run resumes. New takes appear here as they are stored.";
         for (const view of shotViews.values()) { view.box.checked = false; view.change.value = ""; view.seed.value = ""; }
         canDecide = false;
-        setStatus(approve ? "Approved: the run stitches the film." : "Sent: the run resumes. New takes appear here as they are stored.", true);
+        setStatus(sentNote, true);
       } else if (answer.status === 422 && data.problems) {
         setProblems(data.problems.map((p) => (p.field ? p.field + ": " : "") + p.message));
         setStatus("The decision was not sent.");

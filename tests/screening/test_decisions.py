@@ -112,6 +112,15 @@ def test_a_run_that_is_not_waiting_is_not_resumed(harbour, review_page):
     assert run.resumed == []
 
 
+def test_a_finished_run_takes_no_more_decisions(harbour, review_page):
+    run = Run(state="COMPLETED")
+    with review_page(lambda out: harbour.review(out, flow_run_id=RUN_ID), runs=run.control()) as page:
+        state = httpx.get(f"{page.base_url}/api/state").json()
+        assert not state["can_decide"] and state["why_not"] == "the run is Completed: it takes no more decisions"
+        assert post(page, {"approve": True}).status_code == 409
+    assert run.resumed == []
+
+
 def test_what_the_run_refuses_is_said(harbour, review_page):
     run = Run(refuse=ResumeRefused("flow run x refused the decision: Cannot resume this run: Reason: invalid input", 422))
     with review_page(lambda out: harbour.review(out, flow_run_id=RUN_ID), runs=run.control()) as page:
