@@ -1,40 +1,37 @@
-"""The review page in a real browser (Debian's headless chromium, driven by Playwright), against a
-real paused flow run on a real Prefect server, through the real CLI (``soraflow review RUN_ID``).
+"""The review page in a real browser (Debian's headless chromium, driven by Playwright), on the
+review of a real render: render-storyboard with 2 takes of 3 shots and ``review: true``, run ad
+hoc on the simulator, paused for its decision on a real Prefect server, and the page served by
+the real CLI (``soraflow review RUN_ID``).
 
-One browser session: the page loads; every ``<video>`` plays (its time advances); a seek is
-answered with 206; a retake refused by a spend cap is said; a decision that names an unknown shot
-is a 422 and leaves the run paused; choosing a take and asking for a retake in the page resumes
-the run with exactly that decision; the new take appears on the page and plays; approving ends
-the run.
-
-The run is a small flow of this module that does what the render flow's review step does with
-the page's files: it writes ``review.json`` naming its run, pauses with ``wait_for_input`` = a
-``RunInput`` with ``ReviewDecision``'s fields, and on resume stores each retake (a real MP4 made
-by ffmpeg, through the storage layer) and rewrites ``review.json`` as it goes.
+One browser session: the page loads (the six takes and the cut of the chosen ones); every ``<video>`` plays (its time advances); a seek is
+answered with 206; a decision naming an unknown shot or take is a 422 naming the field and the
+run stays paused; keeping take 2 of shot b and asking for a retake of shot c in the page resumes
+the run, which makes exactly that one clip, and the new take appears on the page and plays; a
+retake over the daily spend cap is refused, nothing is paid, and the page says so; approving in
+the page stitches the film from the chosen takes (checked by its pixels).
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 import time
-from decimal import Decimal
+import uuid
 from pathlib import Path
 from uuid import UUID
 
 import httpx
 import pytest
-from pydantic import Field
+import yaml
 
-from soraflow.review import REVIEW_STATE_NAME, ReviewDecision, ReviewState, ShotDecision, TakeReview
-from soraflow.storage import LocalStorage
+from soraflow.review import REVIEW_STATE_NAME, ReviewState
 
-from .reviews import review_of, store_film, store_take, write_state
+from ..simulator.media import band_colour, close_colours, corner_colour
 
 pytestmark = pytest.mark.slow
 
@@ -43,91 +40,23 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--no-first-run", "--disable-sync",
 ]
-# Generous: up to 7 test processes share 2 cores.
-STARTUP_SECONDS = 180
-STEP_MS = 90_000
-
-
-def _review_input():
-    from prefect.input import RunInput
-
-    class ReviewInput(RunInput):
-        """The run form of a review: ReviewDecision's fields."""
-
-        approve: bool = False
-        shots: list[ShotDecision] = Field(default_factory=list, max_length=500)
-
-    return ReviewInput
-
-
-def _stops_for_review():
-    from prefect import flow
-    from prefect.flow_runs import pause_flow_run
-    from prefect.runtime import flow_run
-
-    review_input = _review_input()
-
-    @flow(name="review-page-test", persist_result=False)
-    def stops_for_review(out_dir: str) -> list[dict]:
-        """Writes the review naming this run, pauses for a decision, stores the retakes asked for
-        (rewriting the review as each is made and stored), and again, until approved."""
-        out = Path(out_dir)
-        path = out / ".work" / REVIEW_STATE_NAME
-        state = ReviewState.model_validate_json(path.read_bytes()).model_copy(update={"flow_run_id": str(flow_run.id)})
-        store, work = LocalStorage(Path(state.storage_url.removeprefix("file://"))), out / ".work" / "retakes"
-        decisions = []
-        while True:
-            write_state(out, state)
-            answer = pause_flow_run(wait_for_input=review_input, timeout=900, poll_interval=1, key=f"review-{state.round}")
-            decision = ReviewDecision.model_validate(answer.model_dump())
-            decisions.append(decision.model_dump(mode="json"))
-            kept = {said.shot: said.keep for said in decision.shots if said.keep}
-            state = state.model_copy(update={"shots": [s.model_copy(update={"chosen": kept.get(s.shot, s.chosen)}) for s in state.shots]})
-            if decision.approve:
-                write_state(out, state)
-                return decisions
-            for said in decision.shots:
-                if said.retake is None:
-                    continue
-                shot = next(s for s in state.shots if s.shot == said.shot)
-                number = max(t.take for t in shot.takes) + 1
-                prompt = f"{shot.takes[0].prompt or 'the shot'}. {said.retake.prompt_change}".strip()
-                asked = TakeReview(**{**shot.takes[0].model_dump(), "take": number, "clip_key": "0" * 64, "prompt": prompt,
-                                      "seed": said.retake.seed, "state": "submitted", "storage_uri": None, "job_id": None})
-                state = _with_take(state, said.shot, asked)
-                write_state(out, state)  # the page shows the retake coming before it is stored
-                stored = store_take(store, work, said.shot, number, prompt=prompt, seed=said.retake.seed)
-                state = _with_take(state, said.shot, stored)
-                state = state.model_copy(update={"spent_usd": state.spent_usd + stored.price_usd})
-                write_state(out, state)
-            state = state.model_copy(update={"round": state.round + 1})
-
-    return stops_for_review
-
-
-def _with_take(state: ReviewState, shot_id: str, take: TakeReview) -> ReviewState:
-    shots = []
-    for shot in state.shots:
-        if shot.shot == shot_id:
-            shot = shot.model_copy(update={"takes": [t for t in shot.takes if t.take != take.take] + [take]})
-        shots.append(shot)
-    return state.model_copy(update={"shots": shots})
+# Generous: up to 7 test processes may share 2 cores.
+STARTUP_SECONDS = 240
+STEP_MS = 120_000
 
 
 class FlowInThread:
-    """The flow run in a thread of this process (with the Prefect settings of the test harness)."""
+    """render-storyboard in a thread of this process, as the CLI runs it (it pauses there), with
+    the Prefect settings of the test harness."""
 
     def __init__(self, flow, **parameters):
-        self.result: list = []
+        self.state = None
         context = contextvars.copy_context()
         self.thread = threading.Thread(target=context.run, args=(self._run, flow, parameters), daemon=True)
         self.thread.start()
 
     def _run(self, flow, parameters):
-        try:
-            self.result.append(flow(**parameters))
-        except BaseException as err:  # noqa: BLE001 - handed to the test
-            self.result.append(err)
+        self.state = flow(**parameters, return_state=True)
 
 
 def _run_state(run_id: str):
@@ -140,36 +69,43 @@ def _run_state(run_id: str):
 def _wait(condition, what: str, seconds: float = STARTUP_SECONDS):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if (value := condition()):
+        if value := condition():
             return value
-        time.sleep(0.2)
+        time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
-def paused_review(prefect_server, harbour, tmp_path):
-    """A flow run paused for review of the harbour's takes, with a grainy cut large enough that a
-    browser cannot hold it whole, and a retake of shot a refused by a spend cap."""
+def paused_render(prefect_server, sim_env, tmp_path, monkeypatch):
+    """render-storyboard paused for review 1 of 2 takes of shots a, b and c ($0.40 each); the
+    daily spend cap leaves room for one retake."""
+    from soraflow.flows.render import RenderRequest, render_storyboard
+
+    monkeypatch.setenv("SORAFLOW_REVIEW_POLL_SECONDS", "1")
+    monkeypatch.setenv("SORAFLOW_SPEND_CAP_DAY_USD", "2.80")
+    tag = uuid.uuid4().hex[:8]  # prompts of its own: nothing comes from another test's ledger or cache
+    storyboard = tmp_path / "storyboard.yaml"
+    storyboard.write_text(yaml.safe_dump({
+        "title": f"Harbour {tag}", "takes": 2, "review": True,
+        "shots": [{"id": s, "seconds": 4, "visual": f"The harbour, view {s} ({tag})"} for s in ("a", "b", "c")],
+    }))
     out = tmp_path / "out"
-    film = store_film(harbour.store, tmp_path / "film", seconds=12, grain=True)
-    refused = TakeReview(
-        take=2, clip_key="e" * 64, profile="sora-2", model="sora-2", endpoint="simulator", seconds=2, price_usd=Decimal("0.40"),
-        state="refused", error="refused by the spend cap: the daily cap $1.00 would be exceeded by $0.40; nothing was paid",
-    )
-    takes = {**harbour.takes, "a": [*harbour.takes["a"], refused]}
-    write_state(out, review_of(out, harbour.store.url, takes, film_uri=film))
-    running = FlowInThread(_stops_for_review(), out_dir=str(out))
+    jobs = len(sim_env.jobs())
+    running = FlowInThread(render_storyboard, request=RenderRequest(storyboard_path=str(storyboard), out_dir=str(out)))
     state_path = out / ".work" / REVIEW_STATE_NAME
 
     def paused_run_id():
+        assert running.thread.is_alive(), f"the render ended: {running.state}"
+        if not state_path.exists():
+            return None
         state = ReviewState.model_validate_json(state_path.read_bytes())
-        return state.flow_run_id if state.flow_run_id and _run_state(state.flow_run_id).is_paused() else None
+        return state.flow_run_id if _run_state(state.flow_run_id).is_paused() else None
 
-    run_id = _wait(paused_run_id, "the flow run to pause for review")
-    yield out, run_id, running
+    run_id = _wait(paused_run_id, "the render to pause for its review")
+    yield out, run_id, running, lambda: len(sim_env.jobs()) - jobs
     if running.thread.is_alive():  # the test failed half way: leave no paused run behind
-        from prefect.states import Cancelled
         from prefect import get_client
+        from prefect.states import Cancelled
 
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(UUID(run_id), Cancelled(), force=True)
@@ -177,13 +113,13 @@ def paused_review(prefect_server, harbour, tmp_path):
 
 @pytest.fixture
 def review_cli(tmp_path):
-    """``soraflow review ARG --port 0`` in a process of its own; yields the URL it printed."""
+    """``soraflow review ARG --port 0`` in a process of its own; returns the URL it printed."""
     started = []
 
     def start(argument: str) -> str:
         from prefect.settings import PREFECT_API_URL
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SORAFLOW_", "AWS_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SORAFLOW_", "AWS_", "OPENAI_"))}
         env |= {"PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_HOME": str(tmp_path / "cli-prefect"),
                 "SORAFLOW_STATE_DIR": str(tmp_path / "cli-state"), "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
@@ -191,24 +127,24 @@ def review_cli(tmp_path):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         started.append(process)
-        line = _wait(lambda: process.stdout.readline() or process.poll() is not None, "the review page's URL")
-        url = re.search(r"http://\S+\?token=\S+", line) if isinstance(line, str) else None
+        line = process.stdout.readline()
+        url = re.search(r"http://\S+\?token=\S+", line)
         assert url, f"no URL printed: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
         return url.group(0)
 
     yield start
     for process in started:
         process.terminate()
-        assert process.wait(timeout=30) == 0  # Ctrl-C / SIGTERM ends it cleanly
+        assert process.wait(timeout=30) == 0  # SIGTERM ends it cleanly
         process.stdout.close()
         process.stderr.close()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("ffmpeg") is None, reason="needs chromium and ffmpeg")
-def test_the_review_page_in_a_browser_resumes_the_run_and_shows_the_new_take(paused_review, review_cli):
+def test_the_review_page_in_a_browser_resumes_the_render_and_shows_the_new_take(paused_render, review_cli, sim_env):
     from playwright.sync_api import sync_playwright
 
-    out, run_id, running = paused_review
+    out, run_id, running, new_jobs = paused_render
+    assert new_jobs() == 6
     url = review_cli(run_id)  # the run's id: its output directory comes from the Prefect API
     base, token = url.split("/?token=")
 
@@ -228,66 +164,73 @@ def test_the_review_page_in_a_browser_resumes_the_run_and_shows_the_new_take(pau
             page.on("response", lambda r: media.append(r) if "/media/" in r.url else None)
             page.goto(url)
 
-            # the page loads: the cut and all five stored takes, and the refused retake said plainly
+            # the page loads: the six stored takes, and the cut of the chosen ones
             page.wait_for_selector("article.take[data-shot='c'][data-take='2'] video", timeout=STEP_MS)
-            assert page.locator("video").count() == 6
-            assert page.locator("article.take[data-shot='a'][data-take='2'] video").count() == 0
-            assert "spend cap" in page.locator("#notices").inner_text()
-            assert "Not stored yet (refused)" in page.locator("article.take[data-shot='a'][data-take='2']").inner_text()
+            assert page.locator("article.take video").count() == 6
+            page.wait_for_selector("#film-section:not([hidden]) #film[src]", timeout=STEP_MS)
             assert page.locator("#status").inner_text() == "The run waits for your decision."
 
-            # a seek is answered with 206: the cut, before it plays, jumps near its end
-            page.wait_for_function("() => document.getElementById('film').readyState >= 1", timeout=STEP_MS)
-            buffered_end = page.evaluate("(() => { const v = document.getElementById('film'); return v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0; })()")
-            duration = page.evaluate("document.getElementById('film').duration")
-            assert buffered_end < duration - 2, "the browser holds the whole cut already: nothing to seek to"
+            # a seek is answered with 206: take 2 of shot c jumps near its end
+            take = "article.take[data-shot='c'][data-take='2'] video"
+            page.wait_for_function(f"() => document.querySelector(\"{take}\").readyState >= 1", timeout=STEP_MS)
             seen = len(media)
-            page.evaluate("""new Promise(done => { const v = document.getElementById('film');
-                v.addEventListener('seeked', done, {once: true}); v.currentTime = v.duration - 1; })""")
-            seeks = [r for r in media[seen:] if r.url.split("?")[0].endswith("/media/film") and r.request.headers.get("range", "bytes=0-") != "bytes=0-"]
+            page.evaluate(f"""new Promise(done => {{ const v = document.querySelector("{take}");
+                v.addEventListener('seeked', done, {{once: true}}); v.currentTime = v.duration - 0.5; }})""")
+            seeks = [r for r in media[seen:] if "/media/takes/c/2" in r.url and r.request.headers.get("range", "bytes=0-") != "bytes=0-"]
             assert seeks, [(r.url, r.status, r.request.headers.get("range")) for r in media[seen:]]
             assert seeks[0].status == 206 and seeks[0].headers["accept-ranges"] == "bytes", (seeks[0].status, seeks[0].headers)
-            first, size = _ranged(seeks[0])
-            assert first > size // 2
+            first, last, size = map(int, re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", seeks[0].headers["content-range"]).groups())
+            assert 0 < first <= last == size - 1
 
             # every <video> plays: its time advances
             page.evaluate("Promise.all([...document.querySelectorAll('video')].map(v => { v.muted = true; v.currentTime = 0; return v.play(); }))")
             page.wait_for_function("() => [...document.querySelectorAll('video')].every(v => v.currentTime > 0.5)", timeout=STEP_MS)
+            assert page.locator("video").count() == 7
 
-            # choose take 2 of shot b, ask for a retake of shot c, and send
+            # keep take 2 of shot b, ask for a retake of shot c, and send
             page.check("article.take[data-shot='b'][data-take='2'] input.keep")
             page.fill("section.shot[data-shot='c'] textarea.retake-change", "the boat is red")
             page.click("#send")
             page.wait_for_selector("#status:has-text('Sent: the run resumes')", timeout=STEP_MS)
 
-            # the run resumes with that decision, stores the retake, and the page shows it, playing
+            # the run makes exactly that one clip; the page shows the new take, and it plays
             new_take = "article.take[data-shot='c'][data-take='3']"
             page.wait_for_selector(f"{new_take} video", timeout=STEP_MS)
-            assert "the boat is red" in page.locator(f"{new_take} .prompt").inner_text()
             page.evaluate(f"(() => {{ const v = document.querySelector(\"{new_take} video\"); v.muted = true; return v.play(); }})()")
             page.wait_for_function(f"() => document.querySelector(\"{new_take} video\").currentTime > 0.5", timeout=STEP_MS)
+            page.wait_for_selector("#approve:not([disabled])", timeout=STEP_MS)  # review 2
+            assert new_jobs() == 7 and sim_env.jobs()[-1]["prompt"].count("the boat is red") == 1
             assert "in the film" in page.locator("article.take[data-shot='b'][data-take='2']").inner_text()
-            assert "in the film" not in page.locator("article.take[data-shot='b'][data-take='1']").inner_text()
-
-            # the run waits again (round 2); approving from the page ends it
-            page.wait_for_selector("#approve:not([disabled])", timeout=STEP_MS)
+            assert "in the film" in page.locator(new_take).inner_text()  # a retake is its shot's choice once made
             assert "Review round 2" in page.locator("#summary").inner_text()
+
+            # a retake over the daily spend cap: refused, nothing paid, said on the page
+            page.fill("section.shot[data-shot='a'] textarea.retake-change", "the gulls are white")
+            page.click("#send")
+            refused = "article.take[data-shot='a'][data-take='3']"
+            page.wait_for_selector(f"{refused} .error", timeout=STEP_MS)
+            page.wait_for_selector("#approve:not([disabled])", timeout=STEP_MS)  # review 3
+            assert "Not stored yet (refused)" in page.locator(refused).inner_text()
+            assert page.locator(f"{refused} video").count() == 0
+            assert "spend cap" in page.locator("#notices").inner_text() and "nothing was created" in page.locator("#notices").inner_text()
+            assert new_jobs() == 7
+
+            # approve: the run stitches the film from the chosen takes
             page.click("#approve")
             page.wait_for_selector("#status:has-text('Approved')", timeout=STEP_MS)
         finally:
             browser.close()
 
     running.thread.join(timeout=STEP_MS / 1000)
-    assert not running.thread.is_alive()
-    assert running.result[0] == [
-        {"approve": False, "shots": [{"shot": "b", "keep": 2, "retake": None},
-                                     {"shot": "c", "keep": None, "retake": {"prompt_change": "the boat is red", "seed": None}}]},
-        {"approve": True, "shots": []},
-    ]
-    assert _run_state(run_id).is_completed()
-
-
-def _ranged(response) -> tuple[int, int]:
-    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", response.headers["content-range"])
-    assert match, response.headers
-    return int(match.group(1)), int(match.group(3))
+    assert not running.thread.is_alive() and running.state.is_completed(), running.state
+    assert new_jobs() == 7
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {(c["shot_id"], c["take"]) for c in manifest["clips"] if c["chosen"]} == {("a", 1), ("b", 2), ("c", 3)}
+    # the film shows b's take 2 and c's retake: each shot's picture is its chosen take's
+    clips = {(c["shot_id"], c["take"]): c for c in manifest["clips"]}
+    local = {k: next((out / ".work" / "clips").glob(f"{k[0]}-p1-{'' if k[1] == 1 else f't{k[1]}-'}[0-9a-f]*.mp4")) for k in clips}
+    for shot, start, chosen, other in (("b", 4, 2, 1), ("c", 8, 3, 1)):
+        in_film = (band_colour(out / "film.mp4", start + 1.5), corner_colour(out / "film.mp4", start + 1.5))
+        looks = {t: (band_colour(local[(shot, t)], 1.5), corner_colour(local[(shot, t)], 1.5)) for t in (chosen, other)}
+        assert all(close_colours(x, y) for x, y in zip(in_film, looks[chosen])), f"shot {shot}: the film does not show take {chosen}"
+        assert not all(close_colours(x, y) for x, y in zip(in_film, looks[other])), f"shot {shot}: take {other} looks like take {chosen}"
