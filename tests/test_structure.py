@@ -31,7 +31,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("endpoints", {"simulator", "providers", "references"}),
     ("record", {"ledger", "limits", "provenance"}),
     ("journey", {"budget", "generation", "archive", "assembly", "preflight", "recovery", "watch", "output_lock", "inbox", "review", "choices", "webhooks"}),
-    ("front door", {"cli"}),
+    ("front door", {"cli", "screening"}),  # the command line, and the review page it serves
 ]
 FLOOR_OF = {room: i for i, (_, rooms) in enumerate(FLOORS) for room in rooms}
 ORCHESTRATION = ("soraflow.flows", "soraflow.tasks", "soraflow.deployments")

@@ -5,6 +5,7 @@
 - ``jobs``: ``jobs`` and its settling commands;
 - ``spend``: ``spend``, ``limits``;
 - ``simulator``: ``simulator``;
+- ``review``: ``review`` (the review page);
 - ``service``: ``bootstrap``;
 - ``webhooks``: ``webhooks serve`` (the receiver of webhook deliveries);
 - ``provenance``: ``provenance dev-cert``, ``verify``.
@@ -15,7 +16,7 @@ Prefect is imported lazily inside the commands that run flows, so ``estimate`` a
 
 from __future__ import annotations
 
-from . import jobs, models, provenance, render, service, simulator, spend, webhooks  # noqa: F401 - each registers its commands
+from . import jobs, models, provenance, render, review, service, simulator, spend, webhooks  # noqa: F401 - each registers its commands
 from ._app import app
 
 

@@ -5,7 +5,9 @@ path, or ``s3://bucket/prefix``); the pipeline never branches on the kind of sto
 S3-compatible stores (MinIO, R2, ...) are reached through boto3's own ``AWS_ENDPOINT_URL``.
 Credentials come from the standard AWS chain, or from the ``boto3.Session`` the caller passes
 (the Prefect tasks layer builds one from an ``AwsCredentials`` block: the core never imports
-Prefect). No store ever deletes the file it was asked to store.
+Prefect). No store ever deletes the file it was asked to store. A store reads an object back
+whole (``get_file``) or a byte range of it, streamed (``read_range``: what the review page serves
+a seeking video from).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..documents import path_problem
 from ..errors import StorageError
 from ..redaction import redact_url
 from ..settings import Settings
-from ._base import AI_GENERATED_TAG, SHA256_METADATA_KEY, Storage, StoredObject
+from ._base import AI_GENERATED_TAG, RANGE_CHUNK_BYTES, SHA256_METADATA_KEY, Storage, StoredObject
 from ._keys import check_key, clip_object_key, film_object_key, safe_component, storage_key
 from ._local import LocalStorage, probe_directory
 from ._s3 import S3Storage, check_location
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AI_GENERATED_TAG",
+    "RANGE_CHUNK_BYTES",
     "SHA256_METADATA_KEY",
     "LocalStorage",
     "S3Storage",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -10,6 +11,8 @@ from typing import Protocol, runtime_checkable
 AI_GENERATED_TAG = ("ai-generated", "true")
 # The metadata key holding the object's sha256, so a HEAD alone tells whether it is current.
 SHA256_METADATA_KEY = "sha256"
+# A ranged read hands its bytes on in pieces of this size: a clip is never whole in memory.
+RANGE_CHUNK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,23 @@ class Storage(Protocol):
         ...
 
     def get_file(self, key: str, local_path: str | Path) -> StoredObject: ...
+
+    def key_of(self, uri: str) -> str | None:
+        """The key of the object ``uri`` names in this store (``uri``'s inverse), or None when
+        ``uri`` is not an object of this store. The key is checked as every key is."""
+        ...
+
+    def object_size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when the store holds no such object."""
+        ...
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (both included) of the object, streamed in pieces of at most
+        ``RANGE_CHUNK_BYTES``: a ranged GET on S3, a seek on a file; never the whole object in
+        memory. The object is opened (and the request answered) before this returns, so a missing
+        object or a refused range raises StorageError here, not while the bytes flow. Close the
+        iterator when you stop early."""
+        ...
 
     def probe(self, *, write: bool = True) -> None:
         """Raise StorageError, naming what is wrong (never a credential), if this store cannot take

@@ -101,3 +101,9 @@ def check_key(key: str, *, what: str = "key") -> str:
             "(build them with storage_key/clip_object_key)"
         )
     return key
+
+
+def check_range(start: int, end: int) -> None:
+    """A byte range of an object (both ends included) a store can be asked for; ValueError otherwise."""
+    if not (isinstance(start, int) and isinstance(end, int)) or start < 0 or end < start:
+        raise ValueError(f"a byte range is 0 <= start <= end, got {start!r}-{end!r}")

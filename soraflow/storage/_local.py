@@ -6,12 +6,15 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
 
 from ..errors import StorageError
-from ._base import StoredObject
+from ._base import RANGE_CHUNK_BYTES, StoredObject
 from ._digest import sha256_of
-from ._keys import check_key
+from ._keys import check_key, check_range
 
 log = logging.getLogger("soraflow.storage")
 
@@ -47,6 +50,21 @@ class LocalStorage:
 
     def uri(self, key: str) -> str:
         return self.path(key).as_uri()
+
+    def key_of(self, uri: str) -> str | None:
+        parts = urlsplit(str(uri))
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+            return None
+        where = Path(unquote(parts.path))
+        for root in (self.root, self.root.resolve()):
+            if where.is_relative_to(root):
+                key = where.relative_to(root).as_posix()
+                try:
+                    self.path(key)  # a plain key that stays under the root, through symlinks too
+                except StorageError:
+                    return None
+                return key
+        return None
 
     # --- operations -----------------------------------------------------------------------
 
@@ -130,6 +148,37 @@ class LocalStorage:
         finally:
             tmp.unlink(missing_ok=True)
         return StoredObject(src.as_uri(), key, sha256_of(dest), dest.stat().st_size, uploaded=False, link=src.as_uri())
+
+
+    def object_size(self, key: str) -> int | None:
+        path = self.path(key)
+        return path.stat().st_size if path.is_file() else None
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        check_range(start, end)
+        path = self.path(key)
+        try:
+            f = open(path, "rb")
+        except OSError as err:
+            raise StorageError(f"cannot read {path.as_uri()}: {err.strerror or type(err).__name__}") from None
+        size = os.fstat(f.fileno()).st_size
+        if end >= size:
+            f.close()
+            raise StorageError(f"bytes {start}-{end} of {path.as_uri()} asked for, but it holds {size} bytes")
+        f.seek(start)
+        return _file_chunks(f, end - start + 1, path)
+
+
+def _file_chunks(f: BinaryIO, remaining: int, path: Path) -> Iterator[bytes]:
+    try:
+        while remaining:
+            data = f.read(min(RANGE_CHUNK_BYTES, remaining))
+            if not data:
+                raise StorageError(f"{path.as_uri()} ended {remaining} bytes early: it was cut while being read")
+            remaining -= len(data)
+            yield data
+    finally:
+        f.close()
 
 
 def probe_directory(directory: str | Path, *, what: str) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,9 +16,9 @@ from ..errors import StorageError
 from ..redaction import redact_url, register_secret
 from ..terminal import printable
 from ..settings import Settings
-from ._base import AI_GENERATED_TAG, SHA256_METADATA_KEY, StoredObject
+from ._base import AI_GENERATED_TAG, RANGE_CHUNK_BYTES, SHA256_METADATA_KEY, StoredObject
 from ._digest import FileDigest, digest_file, sha256_in_background, sha256_of
-from ._keys import check_key
+from ._keys import check_key, check_range
 
 if TYPE_CHECKING:
     import boto3
@@ -112,6 +113,19 @@ class S3Storage:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def key_of(self, uri: str) -> str | None:
+        parts = urlsplit(str(uri))
+        if parts.scheme != "s3" or parts.netloc != self.bucket or parts.query or parts.fragment:
+            return None
+        object_key = parts.path.removeprefix("/")
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        if not object_key.startswith(prefix):
+            return None
+        try:
+            return check_key(object_key[len(prefix):])
+        except StorageError:
+            return None
 
     # --- operations -----------------------------------------------------------------------
 
@@ -220,6 +234,29 @@ class S3Storage:
         finally:
             tmp.unlink(missing_ok=True)
         return StoredObject(uri, key, actual, dest.stat().st_size, uploaded=False)
+
+    def object_size(self, key: str) -> int | None:
+        head = self._head(self.object_key(key), missing_ok=True)
+        return None if head is None else int(head["ContentLength"])
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """One ranged GET, its body streamed: S3's answer is checked (the range and length asked
+        for) before a byte is handed on."""
+        check_range(start, end)
+        uri = self.uri(key)
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key), Range=f"bytes={start}-{end}")
+        except Exception as err:  # noqa: BLE001 - boto3 raises several unrelated families
+            raise _storage_error(f"could not read bytes {start}-{end} of {uri}", err) from None
+        body = answer["Body"]
+        served = answer.get("ContentRange") or ""
+        if answer.get("ContentLength") != end - start + 1 or not served.startswith(f"bytes {start}-{end}/"):
+            body.close()
+            raise StorageError(
+                f"S3 answered bytes {start}-{end} of {uri} with {served or 'no Content-Range'} "
+                f"({answer.get('ContentLength')} bytes)"
+            )
+        return _body_chunks(body)
 
     def probe(self, *, write: bool = True) -> None:
         """Credentials are there; with ``write``, the bucket exists and takes a probe object,
@@ -333,6 +370,13 @@ def _register_credentials(session) -> None:
         register_secret(frozen.access_key, "AWS access key id")
         register_secret(frozen.secret_key, "AWS secret access key")
         register_secret(frozen.token, "AWS session token")
+
+
+def _body_chunks(body) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(RANGE_CHUNK_BYTES)
+    finally:
+        body.close()
 
 
 def _confirm_source(source: Path, check: "Future[str] | None", expected: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from soraflow.errors import StorageError
 from soraflow.settings import Settings
-from soraflow.storage import LocalStorage, StoredObject, clip_object_key, open_storage
+from soraflow.storage import RANGE_CHUNK_BYTES, LocalStorage, StoredObject, clip_object_key, open_storage
 
 KEY = "the-keeper/clips/dawn-p1-0123456789abcdef.mp4"
 
@@ -120,6 +120,48 @@ def test_hostile_titles_land_under_the_root(store, media):
     assert obj.uri == stored.as_uri()
     assert stored.is_relative_to(store.root.resolve())
     assert [p for p in store.root.rglob("*") if p.is_file()] == [stored]
+
+
+def test_a_byte_range_is_read_in_pieces(store, media):
+    src, _ = media(size=3 * 1024 * 1024)
+    store.put_file(src, KEY, content_type="video/mp4", metadata={})
+    data = src.read_bytes()
+    assert store.object_size(KEY) == len(data) and store.object_size("the-keeper/missing.mp4") is None
+    pieces = list(store.read_range(KEY, 1000, 1000 + 2 * RANGE_CHUNK_BYTES + 9))
+    assert b"".join(pieces) == data[1000 : 1000 + 2 * RANGE_CHUNK_BYTES + 10]
+    assert [len(p) for p in pieces] == [RANGE_CHUNK_BYTES, RANGE_CHUNK_BYTES, 10]
+    assert b"".join(store.read_range(KEY, len(data) - 1, len(data) - 1)) == data[-1:]
+    with pytest.raises(StorageError, match="holds"):
+        store.read_range(KEY, 0, len(data))
+    with pytest.raises(StorageError, match="cannot read"):
+        store.read_range("the-keeper/missing.mp4", 0, 1)
+    with pytest.raises(ValueError):
+        store.read_range(KEY, 10, 9)
+    with pytest.raises(StorageError):
+        store.read_range("../escape.mp4", 0, 1)
+
+
+def test_key_of_is_the_inverse_of_uri_and_refuses_what_is_not_under_the_root(store, media, tmp_path):
+    src, _ = media()
+    store.put_file(src, KEY, content_type="video/mp4", metadata={})
+    assert store.key_of(store.uri(KEY)) == KEY
+    assert store.key_of(f"file://localhost{store.root}/{KEY}") == KEY
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.mp4").write_bytes(b"x")
+    (store.root / "link").symlink_to(outside, target_is_directory=True)
+    for uri in (
+        f"file://{store.root}/../outside/secret.mp4",
+        f"file://{store.root}/%2e%2e/outside/secret.mp4",
+        f"file://{store.root}/link/secret.mp4",
+        (outside / "secret.mp4").as_uri(),
+        f"file://elsewhere{store.root}/{KEY}",
+        f"s3://bucket/{KEY}",
+        f"file://{store.root}",
+        f"file://{store.root}/{KEY}?x=1",
+        "/etc/passwd",
+    ):
+        assert store.key_of(uri) is None, uri
 
 
 def test_open_storage_understands_paths_and_file_urls(tmp_path, monkeypatch):

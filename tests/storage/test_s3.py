@@ -12,7 +12,7 @@ from botocore.exceptions import ConnectionClosedError
 
 from soraflow.errors import StorageError
 from soraflow.settings import Settings
-from soraflow.storage import S3Storage, clip_object_key, open_storage
+from soraflow.storage import RANGE_CHUNK_BYTES, S3Storage, clip_object_key, open_storage
 
 from .conftest import MiB, operations, sent_requests
 
@@ -224,6 +224,44 @@ def test_exists_and_get_file_round_trip(s3_bucket, media, tmp_path):
     assert [p.name for p in dest.parent.iterdir()] == ["clip.mp4"]
     with pytest.raises(StorageError, match="404"):
         store.get_file("the-keeper/missing.mp4", tmp_path / "missing.mp4")
+
+
+def test_a_byte_range_is_one_ranged_get_streamed_in_pieces(s3_bucket, media):
+    src, _ = media(size=20 * MiB)
+    store = open_s3(s3_bucket)
+    store.put_file(src, KEY, content_type="video/mp4", metadata={})
+    data = src.read_bytes()
+    assert store.object_size(KEY) == 20 * MiB and store.object_size("the-keeper/missing.mp4") is None
+    ranges = []
+
+    def record(request, **_):
+        ranges.append(request.headers.get("Range").decode())
+
+    store.client.meta.events.register_first("before-send.s3.GetObject", record)
+    start, end = 5 * MiB + 3, 5 * MiB + 2 * RANGE_CHUNK_BYTES + 2
+    pieces = list(store.read_range(KEY, start, end))
+    assert ranges == [f"bytes={start}-{end}"]  # only those bytes were asked for
+    assert b"".join(pieces) == data[start : end + 1]
+    assert max(len(p) for p in pieces) <= RANGE_CHUNK_BYTES and len(pieces) >= 2
+    assert b"".join(store.read_range(KEY, len(data) - 1, len(data) - 1)) == data[-1:]
+    with pytest.raises(StorageError, match="416|InvalidRange"):
+        store.read_range(KEY, len(data), len(data) + 5)
+    with pytest.raises(StorageError, match="404|NoSuchKey"):
+        store.read_range("the-keeper/missing.mp4", 0, 1)
+
+
+def test_key_of_is_the_inverse_of_uri_within_the_bucket_and_prefix(s3_bucket):
+    store = open_s3(s3_bucket)
+    assert store.key_of(store.uri(KEY)) == KEY
+    for uri in (
+        f"s3://{s3_bucket}/other/{KEY}",
+        f"s3://{s3_bucket}/films/../{KEY}",
+        f"s3://{s3_bucket}/films//{KEY}",
+        f"s3://another-bucket/films/{KEY}",
+        f"file:///films/{KEY}",
+        f"s3://{s3_bucket}/films",
+    ):
+        assert store.key_of(uri) is None, uri
 
 
 def test_get_file_refuses_an_object_whose_bytes_do_not_match_its_sha256(s3_bucket, s3_client, tmp_path):
