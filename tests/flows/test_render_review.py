@@ -26,8 +26,8 @@ from ..simulator.media import band_colour, close_colours, corner_colour
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 
-def storyboard(tmp_path: Path, shots: list[str], **extra) -> Path:
-    tag = uuid.uuid4().hex[:8]  # prompts of their own: nothing comes from another test's ledger or cache
+def storyboard(tmp_path: Path, shots: list[str], tag: str | None = None, **extra) -> Path:
+    tag = tag or uuid.uuid4().hex[:8]  # prompts of their own: nothing comes from another test's ledger or cache
     data = {"title": f"Harbour {tag}", "shots": [{"id": s, "seconds": 4, "visual": f"The harbour, view {s} ({tag})"} for s in shots], **extra}
     path = tmp_path / "storyboard.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -84,6 +84,11 @@ def same_look(a, b) -> bool:
     return all(close_colours(x, y) for x, y in zip(a, b))
 
 
+def far_apart(a, b) -> bool:
+    """Two looks no encoding brings together: band or background 20 or more apart in a channel."""
+    return any(max(abs(p - q) for p, q in zip(x, y)) >= 20 for x, y in zip(a, b))
+
+
 def review_artifact(state: ReviewState) -> str:
     """The newest review artifact of the storyboard, as text (markdown's escapes taken out)."""
     from prefect import get_client
@@ -100,7 +105,10 @@ def review_artifact(state: ReviewState) -> str:
 
 def test_two_takes_a_review_a_keep_and_a_retake_make_the_film_and_a_rerun_pays_nothing(sim_env, tmp_path, monkeypatch):
     monkeypatch.setenv("SORAFLOW_REVIEW_POLL_SECONDS", "1")
-    path = storyboard(tmp_path, ["a", "b", "c"], takes=2, review=True)
+    # Prompts of this test's own, and always the same: the simulator colours a take without a band
+    # by its text, so a random tag could give c's plain take and c's retake colours too close to
+    # tell apart by pixels (about 1 run in 25 with random tags; these are far apart, checked below)
+    path = storyboard(tmp_path, ["a", "b", "c"], tag="review-keep-retake", takes=2, review=True)
     out = tmp_path / "out"
 
     # the estimate: every take is a clip, so 2 x the single-take price
@@ -155,7 +163,7 @@ def test_two_takes_a_review_a_keep_and_a_retake_make_the_film_and_a_rerun_pays_n
         in_film = look(film, start + 1.5)
         assert same_look(in_film, look(local[chosen], 1.5)), f"shot {shot}: the film does not show take {chosen[1]}"
         for other in (k for k in clips if k[0] == shot and k != chosen):
-            assert not same_look(in_film, look(local[other], 1.5)), f"shot {shot}: take {other[1]} looks like the chosen one"
+            assert far_apart(in_film, look(local[other], 1.5)), f"shot {shot}: take {other[1]} looks like the chosen one"
 
     # a rerun: the approved cut is in the ledger, so no review, no job, not stitched again
     again = render_storyboard(RenderRequest(storyboard_path=str(path), out_dir=str(out)), return_state=True)
