@@ -541,26 +541,34 @@ def _await_delivery(
     next_look = started + spec.expected_render_seconds + safety
     acted_on = 0  # the newest delivery row already confirmed
     clock = PollClock(spec.expected_render_seconds, settings.poll_min_interval_seconds, settings.poll_max_interval_seconds)
-    while True:
-        delivery = deliveries.wait(spec.clip_key, job_id, after=acted_on, timeout=max(0.0, min(next_look, deadline) - time.time()))
-        if delivery is not None:
-            acted_on = delivery.id
-        job, hint = status.ask(deadline)
-        now = time.time()
-        if job is None:  # a transient failure: the next look after a pause, whatever woke this one
-            next_look = now + min(status.backoff(), safety)
-            continue
-        if job.status == "completed":
-            how = f"delivery {delivery.delivery_id} confirmed by its status" if delivery else "the safety poll (no delivery came)"
-            log.info("clip %s: job %s completed: %s", spec.label, job_id, how)
-            return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
-        status.fail_past(deadline, job, now)
-        if delivery is not None:
-            log.warning("clip %s: delivery %s says job %s %s, but endpoint %s reports it %s at %s%%; looking again soon",
-                        spec.label, delivery.delivery_id, job_id, delivery.event, status.provider.where, job.status, job.progress)
-            next_look = now + min(clock.next_interval(hint=hint, progress=job.progress, elapsed=now - started), safety)
-        else:
-            next_look = now + safety
+    # A stop request wakes this wait as it wakes every other (soraflow.stop): the job is recorded.
+    forget = stop.on_request(lambda _why: deliveries.interrupt())
+    try:
+        while True:
+            delivery = deliveries.wait(
+                spec.clip_key, job_id, after=acted_on, timeout=max(0.0, min(next_look, deadline) - time.time()), give_up=stop.requested
+            )
+            stop.check(f"job {job_id} of clip {spec.label} is paid for and recorded; not waited for to the end")
+            if delivery is not None:
+                acted_on = delivery.id
+            job, hint = status.ask(deadline)
+            now = time.time()
+            if job is None:  # a transient failure: the next look after a pause, whatever woke this one
+                next_look = now + min(status.backoff(), safety)
+                continue
+            if job.status == "completed":
+                how = f"delivery {delivery.delivery_id} confirmed by its status" if delivery else "the safety poll (no delivery came)"
+                log.info("clip %s: job %s completed: %s", spec.label, job_id, how)
+                return GeneratedClip(clip_key=spec.clip_key, job_id=job_id, status="completed")
+            status.fail_past(deadline, job, now)
+            if delivery is not None:
+                log.warning("clip %s: delivery %s says job %s %s, but endpoint %s reports it %s at %s%%; looking again soon",
+                            spec.label, delivery.delivery_id, job_id, delivery.event, status.provider.where, job.status, job.progress)
+                next_look = now + min(clock.next_interval(hint=hint, progress=job.progress, elapsed=now - started), safety)
+            else:
+                next_look = now + safety
+    finally:
+        forget()
 
 
 # ----------------------------------------------------------------------------------------------

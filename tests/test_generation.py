@@ -404,3 +404,30 @@ def test_lost_deliveries_are_caught_by_the_safety_poll(webhook_world):
     from soraflow.ledger import Deliveries
 
     assert Deliveries(ledger).all() == []  # nothing was delivered: only the provider's answer ended them
+
+
+def test_a_stop_request_ends_a_wait_for_a_delivery_at_once_and_keeps_the_job(webhook_world):
+    """SIGTERM's stop request reaches a clip waiting on webhooks too: no delivery comes (all
+    dropped) and the safety poll is a minute away, yet the wait ends within a second of the
+    request, saying the job is paid for and recorded, and the job stays in the ledger."""
+    import threading
+
+    from soraflow import stop
+
+    sim, settings, ledger, watch = webhook_world
+    sim.state.webhooks.configure_faults("drop=1", None)
+    settings = settings.model_copy(update={"webhook_safety_poll_seconds": 60.0})
+    plan = load_plan(None, {"title": "t", "shots": [{"id": "s", "seconds": 4, "visual": f"stop {uuid.uuid4().hex}"}]}, settings=settings)
+    [spec] = plan.clips
+    provider = provider_for(spec, settings)
+    created = submit_clip(spec, provider=provider, ledger=ledger, settings=settings, work_dir=Path(settings.state_dir))
+    asked = threading.Timer(1.0, stop.request, args=("terminated",))
+    asked.start()
+    try:
+        with pytest.raises(stop.Stopped, match="paid for and recorded"):
+            generation.poll_clip(spec, created.job_id, provider=provider, ledger=ledger, settings=settings, deliveries=watch)
+    finally:
+        asked.join()
+        stop.clear()
+    assert ledger.get(spec.clip_key).job_id == created.job_id
+    assert watch._waiters == {}  # the waiter is gone: nothing left listening for it

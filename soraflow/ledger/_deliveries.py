@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
@@ -170,9 +170,12 @@ class DeliveryWatch:
     def deliveries(self) -> Deliveries:
         return self._deliveries
 
-    def wait(self, clip_key: str, job_id: str, *, after: int = 0, timeout: float) -> Delivery | None:
+    def wait(
+        self, clip_key: str, job_id: str, *, after: int = 0, timeout: float, give_up: Callable[[], bool] | None = None
+    ) -> Delivery | None:
         """The newest delivery about ``job_id`` newer than the row ``after``, as soon as there is
-        one; None when ``timeout`` seconds pass first."""
+        one; None when ``timeout`` seconds pass first, or at the first wake-up (``interrupt``)
+        after ``give_up()`` turns true."""
         deadline = time.monotonic() + max(0.0, timeout)
         woken = threading.Event()
         self._register(clip_key, woken)  # listening before the first read: nothing slips between
@@ -180,7 +183,7 @@ class DeliveryWatch:
             while True:
                 found = self._deliveries.latest(clip_key, job_id, after=after)
                 remaining = deadline - time.monotonic()
-                if found is not None or remaining <= 0:
+                if found is not None or remaining <= 0 or (give_up is not None and give_up()):
                     return found
                 woken.wait(remaining)
                 woken.clear()
@@ -207,6 +210,10 @@ class DeliveryWatch:
                 events.discard(event)
                 if not events:
                     del self._waiters[clip_key]
+
+    def interrupt(self) -> None:
+        """Wake every waiter now, to look at its ``give_up`` (a render asked to stop)."""
+        self._wake_all()
 
     def _wake(self, clip_keys) -> None:
         with self._lock:
