@@ -22,6 +22,12 @@ from . import _ffmpeg
 from ._probe import probe_clip
 
 FONT_FILE = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+# The most pixels a sheet has: the last ffmpeg holds the whole sheet (about 8 bytes a pixel while
+# it tiles and encodes it), so a film of many shots gets smaller tiles, more columns wide, instead
+# of a longer sheet: 500 shots at 320 px, 4 wide, were 1,300 x 22,500 px and a 231 MB ffmpeg.
+MAX_SHEET_PIXELS = 8_000_000
+# The smallest long side a tile is shrunk to (its label stays readable); past that a sheet grows.
+MIN_TILE_SIZE = 96
 # ffmpegs taking frames at once: most of each one's time is start-up and probing, so two keep a
 # 2-core machine busy; memory is this many decoders of one clip (~80 MB each at 720p).
 FRAME_WORKERS = 2
@@ -33,23 +39,30 @@ def contact_sheet(
     columns: int = 4,
     tile_size: int = 320,
     film_size: tuple[int, int] | None = None,
+    max_pixels: int = MAX_SHEET_PIXELS,
 ) -> Path:
     """Take the middle frame of each clip, label it, tile them ``columns`` wide into a PNG.
 
     Tiles have the film's aspect (``film_size``; default: the first clip's), ``tile_size``
     pixels on their long side; clips of another shape are letterboxed into them. Labels are
-    sized to fit their tile, portrait tiles included.
+    sized to fit their tile, portrait tiles included. Where the tiles would pass ``max_pixels``
+    (a film of many shots), they are made smaller (down to ``MIN_TILE_SIZE``) and laid out in
+    enough columns for a sheet about as wide as it is tall.
     """
     if not frames:
         raise MediaError("contact sheet: no clips to take frames from")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    columns = max(1, min(columns, len(frames)))
-    rows = math.ceil(len(frames) / columns)
     if film_size is None:
         first = probe_clip(frames[0][0], name=frames[0][1])
         film_size = (first.width, first.height)
     tile_width, tile_height = _tile(film_size, tile_size)
+    if len(frames) * tile_width * tile_height > max_pixels:
+        shrink = math.sqrt(max_pixels / (len(frames) * tile_width * tile_height))
+        tile_width, tile_height = _tile(film_size, max(MIN_TILE_SIZE, int(tile_size * shrink)))
+        columns = max(columns, round(math.sqrt(len(frames) * tile_height / tile_width)))
+    columns = max(1, min(columns, len(frames)))
+    rows = math.ceil(len(frames) / columns)
     with tempfile.TemporaryDirectory(prefix="soraflow-sheet-") as work:
         tiles = Path(work)
 

@@ -126,3 +126,26 @@ def test_labels_fit_narrow_tiles():
     assert text == "keeper 1/2" and size * 0.62 * len(text) <= 180 - 32
     text, size = fit_label("x" * 64, 180, 320)
     assert size == 8 and text.endswith("…") and len(text) * 0.62 * 8 <= 180 - 32 + 5
+
+
+def test_a_sheet_of_many_shots_keeps_to_its_pixels_with_smaller_tiles_more_columns_wide(tmp_path):
+    """The last ffmpeg holds the whole sheet: a film of many shots gets smaller tiles in a sheet
+    about as wide as it is tall, within ``max_pixels``, never a longer and longer strip."""
+    clip = solid_clip(tmp_path, "gray", size="1280x720", seconds=0.5)
+    paths = []
+    for i in range(24):
+        paths.append(tmp_path / f"shot{i:02d}.mp4")
+        paths[-1].symlink_to(clip)
+    shots = [(p, f"shot {i}") for i, p in enumerate(paths)]
+    few = ffmpeg.probe(str(contact_sheet(shots[:4], tmp_path / "few.png", max_pixels=500_000)), v="error")["streams"][0]
+    assert (few["width"], few["height"]) == (4 + 4 * 320 + 3 * 4 + 4, 4 + 180 + 4)  # within the cap: as before
+
+    many = ffmpeg.probe(str(contact_sheet(shots, tmp_path / "many.png", max_pixels=500_000)), v="error")["streams"][0]
+    # 24 tiles of 320x180 are 1.38 MP: shrunk to 192x108 (x0.6), 4 columns of 6 rows
+    assert (many["width"], many["height"]) == (4 + 4 * 192 + 3 * 4 + 4, 4 + 6 * 108 + 5 * 4 + 4)
+    assert 24 * 192 * 108 <= 500_000
+
+    lots = [(paths[i % 24], f"shot {i}") for i in range(96)]
+    wide = ffmpeg.probe(str(contact_sheet(lots, tmp_path / "lots.png", max_pixels=500_000)), v="error")["streams"][0]
+    # 96 tiles: 96x54 (the smallest long side), 7 columns wide, not 4 (24 rows)
+    assert (wide["width"], wide["height"]) == (4 + 7 * 96 + 6 * 4 + 4, 4 + 14 * 54 + 13 * 4 + 4)
