@@ -24,12 +24,15 @@ from pydantic_settings import SettingsError as _SourceError
 from .errors import InvalidSettingError, shown_value
 from .redaction import redact_text, register_url_credentials
 from .spend_caps import SpendCaps
+from .terminal import printable
 
 # Times: finite, and more than 0 where 0 would mean "never" or "at once" (a request timeout of 0
 # made every request fail inside httpx; a simulator latency of inf, a render that never ends).
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SecondsOrZero = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 ENV_PREFIX = "SORAFLOW_"
+# A path the user set is shown whole in a message (a value from elsewhere is shortened to 80).
+PATH_SHOWN_CHARS = 1000
 
 
 class Settings(BaseSettings):
@@ -293,7 +296,7 @@ class Settings(BaseSettings):
             reason = err.strerror or type(err).__name__
             where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
             raise InvalidSettingError(
-                f"invalid setting {ENV_PREFIX}STATE_DIR={shown_value(str(self.state_dir))}: the directory cannot be made: "
+                f"invalid setting {ENV_PREFIX}STATE_DIR={printable(repr(str(self.state_dir)), PATH_SHOWN_CHARS)}: the directory cannot be made: "
                 f"{reason}{where}; allowed: a directory this user can create and write (the ledger and results live there)"
             ) from None
         return path

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from soraflow.errors import SpendCapError
+from soraflow.errors import InvalidSettingError, SpendCapError
 from soraflow.ledger import Ledger, Spend, SpendCaps, parse_caps, summarize
 from soraflow.plan import load_plan
 from soraflow.settings import Settings
@@ -96,5 +96,5 @@ def test_caps_are_read_and_combined_with_the_lower_winning():
             parse_caps({"day": bad}, "Prefect Variable soraflow-spend-caps")
     with pytest.raises(SpendCapError, match="weekly: unknown key"):
         parse_caps({"weekly": 1}, "x")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidSettingError, match="SORAFLOW_SPEND_CAP_DAY_USD='-1' is not allowed: a finite amount of USD, at least 0"):
         Settings(spend_cap_day_usd="-1")
