@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
 FaultKind = Literal["429", "500", "502", "503", "reset", "stall", "truncate", "moderation"]
 
@@ -26,6 +26,32 @@ class FaultSpecError(ValueError):
     """A fault spec entry that cannot be understood; names the entry and what is allowed."""
 
 
+def parse_probabilities(spec: str | None, kinds: Sequence[str], what: str) -> dict[str, float]:
+    """``"KIND=P,KIND=P"`` → {kind: probability}, each kind one of ``kinds`` at most once, each
+    probability in [0, 1]; a ``FaultSpecError`` names the ``what`` entry and what is allowed."""
+    probabilities: dict[str, float] = {}
+    allowed = ", ".join(kinds)
+    for raw in (spec or "").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        kind, sep, value = (part.strip() for part in entry.partition("="))
+        if not sep:
+            raise FaultSpecError(f"{what} entry {entry!r} is not KIND=PROBABILITY; kinds: {allowed}")
+        if kind not in kinds:
+            raise FaultSpecError(f"{what} entry {entry!r}: unknown kind {kind!r}; kinds: {allowed}")
+        if kind in probabilities:
+            raise FaultSpecError(f"{what} entry {entry!r}: kind {kind!r} is given twice")
+        try:
+            p = float(value)
+        except ValueError:
+            raise FaultSpecError(f"{what} entry {entry!r}: {value!r} is not a probability between 0 and 1") from None
+        if not 0.0 <= p <= 1.0:
+            raise FaultSpecError(f"{what} entry {entry!r}: probability must be between 0 and 1")
+        probabilities[kind] = p
+    return probabilities
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Parsed probabilities per fault kind (kinds not named have probability 0)."""
@@ -34,26 +60,7 @@ class FaultPlan:
 
     @classmethod
     def parse(cls, spec: str | None) -> "FaultPlan":
-        probabilities: dict[str, float] = {}
-        for raw in (spec or "").split(","):
-            entry = raw.strip()
-            if not entry:
-                continue
-            kind, sep, value = (part.strip() for part in entry.partition("="))
-            allowed = ", ".join(ALL_KINDS)
-            if not sep:
-                raise FaultSpecError(f"fault entry {entry!r} is not KIND=PROBABILITY; kinds: {allowed}")
-            if kind not in ALL_KINDS:
-                raise FaultSpecError(f"fault entry {entry!r}: unknown kind {kind!r}; kinds: {allowed}")
-            if kind in probabilities:
-                raise FaultSpecError(f"fault entry {entry!r}: kind {kind!r} is given twice")
-            try:
-                p = float(value)
-            except ValueError:
-                raise FaultSpecError(f"fault entry {entry!r}: {value!r} is not a probability between 0 and 1") from None
-            if not 0.0 <= p <= 1.0:
-                raise FaultSpecError(f"fault entry {entry!r}: probability must be between 0 and 1")
-            probabilities[kind] = p
+        probabilities = parse_probabilities(spec, ALL_KINDS, "fault")
         request_total = sum(p for k, p in probabilities.items() if k in REQUEST_KINDS)
         if request_total > 1.0 + 1e-9:
             raise FaultSpecError(

@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from standardwebhooks import Webhook
 
-from .faults import FaultSpecError
+from .faults import FaultSpecError, parse_probabilities
 from .jobs import MODERATION_AT, Job
 
 if TYPE_CHECKING:
@@ -77,24 +77,7 @@ def new_secret() -> str:
 
 def parse_webhook_faults(spec: str | None) -> dict[str, float]:
     """``"drop=0.3,duplicate=0.1"`` → probabilities; at most one fault per delivery, so they add up to 1 or less."""
-    found: dict[str, float] = {}
-    for raw in (spec or "").split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        kind, sep, value = (p.strip() for p in entry.partition("="))
-        allowed = ", ".join(WEBHOOK_FAULT_KINDS)
-        if not sep or kind not in WEBHOOK_FAULT_KINDS:
-            raise FaultSpecError(f"webhook fault entry {entry!r}: expected KIND=PROBABILITY with a kind of {allowed}")
-        if kind in found:
-            raise FaultSpecError(f"webhook fault entry {entry!r}: kind {kind!r} is given twice")
-        try:
-            p = float(value)
-        except ValueError:
-            raise FaultSpecError(f"webhook fault entry {entry!r}: {value!r} is not a probability between 0 and 1") from None
-        if not 0.0 <= p <= 1.0:
-            raise FaultSpecError(f"webhook fault entry {entry!r}: probability must be between 0 and 1")
-        found[kind] = p
+    found = parse_probabilities(spec, WEBHOOK_FAULT_KINDS, "webhook fault")
     if sum(found.values()) > 1.0 + 1e-9:
         raise FaultSpecError(f"webhook faults {spec!r} add up to {sum(found.values()):g}; at most one hits a delivery, so 1 or less")
     return found
